@@ -1,0 +1,399 @@
+//! Configuration in two stages: the raw TOML as written ([`RawConfig`]) and the
+//! validated [`Config`] the pipeline trusts — paths resolved against the config file,
+//! columns checked against each file's header, delimiters sniffed, defaults filled.
+//! Validation runs before any work and reports every problem at once.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::ingest;
+
+/// What a column means. Each kind has its own normalizer and comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FieldKind {
+    FirstName,
+    LastName,
+    FullName,
+    Email,
+    Phone,
+    Serial,
+    Address,
+    City,
+    Postcode,
+    Dob,
+    Date,
+    Case,
+    Id,
+    Text,
+}
+
+impl FieldKind {
+    pub const ALL: [FieldKind; 14] = [
+        FieldKind::FirstName,
+        FieldKind::LastName,
+        FieldKind::FullName,
+        FieldKind::Email,
+        FieldKind::Phone,
+        FieldKind::Serial,
+        FieldKind::Address,
+        FieldKind::City,
+        FieldKind::Postcode,
+        FieldKind::Dob,
+        FieldKind::Date,
+        FieldKind::Case,
+        FieldKind::Id,
+        FieldKind::Text,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FieldKind::FirstName => "first_name",
+            FieldKind::LastName => "last_name",
+            FieldKind::FullName => "full_name",
+            FieldKind::Email => "email",
+            FieldKind::Phone => "phone",
+            FieldKind::Serial => "serial",
+            FieldKind::Address => "address",
+            FieldKind::City => "city",
+            FieldKind::Postcode => "postcode",
+            FieldKind::Dob => "dob",
+            FieldKind::Date => "date",
+            FieldKind::Case => "case",
+            FieldKind::Id => "id",
+            FieldKind::Text => "text",
+        }
+    }
+}
+
+impl fmt::Display for FieldKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for FieldKind {
+    type Err = ();
+    fn from_str(s: &str) -> std::result::Result<Self, ()> {
+        FieldKind::ALL.into_iter().find(|k| k.as_str() == s).ok_or(())
+    }
+}
+
+/// The config file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub normalize: RawNormalize,
+    #[serde(default, rename = "match")]
+    pub matching: RawMatch,
+    #[serde(default)]
+    pub source: Vec<RawSource>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNormalize {
+    pub default_region: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMatch {
+    pub threshold: Option<f64>,
+    pub candidates: Option<usize>,
+    pub u_sample_pairs: Option<usize>,
+    pub max_em_iterations: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSource {
+    pub name: Option<String>,
+    pub path: Option<String>,
+    pub record_id: Option<String>,
+    pub delimiter: Option<String>,
+    #[serde(default)]
+    pub fields: BTreeMap<String, OneOrMany>,
+}
+
+/// `phone = "mobile"` or `phone = ["mobile", "home"]`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn columns(&self) -> Vec<&str> {
+        match self {
+            OneOrMany::One(c) => vec![c.as_str()],
+            OneOrMany::Many(cs) => cs.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+/// Default match probability above which two records are linked; see docs/matching.md.
+pub const DEFAULT_THRESHOLD: f64 = 0.9;
+/// Default number of candidates searched per distinct record profile; see docs/benchmarks.md.
+pub const DEFAULT_CANDIDATES: usize = 20;
+/// Random record pairs sampled to estimate `u` probabilities (Splink uses 1e6–1e7).
+pub const DEFAULT_U_SAMPLE_PAIRS: usize = 2_000_000;
+/// EM iteration cap; EM on these models converges in 10–40 iterations.
+pub const DEFAULT_MAX_EM_ITERATIONS: usize = 200;
+
+/// A validated source.
+#[derive(Debug, Clone)]
+pub struct SourceConfig {
+    pub name: String,
+    pub path: PathBuf,
+    pub record_id: String,
+    pub record_id_column: usize,
+    pub delimiter: u8,
+    pub header: Vec<String>,
+    /// Field kind → column indexes, in config order.
+    pub fields: Vec<(FieldKind, Vec<usize>)>,
+}
+
+impl SourceConfig {
+    pub fn columns_of(&self, kind: FieldKind) -> &[usize] {
+        self.fields
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, c)| c.as_slice())
+            .unwrap_or(&[])
+    }
+}
+
+/// Matching settings.
+#[derive(Debug, Clone)]
+pub struct MatchConfig {
+    pub threshold: f64,
+    pub candidates: usize,
+    pub u_sample_pairs: usize,
+    pub max_em_iterations: usize,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub path: PathBuf,
+    pub default_region: String,
+    pub matching: MatchConfig,
+    pub sources: Vec<SourceConfig>,
+}
+
+impl Config {
+    /// Reads, parses and validates a config file.
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Config {
+            path: path.to_path_buf(),
+            problems: vec![format!("cannot read the config file: {e}")],
+        })?;
+        let raw: RawConfig = toml::from_str(&text).map_err(|e| Error::Config {
+            path: path.to_path_buf(),
+            problems: vec![e.to_string().trim_end().to_string()],
+        })?;
+        Config::validate(raw, path)
+    }
+
+    /// Validates a raw config; `path` is the config file (paths are relative to it).
+    pub fn validate(raw: RawConfig, path: &Path) -> Result<Config> {
+        let base = path.parent().unwrap_or(Path::new("."));
+        let mut problems = Vec::new();
+
+        let default_region = raw.normalize.default_region.unwrap_or_else(|| "US".into());
+        if crate::normalize::phone::parse_region(&default_region).is_none() {
+            problems.push(format!(
+                "[normalize] default_region = {default_region:?} is not a region code (use two letters, e.g. \"US\", \"GB\", \"AU\")"
+            ));
+        }
+        let m = raw.matching;
+        let threshold = m.threshold.unwrap_or(DEFAULT_THRESHOLD);
+        if !(threshold > 0.0 && threshold < 1.0) {
+            problems.push(format!("[match] threshold = {threshold} must be a probability strictly between 0 and 1"));
+        }
+        let candidates = m.candidates.unwrap_or(DEFAULT_CANDIDATES);
+        if !(1..=1000).contains(&candidates) {
+            problems.push(format!("[match] candidates = {candidates} must be between 1 and 1000"));
+        }
+        let u_sample_pairs = m.u_sample_pairs.unwrap_or(DEFAULT_U_SAMPLE_PAIRS);
+        if u_sample_pairs < 1000 {
+            problems.push(format!("[match] u_sample_pairs = {u_sample_pairs} is too small (at least 1000)"));
+        }
+        let max_em_iterations = m.max_em_iterations.unwrap_or(DEFAULT_MAX_EM_ITERATIONS).max(1);
+
+        if raw.source.is_empty() {
+            problems.push("no [[source]] is configured: add one [[source]] table per CSV export".into());
+        }
+        let mut sources = Vec::new();
+        let mut seen_names: Vec<String> = Vec::new();
+        for (i, s) in raw.source.iter().enumerate() {
+            let at = format!("[[source]] #{}", i + 1);
+            if let Some(src) = validate_source(s, &at, base, &mut seen_names, &mut problems) {
+                sources.push(src);
+            }
+        }
+        if !problems.is_empty() {
+            return Err(Error::Config {
+                path: path.to_path_buf(),
+                problems,
+            });
+        }
+        Ok(Config {
+            path: path.to_path_buf(),
+            default_region: default_region.to_ascii_uppercase(),
+            matching: MatchConfig {
+                threshold,
+                candidates,
+                u_sample_pairs,
+                max_em_iterations,
+            },
+            sources,
+        })
+    }
+
+    /// Field kinds used by at least one source.
+    pub fn kinds_in_use(&self) -> Vec<FieldKind> {
+        let mut kinds: Vec<FieldKind> = self.sources.iter().flat_map(|s| s.fields.iter().map(|(k, _)| *k)).collect();
+        kinds.sort();
+        kinds.dedup();
+        kinds
+    }
+}
+
+fn validate_source(
+    s: &RawSource,
+    at: &str,
+    base: &Path,
+    seen_names: &mut Vec<String>,
+    problems: &mut Vec<String>,
+) -> Option<SourceConfig> {
+    let before = problems.len();
+    let name = match s.name.as_deref().map(str::trim) {
+        Some(n) if !n.is_empty() => n.to_string(),
+        _ => {
+            problems.push(format!("{at}: `name` is missing"));
+            String::new()
+        }
+    };
+    let at = if name.is_empty() { at.to_string() } else { format!("source `{name}`") };
+    if !name.is_empty() {
+        if seen_names.contains(&name) {
+            problems.push(format!("{at}: the name is used by another source; source names must be unique"));
+        }
+        seen_names.push(name.clone());
+    }
+    let delimiter = match s.delimiter.as_deref() {
+        None => None,
+        Some("\\t") | Some("\t") | Some("tab") => Some(b'\t'),
+        Some(d) if d.len() == 1 && d.is_ascii() => Some(d.as_bytes()[0]),
+        Some(d) => {
+            problems.push(format!("{at}: delimiter = {d:?} must be a single ASCII character (or \"\\t\")"));
+            None
+        }
+    };
+    let path = match s.path.as_deref() {
+        Some(p) if !p.trim().is_empty() => base.join(p),
+        _ => {
+            problems.push(format!("{at}: `path` is missing"));
+            return None;
+        }
+    };
+    let record_id = s.record_id.clone().unwrap_or_default();
+    if record_id.is_empty() {
+        problems.push(format!("{at}: `record_id` is missing (the column with each row's own id)"));
+    }
+    let mut kinds = Vec::new();
+    for key in s.fields.keys() {
+        match key.parse::<FieldKind>() {
+            Ok(k) => kinds.push((k, key)),
+            Err(()) => problems.push(format!(
+                "{at}: [source.fields] key `{key}` is not a field kind{}; kinds are: {}",
+                suggest(key, FieldKind::ALL.iter().map(|k| k.as_str())),
+                FieldKind::ALL.map(|k| k.as_str()).join(", ")
+            )),
+        }
+    }
+    if s.fields.is_empty() {
+        problems.push(format!("{at}: [source.fields] is empty: map at least one field kind to a column"));
+    }
+    let (header, delimiter) = match ingest::read_header(&path, delimiter) {
+        Ok(h) => h,
+        Err(message) => {
+            problems.push(format!("{at}: {}: {message}", path.display()));
+            return None;
+        }
+    };
+    let find = |col: &str, what: &str, problems: &mut Vec<String>| -> Option<usize> {
+        let pos = header.iter().position(|h| h == col);
+        if pos.is_none() {
+            problems.push(format!(
+                "{at}: {what} column `{col}` not found in {}{}; columns: {}",
+                path.display(),
+                suggest(col, header.iter().map(String::as_str)),
+                header.iter().map(|h| format!("`{h}`")).collect::<Vec<_>>().join(", ")
+            ));
+        }
+        pos
+    };
+    let record_id_column = if record_id.is_empty() { None } else { find(&record_id, "record_id", problems) };
+    let mut fields = Vec::new();
+    for (kind, key) in kinds {
+        let cols: Vec<usize> = s.fields[key]
+            .columns()
+            .into_iter()
+            .filter_map(|c| find(c, &format!("fields.{key}"), problems))
+            .collect();
+        fields.push((kind, cols));
+    }
+    if problems.len() > before {
+        return None;
+    }
+    Some(SourceConfig {
+        name,
+        path,
+        record_id,
+        record_id_column: record_id_column?,
+        delimiter,
+        header,
+        fields,
+    })
+}
+
+/// "; did you mean `X`?" for the closest candidate, if any is close.
+fn suggest<'a>(wrong: &str, candidates: impl Iterator<Item = &'a str>) -> String {
+    let norm = |s: &str| s.to_lowercase().replace([' ', '_', '-'], "");
+    let w = norm(wrong);
+    candidates
+        .map(|c| (strsim::jaro_winkler(&w, &norm(c)), c))
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| format!(" (did you mean `{c}`?)"))
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_kinds_round_trip() {
+        for k in FieldKind::ALL {
+            assert_eq!(k.as_str().parse::<FieldKind>(), Ok(k));
+        }
+        assert!("phone_number".parse::<FieldKind>().is_err());
+    }
+
+    #[test]
+    fn suggestion_names_the_close_column() {
+        let cols = ["Phone Number", "Email", "Name"];
+        assert_eq!(suggest("phone_number", cols.into_iter()), " (did you mean `Phone Number`?)");
+        assert_eq!(suggest("zzz", cols.into_iter()), "");
+    }
+}

@@ -1,0 +1,146 @@
+//! The data model shared by the stages: a [`Record`] is one accepted CSV row; its
+//! normalized matching values form a [`Profile`]. Records with identical profiles
+//! (a customer's twelve identical support tickets) share one profile, so the index,
+//! the candidate search and the comparisons run once per distinct profile.
+
+use chrono::NaiveDate;
+
+use crate::normalize::{Email, PersonName, Phone, Serial};
+
+/// Position of a record in [`Dataset::records`].
+pub type RecordOrd = u32;
+/// Position of a profile in [`Dataset::profiles`].
+pub type ProfileOrd = u32;
+
+/// The normalized values of a record that take part in matching. Every list is sorted
+/// and deduplicated, so equal values make equal profiles.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Profile {
+    pub names: Vec<PersonName>,
+    pub emails: Vec<Email>,
+    pub phones: Vec<Phone>,
+    pub serials: Vec<Serial>,
+    pub dobs: Vec<NaiveDate>,
+    pub addresses: Vec<String>,
+    pub cities: Vec<String>,
+    pub postcodes: Vec<String>,
+    pub ids: Vec<String>,
+    pub texts: Vec<String>,
+}
+
+impl Profile {
+    /// Sorts and deduplicates every list (call once after filling).
+    pub fn canonicalize(&mut self) {
+        fn sd<T: Ord>(v: &mut Vec<T>) {
+            v.sort();
+            v.dedup();
+        }
+        sd(&mut self.names);
+        sd(&mut self.emails);
+        sd(&mut self.phones);
+        sd(&mut self.serials);
+        sd(&mut self.dobs);
+        sd(&mut self.addresses);
+        sd(&mut self.cities);
+        sd(&mut self.postcodes);
+        sd(&mut self.ids);
+        sd(&mut self.texts);
+    }
+
+    /// True when the profile holds no value at all.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+            && self.emails.is_empty()
+            && self.phones.is_empty()
+            && self.serials.is_empty()
+            && self.dobs.is_empty()
+            && self.addresses.is_empty()
+            && self.cities.is_empty()
+            && self.postcodes.is_empty()
+            && self.ids.is_empty()
+            && self.texts.is_empty()
+    }
+}
+
+/// Raw values as written, for golden records and the agent's view.
+#[derive(Debug, Clone, Default)]
+pub struct Display {
+    pub name: String,
+    pub email: String,
+    pub phone: String,
+    pub serial: String,
+    pub address: String,
+}
+
+/// One accepted row of one source.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub source: u16,
+    /// Line of the row in its file (1-based; the header is line 1).
+    pub line: u64,
+    pub record_id: String,
+    /// The event date of the record (`date` kind), for timelines and survivorship.
+    pub date: Option<NaiveDate>,
+    /// Case numbers, claims and orders named on the row (normalized).
+    pub cases: Vec<String>,
+    pub display: Display,
+    pub profile: ProfileOrd,
+}
+
+/// A row that could not be used, with the reason; written to `rejected.csv`.
+#[derive(Debug, Clone)]
+pub struct Rejected {
+    pub source: String,
+    pub line: u64,
+    pub reason: String,
+    pub raw: String,
+}
+
+/// Counts per source, for `run.json`.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct SourceCounts {
+    pub name: String,
+    pub rows: u64,
+    pub accepted: u64,
+    pub rejected: u64,
+}
+
+/// Everything ingestion produced.
+#[derive(Debug, Default)]
+pub struct Dataset {
+    pub sources: Vec<String>,
+    pub records: Vec<Record>,
+    pub profiles: Vec<Profile>,
+    pub rejected: Vec<Rejected>,
+    pub counts: Vec<SourceCounts>,
+}
+
+impl Dataset {
+    /// Records of each profile, in record order (CSR: offsets and members).
+    pub fn profile_members(&self) -> (Vec<u32>, Vec<RecordOrd>) {
+        let mut offsets = vec![0u32; self.profiles.len() + 1];
+        for r in &self.records {
+            offsets[r.profile as usize + 1] += 1;
+        }
+        for i in 1..offsets.len() {
+            offsets[i] += offsets[i - 1];
+        }
+        let mut next = offsets.clone();
+        let mut members = vec![0; self.records.len()];
+        for (i, r) in self.records.iter().enumerate() {
+            let slot = &mut next[r.profile as usize];
+            members[*slot as usize] = i as RecordOrd;
+            *slot += 1;
+        }
+        (offsets, members)
+    }
+
+    /// Finds a record by source name and record id.
+    pub fn find(&self, source: &str, record_id: &str) -> Option<RecordOrd> {
+        let s = self.sources.iter().position(|n| n == source)? as u16;
+        self.records
+            .iter()
+            .position(|r| r.source == s && r.record_id == record_id)
+            .map(|i| i as RecordOrd)
+    }
+}
