@@ -14,7 +14,7 @@ use std::path::Path;
 use crate::config::{Config, FieldKind, SourceConfig};
 use crate::error::{Error, Result};
 use crate::normalize::{self, PhoneNormalizer};
-use crate::record::{Dataset, Display, Profile, Record, Rejected, SourceCounts};
+use crate::record::{Dataset, Display, Profile, Record, Rejected, Shown, SourceCounts};
 
 /// Bytes read to find the header and sniff the delimiter.
 const SNIFF_BYTES: usize = 64 * 1024;
@@ -231,9 +231,12 @@ fn normalize_row(
             .collect::<Vec<_>>()
             .join(" ")
     };
-    let keep_first = |slot: &mut String, raw: &str| {
-        if slot.is_empty() && !normalize::is_placeholder(raw) {
-            *slot = raw.trim().to_string();
+    let keep_first = |slot: &mut Option<Shown>, raw: &str, key: &str| {
+        if slot.is_none() {
+            *slot = Some(Shown {
+                raw: raw.trim().to_string(),
+                key: key.to_string(),
+            });
         }
     };
     for (kind, cols) in &source.fields {
@@ -243,8 +246,8 @@ fn normalize_row(
                 for &c in cols {
                     let raw = value(c);
                     if let Some(n) = normalize::parse_full_name(&raw) {
+                        keep_first(&mut d.name, &raw, &n.display());
                         p.names.push(n);
-                        keep_first(&mut d.name, &raw);
                     }
                 }
             }
@@ -252,8 +255,8 @@ fn normalize_row(
                 for &c in cols {
                     let raw = value(c);
                     if let Some(e) = normalize::normalize_email(&raw) {
+                        keep_first(&mut d.email, &raw, &e.address);
                         p.emails.push(e);
-                        keep_first(&mut d.email, &raw);
                     }
                 }
             }
@@ -261,8 +264,8 @@ fn normalize_row(
                 for &c in cols {
                     let raw = value(c);
                     if let Some(ph) = phones.normalize(&raw) {
+                        keep_first(&mut d.phone, &raw, &ph.e164);
                         p.phones.push(ph);
-                        keep_first(&mut d.phone, &raw);
                     }
                 }
             }
@@ -271,8 +274,11 @@ fn normalize_row(
                     let raw = value(c);
                     for part in raw.split([';', '|', ',']) {
                         if let Some(s) = normalize::normalize_serial(part) {
+                            d.serials.push(Shown {
+                                raw: part.trim().to_string(),
+                                key: s.key.clone(),
+                            });
                             p.serials.push(s);
-                            keep_first(&mut d.serial, part);
                         }
                     }
                 }
@@ -280,8 +286,8 @@ fn normalize_row(
             FieldKind::Address => {
                 let raw = joined(FieldKind::Address);
                 if let Some(a) = normalize::normalize_address(&raw) {
+                    keep_first(&mut d.address, &raw, &a);
                     p.addresses.push(a);
-                    d.address = raw;
                 }
             }
             FieldKind::City => cols.iter().for_each(|&c| p.cities.extend(normalize::normalize_city(&value(c)))),
@@ -295,8 +301,8 @@ fn normalize_row(
             FieldKind::Case => {
                 for &c in cols {
                     for part in value(c).split([';', '|', ',']) {
-                        if let Some(case) = normalize_code(part) {
-                            cases.push(case);
+                        if normalize_code(part).is_some() {
+                            cases.push(part.trim().to_string());
                         }
                     }
                 }
@@ -315,10 +321,8 @@ fn normalize_row(
     if has_first || has_last {
         let (first, last) = (joined(FieldKind::FirstName), joined(FieldKind::LastName));
         if let Some(n) = normalize::parse_name_parts(&first, &last) {
+            keep_first(&mut d.name, format!("{first} {last}").trim(), &n.display());
             p.names.push(n);
-            if d.name.is_empty() {
-                d.name = format!("{first} {last}").trim().to_string();
-            }
         }
     }
     p.canonicalize();

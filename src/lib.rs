@@ -1,11 +1,198 @@
 //! idresolve links the records of each real customer across CSV exports that share no
-//! key, and writes a golden customer ID mapping. See `docs/` for the user guide and
-//! `DESIGN.md` in the shared folder for the architecture.
+//! key, and writes a golden customer ID mapping.
+//!
+//! The pipeline (see `DESIGN.md` and `docs/`), one module per stage, each taking plain
+//! data and returning plain data:
+//! [`config`] → [`ingest`] (+ [`normalize`]) → [`index`] → [`candidates`] → [`compare`]
+//! → [`model`] → [`cluster`] → [`golden`] → [`output`]. [`resolve`] composes them; the
+//! side commands reuse them: [`explain`], [`lookup`], [`evaluate`], [`generate`].
+
+pub mod candidates;
+pub mod cluster;
+pub mod compare;
 pub mod config;
 pub mod error;
+pub mod evaluate;
+pub mod explain;
+pub mod generate;
+pub mod golden;
+pub mod index;
 pub mod ingest;
+pub mod model;
 pub mod normalize;
+pub mod output;
 pub mod record;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use rayon::prelude::*;
 
 pub use config::{Config, FieldKind};
 pub use error::{Error, Result};
+
+use candidates::Candidates;
+use cluster::{Clustering, Edge};
+use compare::Comparison;
+use golden::IdAssignment;
+use model::{Model, Scorer, TermFrequencies};
+use record::{Dataset, RecordOrd};
+
+/// Receives progress of long stages; the CLI draws bars, tests and benches ignore it.
+pub trait Progress: Sync {
+    /// A stage starts; `total` is the number of items when known.
+    fn stage(&self, _name: &'static str, _total: Option<u64>) {}
+    /// `n` more items of the current stage are done.
+    fn advance(&self, _n: u64) {}
+    /// The current stage is finished.
+    fn finish(&self) {}
+}
+
+/// Progress that goes nowhere.
+pub struct NoProgress;
+impl Progress for NoProgress {}
+
+/// Options of a run beyond the config file.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Reuse a trained model (`model.json`) instead of training.
+    pub model: Option<PathBuf>,
+    /// Output folder of the previous run, for stable golden IDs.
+    pub previous: Option<PathBuf>,
+    /// Write `pairs.csv` with every scored candidate pair.
+    pub emit_pairs: bool,
+}
+
+/// Everything a run computed; [`output::write`] turns it into files.
+pub struct Resolution {
+    pub data: Dataset,
+    pub candidates: Candidates,
+    pub model: Model,
+    pub tf: TermFrequencies,
+    /// Scored candidate pairs, strongest first.
+    pub edges: Vec<Edge>,
+    /// Weight of each profile compared with itself (NaN for single-record profiles).
+    pub self_weight: Vec<f32>,
+    pub clustering: Clustering,
+    pub customers: Vec<Vec<RecordOrd>>,
+    pub ids: IdAssignment,
+    pub threshold: f64,
+    pub timings: Vec<(&'static str, f64)>,
+}
+
+struct Timer(Vec<(&'static str, f64)>, Instant);
+impl Timer {
+    fn lap(&mut self, stage: &'static str) {
+        self.0.push((stage, self.1.elapsed().as_secs_f64()));
+        self.1 = Instant::now();
+    }
+}
+
+/// Runs the whole pipeline on a validated config.
+pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> Result<Resolution> {
+    let mut t = Timer(Vec::new(), Instant::now());
+    let previous = options.previous.as_deref().map(golden::load_previous).transpose()?;
+    let reused_model = options.model.as_deref().map(Model::load).transpose()?;
+
+    progress.stage("ingest", None);
+    let data = ingest::ingest(config, |n| progress.advance(n))?;
+    progress.finish();
+    t.lap("ingest");
+
+    progress.stage("index", Some(data.profiles.len() as u64));
+    let index = candidates::build_index(&data, |n| progress.advance(n))?;
+    progress.finish();
+    t.lap("index");
+
+    progress.stage("candidates", Some(data.profiles.len() as u64));
+    let candidates = candidates::generate(&data, &index, config.matching.candidates, |n| progress.advance(n));
+    drop(index);
+    progress.finish();
+    t.lap("candidates");
+
+    progress.stage("compare", Some(candidates.pairs.len() as u64));
+    let comparisons = compare_pairs(&data, &candidates, progress);
+    progress.finish();
+    t.lap("compare");
+
+    progress.stage("model", None);
+    let model = match reused_model {
+        Some(m) => m,
+        None => model::train(&data, &comparisons, config.matching.u_sample_pairs, config.matching.max_em_iterations),
+    };
+    let tf = TermFrequencies::from_data(&data);
+    progress.finish();
+    t.lap("model");
+
+    progress.stage("score", Some(comparisons.len() as u64));
+    let scorer = Scorer { model: &model, tf: &tf };
+    let mut edges: Vec<Edge> = candidates
+        .pairs
+        .par_iter()
+        .zip(comparisons.par_iter())
+        .map(|(&(a, b), c)| Edge {
+            a,
+            b,
+            weight: scorer.weight(c) as f32,
+            levels: c.levels,
+        })
+        .collect();
+    drop(comparisons);
+    let mut sizes = vec![0u32; data.profiles.len()];
+    for r in &data.records {
+        sizes[r.profile as usize] += 1;
+    }
+    let self_weight: Vec<f32> = data
+        .profiles
+        .par_iter()
+        .zip(sizes.par_iter())
+        .map(|(p, &n)| {
+            if n > 1 {
+                scorer.weight(&compare::compare(p, p, false)) as f32
+            } else {
+                f32::NAN
+            }
+        })
+        .collect();
+    progress.finish();
+    t.lap("score");
+
+    progress.stage("cluster", None);
+    let threshold_weight = model::weight_of_probability(config.matching.threshold);
+    let clustering = cluster::cluster(&data, &mut edges, &self_weight, threshold_weight, &model);
+    let customers = golden::customers(&data, &clustering);
+    let ids = golden::assign_ids(&data, &customers, previous.as_ref());
+    progress.finish();
+    t.lap("cluster");
+
+    Ok(Resolution {
+        data,
+        candidates,
+        model,
+        tf,
+        edges,
+        self_weight,
+        clustering,
+        customers,
+        ids,
+        threshold: config.matching.threshold,
+        timings: t.0,
+    })
+}
+
+/// Comparison vectors of all candidate pairs, in pair order.
+pub fn compare_pairs(data: &Dataset, candidates: &Candidates, progress: &dyn Progress) -> Vec<Comparison> {
+    candidates
+        .pairs
+        .par_iter()
+        .enumerate()
+        .with_min_len(1024)
+        .map(|(i, &(a, b))| {
+            if i % 65_536 == 0 {
+                progress.advance(65_536);
+            }
+            let shared_case = candidates.case_pairs.binary_search(&(a, b)).is_ok();
+            compare::compare(&data.profiles[a as usize], &data.profiles[b as usize], shared_case)
+        })
+        .collect()
+}

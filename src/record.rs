@@ -62,14 +62,21 @@ impl Profile {
     }
 }
 
+/// A value as written, with the normalized key it is grouped by in survivorship.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Shown {
+    pub raw: String,
+    pub key: String,
+}
+
 /// Raw values as written, for golden records and the agent's view.
 #[derive(Debug, Clone, Default)]
 pub struct Display {
-    pub name: String,
-    pub email: String,
-    pub phone: String,
-    pub serial: String,
-    pub address: String,
+    pub name: Option<Shown>,
+    pub email: Option<Shown>,
+    pub phone: Option<Shown>,
+    pub address: Option<Shown>,
+    pub serials: Vec<Shown>,
 }
 
 /// One accepted row of one source.
@@ -81,7 +88,7 @@ pub struct Record {
     pub record_id: String,
     /// The event date of the record (`date` kind), for timelines and survivorship.
     pub date: Option<NaiveDate>,
-    /// Case numbers, claims and orders named on the row (normalized).
+    /// Case numbers, claims and orders named on the row, as written (trimmed).
     pub cases: Vec<String>,
     pub display: Display,
     pub profile: ProfileOrd,

@@ -1,0 +1,149 @@
+//! Candidate generation: which profile pairs are worth comparing. Every distinct profile
+//! queries the [`crate::index`] once with its own terms (rare terms only, see below) and
+//! keeps its top K hits; profiles that share a case number (a warranty claim citing a
+//! support ticket) are joined directly by hash. Pairs are ordered (lower ordinal first)
+//! and deduplicated. Runs in parallel over one shared searcher; the result does not
+//! depend on the thread count.
+
+use std::collections::HashMap;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::index::{profile_terms, TermIndex};
+use crate::record::{Dataset, ProfileOrd};
+
+/// Terms held by more profiles than this are left out of a query (unless among the
+/// rarest [`KEEP_RAREST_TERMS`]): a household phone, a role mailbox or the surname Smith
+/// would otherwise make every query touch a long posting list (DESIGN.md measured 10×).
+/// Scaled with the data: sqrt(n)·4, at least 64 — about 4,000 at 1M profiles.
+pub fn max_term_doc_freq(profiles: usize) -> u64 {
+    ((profiles as f64).sqrt() * 4.0).max(64.0) as u64
+}
+/// A profile whose terms are all frequent still queries with its rarest few.
+pub const KEEP_RAREST_TERMS: usize = 4;
+/// A case number shared by more profiles than this is a placeholder, not a reference.
+const MAX_PROFILES_PER_CASE: usize = 50;
+
+/// Candidate pairs and their statistics.
+#[derive(Debug, Default)]
+pub struct Candidates {
+    /// Profile pairs `(a, b)` with `a < b`, sorted.
+    pub pairs: Vec<(ProfileOrd, ProfileOrd)>,
+    /// Profile pairs that share a case number (a subset of `pairs`), sorted.
+    pub case_pairs: Vec<(ProfileOrd, ProfileOrd)>,
+    pub stats: CandidateStats,
+}
+
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct CandidateStats {
+    pub profiles: u64,
+    pub profile_pairs: u64,
+    pub case_pairs: u64,
+    /// Candidates per record: the other records of its profile and of every profile paired with it.
+    pub per_record_mean: f64,
+    pub per_record_p99: u64,
+    pub per_record_max: u64,
+    pub max_term_doc_freq: u64,
+    pub top_k: usize,
+}
+
+/// Builds the candidate index over all profiles (in RAM).
+pub fn build_index(data: &Dataset, progress: impl FnMut(u64)) -> crate::Result<TermIndex> {
+    let units = data.profiles.iter().enumerate().map(|(i, p)| {
+        let mut terms = Vec::new();
+        profile_terms(p, &mut terms);
+        (i as u64, terms)
+    });
+    TermIndex::build(units, None, progress)
+}
+
+/// Searches candidates for every profile.
+pub fn generate(data: &Dataset, index: &TermIndex, top_k: usize, progress: impl Fn(u64) + Sync) -> Candidates {
+    let searcher = index.searcher();
+    let n = data.profiles.len();
+    let max_df = max_term_doc_freq(n);
+    let mut pairs: Vec<(u32, u32)> = (0..n)
+        .into_par_iter()
+        .with_min_len(256)
+        .map_init(Vec::new, |terms, i| {
+            terms.clear();
+            profile_terms(&data.profiles[i], terms);
+            // One more than K: the profile itself is usually the first hit.
+            let hits = searcher.search(terms, top_k + 1, max_df, KEEP_RAREST_TERMS);
+            if i % 4096 == 0 {
+                progress(4096);
+            }
+            hits.into_iter()
+                .map(|h| h.ord as u32)
+                .filter(|&o| o as usize != i)
+                .take(top_k)
+                .map(|o| (o.min(i as u32), o.max(i as u32)))
+                .collect::<Vec<_>>()
+        })
+        .flatten()
+        .collect();
+    let case_pairs = case_pairs(data);
+    pairs.extend_from_slice(&case_pairs);
+    pairs.par_sort_unstable();
+    pairs.dedup();
+    let stats = stats(data, &pairs, max_df, top_k, case_pairs.len());
+    Candidates {
+        pairs,
+        case_pairs,
+        stats,
+    }
+}
+
+/// Profile pairs whose records name the same case number.
+fn case_pairs(data: &Dataset) -> Vec<(u32, u32)> {
+    let mut by_case: HashMap<String, Vec<u32>> = HashMap::new();
+    for r in &data.records {
+        for c in r.cases.iter().filter_map(|c| crate::ingest::normalize_code(c)) {
+            by_case.entry(c).or_default().push(r.profile);
+        }
+    }
+    let mut out = Vec::new();
+    for profiles in by_case.values_mut() {
+        profiles.sort_unstable();
+        profiles.dedup();
+        if profiles.len() < 2 || profiles.len() > MAX_PROFILES_PER_CASE {
+            continue;
+        }
+        for (i, &a) in profiles.iter().enumerate() {
+            for &b in &profiles[i + 1..] {
+                out.push((a, b));
+            }
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+fn stats(data: &Dataset, pairs: &[(u32, u32)], max_df: u64, top_k: usize, case_pairs: usize) -> CandidateStats {
+    let mut size = vec![0u64; data.profiles.len()];
+    for r in &data.records {
+        size[r.profile as usize] += 1;
+    }
+    // Each record is compared with the other records of its profile and with every
+    // record of each paired profile.
+    let mut per_profile: Vec<u64> = size.iter().map(|&s| s.saturating_sub(1)).collect();
+    for &(a, b) in pairs {
+        per_profile[a as usize] += size[b as usize];
+        per_profile[b as usize] += size[a as usize];
+    }
+    let mut per_record: Vec<u64> = data.records.iter().map(|r| per_profile[r.profile as usize]).collect();
+    per_record.sort_unstable();
+    let n = per_record.len().max(1);
+    CandidateStats {
+        profiles: data.profiles.len() as u64,
+        profile_pairs: pairs.len() as u64,
+        case_pairs: case_pairs as u64,
+        per_record_mean: per_record.iter().sum::<u64>() as f64 / n as f64,
+        per_record_p99: per_record.get((n * 99) / 100).copied().unwrap_or(0),
+        per_record_max: per_record.last().copied().unwrap_or(0),
+        max_term_doc_freq: max_df,
+        top_k,
+    }
+}

@@ -1,0 +1,183 @@
+//! Clustering: links above the threshold, strongest first, merged with union-find —
+//! but a merge is refused when it rests only on contact details a household shares
+//! (phone, address, a role mailbox) between clearly different first names, or when the
+//! two groups hold conflicting exclusive evidence (different dates of birth, different
+//! ids) that the link does not outweigh. This stops the chaining that plain connected
+//! components suffers (A~B through a household phone, B~C, so A=C).
+//!
+//! Nodes are profiles. A profile's records end up together when the profile links to
+//! anything (itself included: twelve identical tickets are one customer when their shared
+//! values are strong enough on their own); otherwise each record stands alone.
+
+use serde::Serialize;
+
+use crate::compare;
+use crate::model::Model;
+use crate::normalize::PersonName;
+use crate::record::{Dataset, Profile, ProfileOrd};
+
+/// A scored candidate pair.
+#[derive(Debug, Clone, Copy)]
+pub struct Edge {
+    pub a: ProfileOrd,
+    pub b: ProfileOrd,
+    pub weight: f32,
+    pub levels: [u8; compare::N],
+}
+
+/// A link that joined two groups: the reason two records share a golden ID.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Link {
+    pub a: ProfileOrd,
+    pub b: ProfileOrd,
+    pub weight: f32,
+}
+
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct ClusterStats {
+    pub edges_above_threshold: u64,
+    pub merges: u64,
+    pub refused_different_first_names: u64,
+    pub refused_conflicting_dob: u64,
+    pub refused_conflicting_id: u64,
+}
+
+/// Result of clustering profiles.
+#[derive(Debug, Default)]
+pub struct Clustering {
+    /// Root profile of each profile's group.
+    pub group: Vec<ProfileOrd>,
+    /// Whether a profile's records belong together (it linked to something or itself).
+    pub linked: Vec<bool>,
+    /// Strongest accepted link weight touching each profile (NaN when none).
+    pub best_weight: Vec<f32>,
+    pub links: Vec<Link>,
+    pub stats: ClusterStats,
+}
+
+/// Upper bound of exclusive values tracked per group: enough for typos, bounded memory.
+const MAX_TRACKED_VALUES: usize = 16;
+
+struct Group {
+    dobs: Vec<chrono::NaiveDate>,
+    ids: Vec<String>,
+    firsts: Vec<PersonName>,
+}
+
+fn find(parent: &mut [u32], mut x: u32) -> u32 {
+    while parent[x as usize] != x {
+        parent[x as usize] = parent[parent[x as usize] as usize];
+        x = parent[x as usize];
+    }
+    x
+}
+
+/// True when a link agrees on something only one person has: a personal e-mail, a
+/// serial, an id, a date of birth or a quoted case number. Phones, addresses and role
+/// mailboxes are shared by households and offices.
+fn has_personal_key(levels: &[u8; compare::N]) -> bool {
+    use compare::*;
+    levels[EMAIL] == 3 || (levels[SERIAL] != MISSING && levels[SERIAL] >= 2) || levels[ID] == 2 || levels[DOB] == 3 || levels[CASE] == 1
+}
+
+/// Two first names that may be the same person's: anything above "different"
+/// (initial, phonetic, typo, nickname, exact).
+fn first_names_compatible(a: &PersonName, b: &PersonName) -> bool {
+    compare::first_name_level(a, b).0 > 0
+}
+
+/// Clusters profiles from scored edges; `self_weight[p]` is the weight of profile p
+/// compared with itself (used for profiles with several records).
+pub fn cluster(data: &Dataset, edges: &mut [Edge], self_weight: &[f32], threshold_weight: f64, model: &Model) -> Clustering {
+    let n = data.profiles.len();
+    let mut parent: Vec<u32> = (0..n as u32).collect();
+    let mut groups: Vec<Option<Group>> = data
+        .profiles
+        .iter()
+        .map(|p| {
+            Some(Group {
+                dobs: p.dobs.iter().take(MAX_TRACKED_VALUES).copied().collect(),
+                ids: p.ids.iter().take(MAX_TRACKED_VALUES).cloned().collect(),
+                firsts: first_names(p),
+            })
+        })
+        .collect();
+    let mut c = Clustering {
+        group: Vec::new(),
+        linked: self_weight.iter().map(|&w| w as f64 >= threshold_weight).collect(),
+        best_weight: self_weight.iter().map(|&w| if w as f64 >= threshold_weight { w } else { f32::NAN }).collect(),
+        links: Vec::new(),
+        stats: ClusterStats::default(),
+    };
+    // Penalty of a conflict: the evidence a "different" level carries in the model.
+    let penalty = |i: usize| -model.comparisons[i].levels[0].weight.min(0.0);
+    edges.sort_by(|x, y| y.weight.total_cmp(&x.weight).then(x.a.cmp(&y.a)).then(x.b.cmp(&y.b)));
+    for e in edges.iter() {
+        let w = e.weight as f64;
+        if w < threshold_weight {
+            break;
+        }
+        c.stats.edges_above_threshold += 1;
+        let (ra, rb) = (find(&mut parent, e.a), find(&mut parent, e.b));
+        if ra != rb {
+            let (ga, gb) = (groups[ra as usize].as_ref(), groups[rb as usize].as_ref());
+            let (Some(ga), Some(gb)) = (ga, gb) else { continue };
+            // A household or an office: shared contact details, clearly different people.
+            if !has_personal_key(&e.levels) && conflicts(&ga.firsts, &gb.firsts, first_names_compatible) {
+                c.stats.refused_different_first_names += 1;
+                continue;
+            }
+            let dob_conflict = conflicts(&ga.dobs, &gb.dobs, |x, y| compare::dob_level(x, y).0 > 0);
+            let id_conflict = conflicts(&ga.ids, &gb.ids, |x, y| compare::id_level(x, y).0 > 0);
+            let cost = if dob_conflict { penalty(compare::DOB) } else { 0.0 } + if id_conflict { penalty(compare::ID) } else { 0.0 };
+            if cost > 0.0 && w - cost < threshold_weight {
+                if dob_conflict {
+                    c.stats.refused_conflicting_dob += 1;
+                } else {
+                    c.stats.refused_conflicting_id += 1;
+                }
+                continue;
+            }
+            // Union by ordinal: the smaller root survives, so the result is order-free.
+            let (keep, gone) = if ra < rb { (ra, rb) } else { (rb, ra) };
+            let moved = groups[gone as usize].take();
+            if let (Some(g), Some(m)) = (groups[keep as usize].as_mut(), moved) {
+                merge_values(&mut g.dobs, m.dobs);
+                merge_values(&mut g.ids, m.ids);
+                merge_values(&mut g.firsts, m.firsts);
+            }
+            parent[gone as usize] = keep;
+            c.stats.merges += 1;
+            c.links.push(Link { a: e.a, b: e.b, weight: e.weight });
+        }
+        for p in [e.a, e.b] {
+            c.linked[p as usize] = true;
+            let best = &mut c.best_weight[p as usize];
+            if best.is_nan() || *best < e.weight {
+                *best = e.weight;
+            }
+        }
+    }
+    c.group = (0..n as u32).map(|p| find(&mut parent, p)).collect();
+    c
+}
+
+/// First names of a profile (initials included), for the household check.
+fn first_names(p: &Profile) -> Vec<PersonName> {
+    let mut v: Vec<PersonName> = p.names.iter().filter(|n| !n.first.is_empty()).take(MAX_TRACKED_VALUES).cloned().collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// Both sides hold values and no value of one agrees with any value of the other.
+fn conflicts<T>(a: &[T], b: &[T], agree: impl Fn(&T, &T) -> bool) -> bool {
+    !a.is_empty() && !b.is_empty() && !a.iter().any(|x| b.iter().any(|y| agree(x, y)))
+}
+
+fn merge_values<T: Ord>(into: &mut Vec<T>, from: Vec<T>) {
+    into.extend(from);
+    into.sort();
+    into.dedup();
+    into.truncate(MAX_TRACKED_VALUES);
+}

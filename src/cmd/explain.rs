@@ -1,0 +1,50 @@
+//! `idresolve explain`: two records side by side, the level and weight of every
+//! comparison, and how they came to share (or not) a golden ID.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Output folder of a finished run.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// First record, as SOURCE:RECORD_ID.
+    pub a: String,
+    /// Second record, as SOURCE:RECORD_ID.
+    pub b: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let e = idresolve::explain::explain(&args.out, &args.a, &args.b)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&e)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    for r in [&e.a, &e.b] {
+        println!("{}:{}  (line {}, golden ID {})", r.source, r.record_id, r.line, r.golden_id);
+        for (k, v) in &r.values {
+            println!("    {k:<9} {v}");
+        }
+    }
+    println!();
+    println!("{:<12} {:<34} {:>8} {:>8}", "comparison", "level", "weight", "tf adj");
+    println!("{:<12} {:<34} {:>8.2}", "prior", "", e.prior_weight);
+    for c in &e.contributions {
+        println!("{:<12} {:<34} {:>8.2} {:>8.2}", c.comparison, c.level, c.weight, c.tf_adjustment);
+    }
+    println!("{:<12} {:<34} {:>8.2}   probability {:.6} (threshold {})", "total", "", e.match_weight, e.match_probability, e.threshold);
+    println!();
+    if e.same_golden_id {
+        println!("same golden ID ({}): {}", e.a.golden_id, e.how);
+        for s in &e.chain {
+            println!("    {} — {}  (weight {:.2})", s.from, s.to, s.match_weight);
+        }
+    } else {
+        println!("different golden IDs ({} and {})", e.a.golden_id, e.b.golden_id);
+    }
+    Ok(ExitCode::SUCCESS)
+}

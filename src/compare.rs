@@ -1,0 +1,434 @@
+//! Comparison: turns a pair of profiles into a vector of small integer *levels*, one per
+//! comparison (first name, last name, e-mail …), as in Splink's comparison levels. Level
+//! 0 is "different", higher levels are stronger kinds of agreement, and [`MISSING`]
+//! means a value is absent on either side and carries no weight. Multi-valued fields
+//! (two phone columns, several serials) take the best level over all value pairs.
+//!
+//! This module owns what "similar" means; how much each level counts is learned by
+//! [`crate::model`].
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use chrono::{Datelike, NaiveDate};
+use strsim::{damerau_levenshtein, jaro_winkler};
+
+use crate::config::FieldKind;
+use crate::normalize::name::nickname_equivalent;
+use crate::normalize::PersonName;
+use crate::record::Profile;
+
+/// The level of a comparison whose value is absent on either side.
+pub const MISSING: u8 = u8::MAX;
+
+/// Jaro-Winkler cut-offs: ≥ 0.95 is a one-letter slip in a long name, ≥ 0.88 a typo or
+/// two (Splink's name comparisons use 0.92/0.88; we keep its lower cut and a stricter upper).
+const JW_CLOSE: f64 = 0.95;
+const JW_NEAR: f64 = 0.88;
+
+/// One comparison: a name, the levels it can reach (index = level), and which field
+/// kinds feed it.
+#[derive(Debug, Clone, Copy)]
+pub struct ComparisonSpec {
+    pub name: &'static str,
+    pub levels: &'static [&'static str],
+    pub kinds: &'static [FieldKind],
+    /// The level whose weight is adjusted by the frequency of the agreeing value.
+    pub tf_level: Option<u8>,
+}
+
+pub const FIRST_NAME: usize = 0;
+pub const LAST_NAME: usize = 1;
+pub const EMAIL: usize = 2;
+pub const PHONE: usize = 3;
+pub const SERIAL: usize = 4;
+pub const DOB: usize = 5;
+pub const ADDRESS: usize = 6;
+pub const CITY: usize = 7;
+pub const POSTCODE: usize = 8;
+pub const ID: usize = 9;
+pub const CASE: usize = 10;
+pub const TEXT: usize = 11;
+/// Number of comparisons.
+pub const N: usize = 12;
+
+const NAME_KINDS: &[FieldKind] = &[FieldKind::FirstName, FieldKind::LastName, FieldKind::FullName];
+
+pub const SPECS: [ComparisonSpec; N] = [
+    ComparisonSpec {
+        name: "first_name",
+        levels: &["different", "initial", "phonetic", "jaro_winkler>=0.88", "nickname", "jaro_winkler>=0.95", "exact"],
+        kinds: NAME_KINDS,
+        tf_level: Some(6),
+    },
+    ComparisonSpec {
+        name: "last_name",
+        levels: &["different", "phonetic", "jaro_winkler>=0.88", "jaro_winkler>=0.95", "exact"],
+        kinds: NAME_KINDS,
+        tf_level: Some(4),
+    },
+    ComparisonSpec {
+        name: "email",
+        levels: &["different", "similar_or_same_local_part", "exact_role_mailbox", "exact"],
+        kinds: &[FieldKind::Email],
+        tf_level: Some(3),
+    },
+    ComparisonSpec {
+        name: "phone",
+        levels: &["different", "same_last_7_digits", "one_digit_off", "exact"],
+        kinds: &[FieldKind::Phone],
+        tf_level: Some(3),
+    },
+    ComparisonSpec {
+        name: "serial",
+        levels: &["different", "one_edit", "exact_after_confusables", "exact"],
+        kinds: &[FieldKind::Serial],
+        tf_level: Some(3),
+    },
+    ComparisonSpec {
+        name: "dob",
+        levels: &["different", "one_component_or_digit_off", "day_month_transposed", "exact"],
+        kinds: &[FieldKind::Dob],
+        tf_level: Some(3),
+    },
+    ComparisonSpec {
+        name: "address",
+        levels: &["different", "half_the_tokens", "most_tokens", "exact"],
+        kinds: &[FieldKind::Address],
+        tf_level: Some(3),
+    },
+    ComparisonSpec {
+        name: "city",
+        levels: &["different", "jaro_winkler>=0.88", "exact"],
+        kinds: &[FieldKind::City],
+        tf_level: Some(2),
+    },
+    ComparisonSpec {
+        name: "postcode",
+        levels: &["different", "one_edit", "exact"],
+        kinds: &[FieldKind::Postcode],
+        tf_level: Some(2),
+    },
+    ComparisonSpec {
+        name: "id",
+        levels: &["different", "one_edit", "exact"],
+        kinds: &[FieldKind::Id],
+        tf_level: Some(2),
+    },
+    ComparisonSpec {
+        name: "case",
+        levels: &["none_shared", "shared_case_number"],
+        kinds: &[FieldKind::Case],
+        tf_level: None,
+    },
+    ComparisonSpec {
+        name: "text",
+        levels: &["different", "jaro_winkler>=0.88", "exact"],
+        kinds: &[FieldKind::Text],
+        tf_level: Some(2),
+    },
+];
+
+/// The comparison vector of a pair, with the hash of the agreeing value at each
+/// comparison's TF level (0 when not at that level).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Comparison {
+    pub levels: [u8; N],
+    pub tf_keys: [u64; N],
+}
+
+/// Deterministic hash of a value for term-frequency tables.
+pub fn value_hash<T: Hash + ?Sized>(v: &T) -> u64 {
+    let mut h = DefaultHasher::new();
+    v.hash(&mut h);
+    h.finish() | 1
+}
+
+/// Compares two profiles. `shared_case` tells whether their records share a case number.
+pub fn compare(a: &Profile, b: &Profile, shared_case: bool) -> Comparison {
+    let mut c = Comparison {
+        levels: [MISSING; N],
+        tf_keys: [0; N],
+    };
+    compare_names(&a.names, &b.names, &mut c);
+    best(&mut c, EMAIL, &a.emails, &b.emails, |x, y| {
+        if x.address == y.address {
+            if x.role { (2, 0) } else { (3, value_hash(&x.address)) }
+        } else if !x.role && !y.role && (x.local() == y.local() || jaro_winkler(&x.address, &y.address) >= JW_CLOSE) {
+            (1, 0)
+        } else {
+            (0, 0)
+        }
+    });
+    best(&mut c, PHONE, &a.phones, &b.phones, |x, y| {
+        if x.e164 == y.e164 {
+            (3, value_hash(&x.e164))
+        } else if x.e164.len() == y.e164.len() && hamming_at_most_one(&x.e164, &y.e164) {
+            (2, 0)
+        } else if x.last7() == y.last7() {
+            (1, 0)
+        } else {
+            (0, 0)
+        }
+    });
+    best(&mut c, SERIAL, &a.serials, &b.serials, |x, y| {
+        if x.key == y.key {
+            (3, value_hash(&x.key))
+        } else if x.folded == y.folded {
+            (2, 0)
+        } else if damerau_levenshtein(&x.folded, &y.folded) <= 1 {
+            (1, 0)
+        } else {
+            (0, 0)
+        }
+    });
+    best(&mut c, DOB, &a.dobs, &b.dobs, dob_level);
+    best(&mut c, ADDRESS, &a.addresses, &b.addresses, |x, y| {
+        if x == y {
+            return (3, value_hash(x));
+        }
+        let overlap = token_overlap(x, y);
+        let jw = jaro_winkler(x, y);
+        if overlap >= 0.8 || jw >= JW_CLOSE {
+            (2, 0)
+        } else if overlap >= 0.5 || jw >= 0.85 {
+            (1, 0)
+        } else {
+            (0, 0)
+        }
+    });
+    best(&mut c, CITY, &a.cities, &b.cities, |x, y| text_level(x, y));
+    best(&mut c, POSTCODE, &a.postcodes, &b.postcodes, |x, y| {
+        if x == y {
+            (2, value_hash(x))
+        } else if damerau_levenshtein(x, y) <= 1 {
+            (1, 0)
+        } else {
+            (0, 0)
+        }
+    });
+    best(&mut c, ID, &a.ids, &b.ids, |x, y| id_level(x, y));
+    best(&mut c, TEXT, &a.texts, &b.texts, |x, y| text_level(x, y));
+    if shared_case {
+        c.levels[CASE] = 1;
+    }
+    c
+}
+
+/// Date-of-birth level: exact, day and month transposed, one component or digit off.
+pub fn dob_level(x: &NaiveDate, y: &NaiveDate) -> (u8, u64) {
+    if x == y {
+        return (3, value_hash(x));
+    }
+    if x.year() == y.year() && x.month() == y.day() && x.day() == y.month() {
+        return (2, 0);
+    }
+    let same = (x.year() == y.year()) as u8 + (x.month() == y.month()) as u8 + (x.day() == y.day()) as u8;
+    let (xs, ys) = (x.format("%Y%m%d").to_string(), y.format("%Y%m%d").to_string());
+    if same >= 2 || damerau_levenshtein(&xs, &ys) <= 1 {
+        (1, 0)
+    } else {
+        (0, 0)
+    }
+}
+
+/// Identifier level: exact, or one edit apart (ids of four characters or more).
+pub fn id_level(x: &str, y: &str) -> (u8, u64) {
+    if x == y {
+        (2, value_hash(x))
+    } else if x.len() >= 4 && damerau_levenshtein(x, y) <= 1 {
+        (1, 0)
+    } else {
+        (0, 0)
+    }
+}
+
+fn text_level(x: &str, y: &str) -> (u8, u64) {
+    if x == y {
+        (2, value_hash(x))
+    } else if jaro_winkler(x, y) >= JW_NEAR {
+        (1, 0)
+    } else {
+        (0, 0)
+    }
+}
+
+/// Sets comparison `i` to the best level over all value pairs (MISSING if either is empty).
+fn best<T>(c: &mut Comparison, i: usize, xs: &[T], ys: &[T], f: impl Fn(&T, &T) -> (u8, u64)) {
+    let mut top: Option<(u8, u64)> = None;
+    for x in xs {
+        for y in ys {
+            let r = f(x, y);
+            if top.is_none_or(|t| r.0 > t.0) {
+                top = Some(r);
+            }
+        }
+    }
+    if let Some((level, key)) = top {
+        c.levels[i] = level;
+        c.tf_keys[i] = key;
+    }
+}
+
+fn hamming_at_most_one(a: &str, b: &str) -> bool {
+    a.bytes().zip(b.bytes()).filter(|(x, y)| x != y).count() <= 1
+}
+
+/// Share of the smaller token set found in the other.
+fn token_overlap(a: &str, b: &str) -> f64 {
+    let ta: Vec<&str> = a.split(' ').collect();
+    let tb: Vec<&str> = b.split(' ').collect();
+    let (small, large) = if ta.len() <= tb.len() { (&ta, &tb) } else { (&tb, &ta) };
+    let shared = small.iter().filter(|t| large.contains(t)).count();
+    shared as f64 / small.len().max(1) as f64
+}
+
+/// First-name level of two folded first names.
+pub fn first_name_level(a: &PersonName, b: &PersonName) -> (u8, u64) {
+    let (x, y) = (&a.first, &b.first);
+    if x == y {
+        return (6, value_hash(x));
+    }
+    let jw = jaro_winkler(x, y);
+    if x.len() > 1 && y.len() > 1 && jw >= JW_CLOSE {
+        (5, 0)
+    } else if nickname_equivalent(&a.first_groups, &b.first_groups) {
+        (4, 0)
+    } else if x.len() > 1 && y.len() > 1 && jw >= JW_NEAR {
+        (3, 0)
+    } else if !a.first_phonetic.is_empty() && a.first_phonetic == b.first_phonetic {
+        (2, 0)
+    } else if (x.len() == 1 || y.len() == 1) && x.as_bytes()[0] == y.as_bytes()[0] {
+        (1, 0)
+    } else {
+        (0, 0)
+    }
+}
+
+fn last_name_level(x: &str, y: &str, px: &str, py: &str) -> (u8, u64) {
+    if x == y {
+        return (4, value_hash(x));
+    }
+    let jw = jaro_winkler(x, y);
+    if jw >= JW_CLOSE {
+        (3, 0)
+    } else if jw >= JW_NEAR {
+        (2, 0)
+    } else if !px.is_empty() && px == py {
+        (1, 0)
+    } else {
+        (0, 0)
+    }
+}
+
+/// Names: best pair of names, each compared as written and with first and last swapped
+/// (FEBRL and hand-typed forms swap them); the orientation with more agreement wins.
+fn compare_names(xs: &[PersonName], ys: &[PersonName], c: &mut Comparison) {
+    let mut best: Option<(u32, (u8, u64), (u8, u64))> = None;
+    for x in xs {
+        for y in ys {
+            for swapped in [false, true] {
+                let y2;
+                let y = if swapped {
+                    if y.first.is_empty() || y.last.is_empty() {
+                        continue;
+                    }
+                    y2 = PersonName::from_parts(&y.last, "", &y.first).unwrap_or_default();
+                    &y2
+                } else {
+                    y
+                };
+                let first = if x.first.is_empty() || y.first.is_empty() {
+                    (MISSING, 0)
+                } else {
+                    first_name_level(x, y)
+                };
+                let last = if x.last.is_empty() || y.last.is_empty() {
+                    (MISSING, 0)
+                } else {
+                    last_name_level(&x.last, &y.last, &x.last_phonetic, &y.last_phonetic)
+                };
+                // Rank by agreement strength relative to each comparison's top level.
+                let rank = |l: u8, top: u8| if l == MISSING { 0 } else { 1 + (l as u32 * 100) / top as u32 };
+                // A swap must beat the written order clearly to be taken.
+                let score = rank(first.0, 6) + rank(last.0, 4) - if swapped { 1 } else { 0 };
+                if best.is_none_or(|b| score > b.0) {
+                    best = Some((score, first, last));
+                }
+            }
+        }
+    }
+    if let Some((_, first, last)) = best {
+        (c.levels[FIRST_NAME], c.tf_keys[FIRST_NAME]) = first;
+        (c.levels[LAST_NAME], c.tf_keys[LAST_NAME]) = last;
+    }
+}
+
+/// The values of a profile counted for term frequencies, per comparison.
+pub fn tf_values(p: &Profile, mut f: impl FnMut(usize, u64)) {
+    for n in &p.names {
+        if !n.first.is_empty() {
+            f(FIRST_NAME, value_hash(&n.first));
+        }
+        if !n.last.is_empty() {
+            f(LAST_NAME, value_hash(&n.last));
+        }
+    }
+    p.emails.iter().filter(|e| !e.role).for_each(|e| f(EMAIL, value_hash(&e.address)));
+    p.phones.iter().for_each(|x| f(PHONE, value_hash(&x.e164)));
+    p.serials.iter().for_each(|x| f(SERIAL, value_hash(&x.key)));
+    p.dobs.iter().for_each(|x| f(DOB, value_hash(x)));
+    p.addresses.iter().for_each(|x| f(ADDRESS, value_hash(x)));
+    p.cities.iter().for_each(|x| f(CITY, value_hash(x)));
+    p.postcodes.iter().for_each(|x| f(POSTCODE, value_hash(x)));
+    p.ids.iter().for_each(|x| f(ID, value_hash(x)));
+    p.texts.iter().for_each(|x| f(TEXT, value_hash(x)));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::normalize::{normalize_email, parse_full_name, PhoneNormalizer};
+
+    fn person(name: &str, email: &str, phone: &str) -> Profile {
+        let mut phones = PhoneNormalizer::new(phonenumber::country::Id::US);
+        let mut p = Profile {
+            names: parse_full_name(name).into_iter().collect(),
+            emails: normalize_email(email).into_iter().collect(),
+            phones: phones.normalize(phone).into_iter().collect(),
+            ..Default::default()
+        };
+        p.canonicalize();
+        p
+    }
+
+    #[test]
+    fn levels_of_a_messy_pair() {
+        let a = person("SMITH, Robert", "rob.smith+shop@gmail.com", "(555) 123-4567");
+        let b = person("Bob Smith", "robsmith@gmail.com", "555.123.4567");
+        let c = compare(&a, &b, false);
+        assert_eq!(SPECS[FIRST_NAME].levels[c.levels[FIRST_NAME] as usize], "nickname");
+        assert_eq!(SPECS[LAST_NAME].levels[c.levels[LAST_NAME] as usize], "exact");
+        assert_eq!(SPECS[EMAIL].levels[c.levels[EMAIL] as usize], "exact");
+        assert_eq!(SPECS[PHONE].levels[c.levels[PHONE] as usize], "exact");
+        assert_eq!(c.levels[SERIAL], MISSING);
+        assert_eq!(c.levels[CASE], MISSING);
+    }
+
+    #[test]
+    fn swapped_first_and_last_names_agree() {
+        let a = person("Kayla Harrington", "", "");
+        let b = person("Harrington Kayla", "", "");
+        let c = compare(&a, &b, false);
+        assert_eq!((c.levels[FIRST_NAME], c.levels[LAST_NAME]), (6, 4));
+    }
+
+    #[test]
+    fn role_mailboxes_and_typos_get_their_own_levels() {
+        let a = person("Ann Lee", "info@acme.com", "555 123 4567");
+        let b = person("Jim Poe", "info@acme.com", "555 123 4568");
+        let c = compare(&a, &b, false);
+        assert_eq!(SPECS[EMAIL].levels[c.levels[EMAIL] as usize], "exact_role_mailbox");
+        assert_eq!(SPECS[PHONE].levels[c.levels[PHONE] as usize], "one_digit_off");
+        assert_eq!(SPECS[FIRST_NAME].levels[c.levels[FIRST_NAME] as usize], "different");
+    }
+}

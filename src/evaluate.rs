@@ -1,0 +1,242 @@
+//! Quality against ground truth: pairwise precision/recall/F1, B-cubed, exactly
+//! reproduced entities, cluster counts, and (given candidate pairs) pair completeness.
+//!
+//! Pairs are counted through cluster intersection sizes — Σ C(|A∩B|, 2) over predicted
+//! cluster A and true entity B — so a million records take seconds and no pair list is
+//! ever built. Records of the truth that the mapping lacks count as singletons and are
+//! reported; mapping rows that the truth lacks are ignored and reported.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+/// The figures `evaluate` reports.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Evaluation {
+    pub records: u64,
+    pub true_entities: u64,
+    pub predicted_clusters: u64,
+    pub true_pairs: u64,
+    pub predicted_pairs: u64,
+    pub correct_pairs: u64,
+    pub pairwise_precision: f64,
+    pub pairwise_recall: f64,
+    pub pairwise_f1: f64,
+    pub bcubed_precision: f64,
+    pub bcubed_recall: f64,
+    pub bcubed_f1: f64,
+    /// Share of true entities whose records form exactly one predicted cluster.
+    pub exact_entities: f64,
+    pub missing_from_mapping: u64,
+    pub not_in_truth: u64,
+    /// Share of true pairs among the candidate pairs (with `--pairs`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pair_completeness: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub candidate_pairs: Option<u64>,
+}
+
+fn pairs(n: u64) -> u64 {
+    n * n.saturating_sub(1) / 2
+}
+
+fn f1(p: f64, r: f64) -> f64 {
+    if p + r == 0.0 {
+        0.0
+    } else {
+        2.0 * p * r / (p + r)
+    }
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 {
+        1.0
+    } else {
+        a as f64 / b as f64
+    }
+}
+
+/// Scores a predicted clustering against the truth. `truth[i]` and `predicted[i]` are the
+/// entity and cluster labels of record `i`.
+pub fn score(truth: &[u32], predicted: &[u32]) -> Evaluation {
+    assert_eq!(truth.len(), predicted.len());
+    let mut true_size: HashMap<u32, u64> = HashMap::new();
+    let mut pred_size: HashMap<u32, u64> = HashMap::new();
+    let mut joint: HashMap<(u32, u32), u64> = HashMap::new();
+    for (&t, &p) in truth.iter().zip(predicted) {
+        *true_size.entry(t).or_default() += 1;
+        *pred_size.entry(p).or_default() += 1;
+        *joint.entry((p, t)).or_default() += 1;
+    }
+    let true_pairs: u64 = true_size.values().map(|&n| pairs(n)).sum();
+    let predicted_pairs: u64 = pred_size.values().map(|&n| pairs(n)).sum();
+    let correct_pairs: u64 = joint.values().map(|&n| pairs(n)).sum();
+    let n = truth.len() as f64;
+    // B-cubed: each record in cell (p,t) has precision |p∩t|/|p| and recall |p∩t|/|t|.
+    let (mut bp, mut br) = (0.0, 0.0);
+    let mut exact = 0u64;
+    for (&(p, t), &k) in &joint {
+        let k = k as f64;
+        bp += k * k / pred_size[&p] as f64;
+        br += k * k / true_size[&t] as f64;
+        if k as u64 == pred_size[&p] && k as u64 == true_size[&t] {
+            exact += 1;
+        }
+    }
+    let (bp, br) = if n > 0.0 { (bp / n, br / n) } else { (1.0, 1.0) };
+    let pp = ratio(correct_pairs, predicted_pairs);
+    let pr = ratio(correct_pairs, true_pairs);
+    Evaluation {
+        records: truth.len() as u64,
+        true_entities: true_size.len() as u64,
+        predicted_clusters: pred_size.len() as u64,
+        true_pairs,
+        predicted_pairs,
+        correct_pairs,
+        pairwise_precision: pp,
+        pairwise_recall: pr,
+        pairwise_f1: f1(pp, pr),
+        bcubed_precision: bp,
+        bcubed_recall: br,
+        bcubed_f1: f1(bp, br),
+        exact_entities: ratio(exact, true_size.len() as u64),
+        missing_from_mapping: 0,
+        not_in_truth: 0,
+        pair_completeness: None,
+        candidate_pairs: None,
+    }
+}
+
+/// Reads a CSV with a header and returns, per row, the values of the named columns.
+fn read_columns(path: &Path, columns: &[&str]) -> Result<Vec<Vec<String>>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_path(path)
+        .map_err(|e| Error::input(path, e.to_string()))?;
+    let header = reader.headers().map_err(|e| Error::input(path, e.to_string()))?.clone();
+    let idx: Vec<usize> = columns
+        .iter()
+        .map(|c| {
+            header.iter().position(|h| h.trim() == *c).ok_or_else(|| {
+                Error::input(path, format!("column `{c}` not found (columns: {})", header.iter().collect::<Vec<_>>().join(", ")))
+            })
+        })
+        .collect::<Result<_>>()?;
+    let mut rows = Vec::new();
+    for (i, rec) in reader.records().enumerate() {
+        let rec = rec.map_err(|e| Error::InputAt {
+            path: path.to_path_buf(),
+            line: e.position().map(|p| p.line()).unwrap_or(i as u64 + 2),
+            message: e.to_string(),
+        })?;
+        let row: Option<Vec<String>> = idx.iter().map(|&i| rec.get(i).map(str::to_string)).collect();
+        match row {
+            Some(r) => rows.push(r),
+            None => {
+                return Err(Error::InputAt {
+                    path: path.to_path_buf(),
+                    line: rec.position().map(|p| p.line()).unwrap_or(0),
+                    message: "row has fewer fields than the header".into(),
+                })
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// Evaluates `mapping.csv` against `truth.csv`, and candidate pairs when given.
+pub fn evaluate(mapping: &Path, truth: &Path, pairs_csv: Option<&Path>) -> Result<Evaluation> {
+    let truth_rows = read_columns(truth, &["source", "record_id", "entity_id"])?;
+    let mut record_index: HashMap<(String, String), u32> = HashMap::with_capacity(truth_rows.len());
+    let mut entity_ids: HashMap<String, u32> = HashMap::new();
+    let mut truth_labels = Vec::with_capacity(truth_rows.len());
+    for mut row in truth_rows {
+        let next = entity_ids.len() as u32;
+        let e = *entity_ids.entry(std::mem::take(&mut row[2])).or_insert(next);
+        let key = (std::mem::take(&mut row[0]), std::mem::take(&mut row[1]));
+        if record_index.insert(key.clone(), truth_labels.len() as u32).is_some() {
+            return Err(Error::input(truth, format!("record {}:{} is listed twice", key.0, key.1)));
+        }
+        truth_labels.push(e);
+    }
+    let mut predicted: Vec<Option<u32>> = vec![None; truth_labels.len()];
+    let mut golden_ids: HashMap<String, u32> = HashMap::new();
+    let mut not_in_truth = 0;
+    for mut row in read_columns(mapping, &["source", "record_id", "golden_id"])? {
+        let next = golden_ids.len() as u32;
+        let g = *golden_ids.entry(std::mem::take(&mut row[2])).or_insert(next);
+        match record_index.get(&(std::mem::take(&mut row[0]), std::mem::take(&mut row[1]))) {
+            Some(&i) => predicted[i as usize] = Some(g),
+            None => not_in_truth += 1,
+        }
+    }
+    let mut missing = 0u64;
+    let mut next_singleton = golden_ids.len() as u32;
+    let predicted: Vec<u32> = predicted
+        .into_iter()
+        .map(|p| {
+            p.unwrap_or_else(|| {
+                missing += 1;
+                next_singleton += 1;
+                next_singleton
+            })
+        })
+        .collect();
+    let mut eval = score(&truth_labels, &predicted);
+    eval.missing_from_mapping = missing;
+    eval.not_in_truth = not_in_truth;
+    if let Some(pairs_csv) = pairs_csv {
+        let rows = read_columns(pairs_csv, &["source_a", "record_id_a", "source_b", "record_id_b"])?;
+        let candidate_rows = rows.len() as u64;
+        let mut found: Vec<(u32, u32)> = rows
+            .into_iter()
+            .filter_map(|mut r| {
+                let a = *record_index.get(&(std::mem::take(&mut r[0]), std::mem::take(&mut r[1])))?;
+                let b = *record_index.get(&(std::mem::take(&mut r[2]), std::mem::take(&mut r[3])))?;
+                (truth_labels[a as usize] == truth_labels[b as usize] && a != b).then_some((a.min(b), a.max(b)))
+            })
+            .collect();
+        found.sort_unstable();
+        found.dedup();
+        eval.candidate_pairs = Some(candidate_rows);
+        eval.pair_completeness = Some(ratio(found.len() as u64, eval.true_pairs));
+    }
+    Ok(eval)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hand_computed_figures() {
+        // Truth: {0,1,2} {3,4} {5}. Predicted: {0,1} {2,3,4} {5}.
+        let truth = [0, 0, 0, 1, 1, 2];
+        let pred = [7, 7, 8, 8, 8, 9];
+        let e = score(&truth, &pred);
+        assert_eq!((e.true_pairs, e.predicted_pairs, e.correct_pairs), (4, 4, 2));
+        assert_eq!((e.pairwise_precision, e.pairwise_recall), (0.5, 0.5));
+        // B-cubed precision: records 0,1: 2/2; record 2: 1/3; records 3,4: 2/3; record 5: 1.
+        let bp = (1.0 + 1.0 + 1.0 / 3.0 + 2.0 / 3.0 + 2.0 / 3.0 + 1.0) / 6.0;
+        assert!((e.bcubed_precision - bp).abs() < 1e-12);
+        // B-cubed recall: records 0,1: 2/3; 2: 1/3; 3,4: 2/2; 5: 1.
+        let br = (2.0 / 3.0 + 2.0 / 3.0 + 1.0 / 3.0 + 1.0 + 1.0 + 1.0) / 6.0;
+        assert!((e.bcubed_recall - br).abs() < 1e-12);
+        assert_eq!(e.exact_entities, 1.0 / 3.0);
+        assert_eq!((e.true_entities, e.predicted_clusters), (3, 3));
+    }
+
+    #[test]
+    fn perfect_and_all_singletons() {
+        let truth = [0, 0, 1, 1, 1];
+        let e = score(&truth, &[5, 5, 6, 6, 6]);
+        assert_eq!(e.pairwise_f1, 1.0);
+        assert_eq!(e.exact_entities, 1.0);
+        let e = score(&truth, &[0, 1, 2, 3, 4]);
+        assert_eq!(e.pairwise_recall, 0.0);
+        assert_eq!(e.pairwise_precision, 1.0, "no predicted pair is wrong");
+    }
+}

@@ -1,0 +1,276 @@
+//! Golden customers: turns the clustering into customers (groups of records), gives each
+//! a stable golden ID, and builds its golden record by survivorship.
+//!
+//! **IDs are stable.** With the previous run's mapping, a customer keeps the golden ID
+//! that most of its records had (ties to the smaller ID); an ID goes to one customer only;
+//! new customers get new IDs from a counter that never goes back, so an ID is never
+//! reused for someone else. Without a previous run, IDs are numbered in input order, so
+//! the same input always gives the same IDs.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::cluster::Clustering;
+use crate::error::{Error, Result};
+use crate::record::{Dataset, RecordOrd, Shown};
+
+/// Records of each customer, in input order; customers ordered by their first record.
+pub fn customers(data: &Dataset, clustering: &Clustering) -> Vec<Vec<RecordOrd>> {
+    let mut by_group: HashMap<u32, usize> = HashMap::new();
+    let mut out: Vec<Vec<RecordOrd>> = Vec::new();
+    for (i, r) in data.records.iter().enumerate() {
+        let p = r.profile as usize;
+        if clustering.linked[p] {
+            let slot = *by_group.entry(clustering.group[p]).or_insert_with(|| {
+                out.push(Vec::new());
+                out.len() - 1
+            });
+            out[slot].push(i as RecordOrd);
+        } else {
+            out.push(vec![i as RecordOrd]);
+        }
+    }
+    out
+}
+
+/// What the previous run left for ID carry-over.
+#[derive(Debug, Default)]
+pub struct Previous {
+    /// (source, record_id) → golden ID.
+    pub mapping: HashMap<(String, String), String>,
+    /// The next ID number the previous run would have handed out.
+    pub next_id: u64,
+}
+
+/// `state.json`: the ID counter, so that IDs are never reused across runs.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct IdState {
+    pub next_golden_id: u64,
+}
+
+/// Formats an ID number as a golden ID.
+pub fn format_id(n: u64) -> String {
+    format!("G{n:07}")
+}
+
+fn parse_id(id: &str) -> Option<u64> {
+    id.strip_prefix('G')?.parse().ok()
+}
+
+/// Reads `mapping.csv` and `state.json` of a previous run's output folder.
+pub fn load_previous(dir: &Path) -> Result<Previous> {
+    let path = dir.join("mapping.csv");
+    let mut reader = csv::Reader::from_path(&path).map_err(|e| Error::input(&path, format!("cannot read the previous mapping: {e}")))?;
+    let header = reader.headers().map_err(|e| Error::input(&path, e.to_string()))?.clone();
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| h == name)
+            .ok_or_else(|| Error::input(&path, format!("column `{name}` not found: is this an idresolve output folder?")))
+    };
+    let (s, r, g) = (col("source")?, col("record_id")?, col("golden_id")?);
+    let mut prev = Previous::default();
+    for row in reader.records() {
+        let row = row.map_err(|e| Error::input(&path, e.to_string()))?;
+        let id = row.get(g).unwrap_or("").to_string();
+        prev.next_id = prev.next_id.max(parse_id(&id).map_or(0, |n| n + 1));
+        prev.mapping.insert((row.get(s).unwrap_or("").to_string(), row.get(r).unwrap_or("").to_string()), id);
+    }
+    let state_path = dir.join("state.json");
+    if let Ok(text) = std::fs::read_to_string(&state_path) {
+        let state: IdState = serde_json::from_str(&text).map_err(|e| Error::input(&state_path, e.to_string()))?;
+        prev.next_id = prev.next_id.max(state.next_golden_id);
+    }
+    prev.next_id = prev.next_id.max(1);
+    Ok(prev)
+}
+
+/// A change of golden IDs between runs, for `changes.csv`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct IdChange {
+    pub kind: &'static str,
+    pub golden_id: String,
+    pub previous_ids: Vec<String>,
+    pub records: usize,
+}
+
+/// Golden IDs for customers, and the next free ID number.
+pub struct IdAssignment {
+    pub ids: Vec<String>,
+    pub next_id: u64,
+    pub changes: Vec<IdChange>,
+    pub kept: usize,
+}
+
+/// Assigns golden IDs, carrying previous IDs over where given.
+pub fn assign_ids(data: &Dataset, customers: &[Vec<RecordOrd>], previous: Option<&Previous>) -> IdAssignment {
+    let Some(prev) = previous else {
+        let ids = (0..customers.len()).map(|i| format_id(i as u64 + 1)).collect();
+        return IdAssignment {
+            ids,
+            next_id: customers.len() as u64 + 1,
+            changes: Vec::new(),
+            kept: 0,
+        };
+    };
+    // Votes: how many records of customer c had previous ID g.
+    let mut votes: Vec<(usize, String, usize)> = Vec::new();
+    let mut previous_of: Vec<Vec<String>> = vec![Vec::new(); customers.len()];
+    let mut customers_of_id: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (c, recs) in customers.iter().enumerate() {
+        let mut count: BTreeMap<&str, usize> = BTreeMap::new();
+        for &r in recs {
+            let rec = &data.records[r as usize];
+            let key = (data.sources[rec.source as usize].clone(), rec.record_id.clone());
+            if let Some(g) = prev.mapping.get(&key) {
+                *count.entry(g.as_str()).or_default() += 1;
+            }
+        }
+        for (g, n) in count {
+            votes.push((n, g.to_string(), c));
+            previous_of[c].push(g.to_string());
+            customers_of_id.entry(g.to_string()).or_default().push(c);
+        }
+    }
+    // Strongest claims first; ties to the smaller ID, then the earlier customer.
+    votes.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    let mut ids: Vec<Option<String>> = vec![None; customers.len()];
+    let mut taken: HashMap<String, usize> = HashMap::new();
+    for (_, g, c) in votes {
+        if ids[c].is_none() && !taken.contains_key(&g) {
+            taken.insert(g.clone(), c);
+            ids[c] = Some(g);
+        }
+    }
+    let kept = ids.iter().filter(|i| i.is_some()).count();
+    let mut next = prev.next_id;
+    let mut changes = Vec::new();
+    let ids: Vec<String> = ids
+        .into_iter()
+        .enumerate()
+        .map(|(c, id)| {
+            let id = id.unwrap_or_else(|| {
+                next += 1;
+                format_id(next - 1)
+            });
+            let prevs = &previous_of[c];
+            if prevs.is_empty() {
+                changes.push(IdChange { kind: "new", golden_id: id.clone(), previous_ids: vec![], records: customers[c].len() });
+            } else if prevs.len() > 1 {
+                changes.push(IdChange { kind: "merged", golden_id: id.clone(), previous_ids: prevs.clone(), records: customers[c].len() });
+            }
+            id
+        })
+        .collect();
+    for (g, cs) in &customers_of_id {
+        if cs.len() > 1 {
+            for &c in cs {
+                changes.push(IdChange { kind: "split", golden_id: ids[c].clone(), previous_ids: vec![g.clone()], records: customers[c].len() });
+            }
+        }
+    }
+    let mut used: Vec<&String> = prev.mapping.values().collect();
+    used.sort();
+    used.dedup();
+    for g in used {
+        if !taken.contains_key(g) && !customers_of_id.get(g).is_some_and(|cs| cs.len() > 1) {
+            changes.push(IdChange { kind: "retired", golden_id: g.clone(), previous_ids: vec![g.clone()], records: 0 });
+        }
+    }
+    changes.sort();
+    IdAssignment { ids, next_id: next, changes, kept }
+}
+
+/// One golden customer record.
+#[derive(Debug, Clone, Serialize)]
+pub struct GoldenRecord {
+    pub golden_id: String,
+    pub name: String,
+    pub email: String,
+    pub phone: String,
+    pub address: String,
+    pub serials: Vec<String>,
+    pub records: usize,
+    pub by_source: Vec<(String, usize)>,
+    pub first_seen: Option<NaiveDate>,
+    pub last_seen: Option<NaiveDate>,
+}
+
+/// The surviving value: most frequent normalized key, ties to the most recent record,
+/// then to the smaller key; shown in the form of its most recent record.
+fn survive<'a>(values: impl Iterator<Item = (&'a Shown, Option<NaiveDate>)>) -> Option<String> {
+    let mut by_key: BTreeMap<&str, (usize, Option<NaiveDate>, &str)> = BTreeMap::new();
+    for (v, date) in values {
+        let e = by_key.entry(v.key.as_str()).or_insert((0, None, v.raw.as_str()));
+        e.0 += 1;
+        if date >= e.1 {
+            e.1 = date;
+            e.2 = v.raw.as_str();
+        }
+    }
+    by_key
+        .into_iter()
+        .max_by(|a, b| (a.1 .0, a.1 .1).cmp(&(b.1 .0, b.1 .1)).then(b.0.cmp(a.0)))
+        .map(|(_, (_, _, raw))| raw.to_string())
+}
+
+/// Builds the golden record of one customer.
+pub fn golden_record(data: &Dataset, id: &str, records: &[RecordOrd]) -> GoldenRecord {
+    let recs: Vec<&crate::record::Record> = records.iter().map(|&r| &data.records[r as usize]).collect();
+    let pick = |f: fn(&crate::record::Display) -> Option<&Shown>| {
+        survive(recs.iter().filter_map(|r| f(&r.display).map(|v| (v, r.date)))).unwrap_or_default()
+    };
+    let mut serials: BTreeMap<&str, &str> = BTreeMap::new();
+    for r in &recs {
+        for s in &r.display.serials {
+            serials.entry(s.key.as_str()).or_insert(s.raw.as_str());
+        }
+    }
+    let mut by_source: BTreeMap<u16, usize> = BTreeMap::new();
+    for r in &recs {
+        *by_source.entry(r.source).or_default() += 1;
+    }
+    GoldenRecord {
+        golden_id: id.to_string(),
+        name: pick(|d| d.name.as_ref()),
+        email: pick(|d| d.email.as_ref()),
+        phone: pick(|d| d.phone.as_ref()),
+        address: pick(|d| d.address.as_ref()),
+        serials: serials.into_values().map(str::to_string).collect(),
+        records: recs.len(),
+        by_source: by_source.into_iter().map(|(s, n)| (data.sources[s as usize].clone(), n)).collect(),
+        first_seen: recs.iter().filter_map(|r| r.date).min(),
+        last_seen: recs.iter().filter_map(|r| r.date).max(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shown(raw: &str, key: &str) -> Shown {
+        Shown { raw: raw.into(), key: key.into() }
+    }
+
+    #[test]
+    fn survivorship_prefers_frequent_then_recent() {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok();
+        let a = shown("Bob Smith", "bob smith");
+        let b = shown("SMITH, Robert", "robert smith");
+        let c = shown("Robert Smith", "robert smith");
+        let got = survive([(&a, d("2024-01-01")), (&b, d("2020-01-01")), (&c, d("2023-01-01"))].into_iter());
+        assert_eq!(got.as_deref(), Some("Robert Smith"), "two records say robert smith; the newer form wins");
+        let got = survive([(&a, d("2024-01-01")), (&b, d("2020-01-01"))].into_iter());
+        assert_eq!(got.as_deref(), Some("Bob Smith"), "a tie goes to the most recent");
+    }
+
+    #[test]
+    fn ids_round_trip() {
+        assert_eq!(format_id(42), "G0000042");
+        assert_eq!(parse_id("G0000042"), Some(42));
+        assert_eq!(parse_id("X1"), None);
+    }
+}

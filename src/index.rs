@@ -1,0 +1,264 @@
+//! The search index behind candidate generation and `lookup`: one tantivy document per
+//! searchable unit (a distinct record profile for candidates, a golden customer for
+//! lookup) holding *terms* made from normalized values, and the unit's ordinal as a fast
+//! field. Nothing else is stored.
+//!
+//! Every term lives in one raw-tokenized field with a kind prefix (`e:` e-mail, `p:`
+//! phone, `g:` name trigram …), so BM25's inverse document frequency ranks a shared rare
+//! value above a shared common one without per-field tuning. This module owns which
+//! terms a profile has and how the index is built and searched; *which* units to query
+//! and what to do with the hits is [`crate::candidates`] and [`crate::lookup`].
+
+use std::path::Path;
+
+use tantivy::collector::TopDocs;
+use tantivy::indexer::NoMergePolicy;
+use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
+use tantivy::schema::{Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST, INDEXED};
+use tantivy::{Index, IndexReader, Searcher, TantivyDocument, Term};
+
+use crate::error::Result;
+use crate::record::Profile;
+
+/// Writer memory budget. One writer thread with this budget keeps 1M profiles in one
+/// segment (DESIGN.md: ~65 MB of index per 1M records), so DocIds follow insertion order.
+const WRITER_BUDGET_BYTES: usize = 512 * 1024 * 1024;
+
+/// Schema fields.
+#[derive(Clone, Copy)]
+pub struct Fields {
+    pub terms: Field,
+    pub ord: Field,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let indexing = TextFieldIndexing::default()
+        .set_tokenizer("raw")
+        .set_index_option(IndexRecordOption::Basic)
+        .set_fieldnorms(false);
+    let terms = b.add_text_field("terms", TextOptions::default().set_indexing_options(indexing));
+    let ord = b.add_u64_field("ord", FAST | INDEXED);
+    (b.build(), Fields { terms, ord })
+}
+
+/// Appends the search terms of a profile to `out`.
+pub fn profile_terms(p: &Profile, out: &mut Vec<String>) {
+    for n in &p.names {
+        // First and last names share prefixes so that swapped fields still meet.
+        for part in [&n.first, &n.last] {
+            for word in part.split(' ').filter(|w| w.len() > 1) {
+                out.push(format!("n:{word}"));
+                trigrams(word, "g:", out);
+            }
+        }
+        for code in [&n.first_phonetic, &n.last_phonetic] {
+            if !code.is_empty() {
+                out.push(format!("ph:{code}"));
+            }
+        }
+        for g in &n.first_groups {
+            out.push(format!("nk:{g}"));
+        }
+    }
+    for e in &p.emails {
+        out.push(format!("e:{}", e.address));
+        if !e.role {
+            out.push(format!("el:{}", e.local()));
+        }
+    }
+    for ph in &p.phones {
+        out.push(format!("p:{}", ph.e164));
+        out.push(format!("p7:{}", ph.last7()));
+    }
+    for s in &p.serials {
+        out.push(format!("s:{}", s.key));
+        out.push(format!("sf:{}", s.folded));
+    }
+    for d in &p.dobs {
+        out.push(format!("d:{d}"));
+    }
+    for a in &p.addresses {
+        for t in a.split(' ') {
+            out.push(format!("a:{t}"));
+        }
+    }
+    for c in &p.cities {
+        out.push(format!("c:{c}"));
+    }
+    for pc in &p.postcodes {
+        out.push(format!("pc:{pc}"));
+    }
+    for id in &p.ids {
+        out.push(format!("i:{id}"));
+    }
+    for t in &p.texts {
+        for w in t.split(' ').filter(|w| w.len() > 2) {
+            out.push(format!("x:{w}"));
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+}
+
+/// Character trigrams of a word padded with `_` at both ends ("_sm", "smi", …, "th_").
+pub fn trigrams(word: &str, prefix: &str, out: &mut Vec<String>) {
+    let padded: Vec<char> = std::iter::once('_').chain(word.chars()).chain(std::iter::once('_')).collect();
+    for w in padded.windows(3) {
+        let mut t = String::with_capacity(prefix.len() + 3);
+        t.push_str(prefix);
+        t.extend(w);
+        out.push(t);
+    }
+}
+
+/// A built index, ready for searching from many threads.
+pub struct TermIndex {
+    index: Index,
+    reader: IndexReader,
+    fields: Fields,
+}
+
+impl TermIndex {
+    /// Builds an index from `(ordinal, terms)` units, in RAM or in `dir`.
+    /// One writer thread: DocIds follow insertion order and builds are reproducible.
+    pub fn build<I>(units: I, dir: Option<&Path>, mut progress: impl FnMut(u64)) -> Result<TermIndex>
+    where
+        I: IntoIterator<Item = (u64, Vec<String>)>,
+    {
+        let (schema, fields) = schema();
+        let index = match dir {
+            Some(d) => {
+                std::fs::create_dir_all(d).map_err(|e| crate::Error::io(d, e))?;
+                Index::create_in_dir(d, schema)?
+            }
+            None => Index::create_in_ram(schema),
+        };
+        let mut writer = index.writer_with_num_threads::<TantivyDocument>(1, WRITER_BUDGET_BYTES)?;
+        writer.set_merge_policy(Box::new(NoMergePolicy));
+        let mut n = 0u64;
+        for (ord, terms) in units {
+            let mut doc = TantivyDocument::default();
+            doc.add_u64(fields.ord, ord);
+            for t in &terms {
+                doc.add_text(fields.terms, t);
+            }
+            writer.add_document(doc)?;
+            n += 1;
+            if n % 16_384 == 0 {
+                progress(16_384);
+            }
+        }
+        progress(n % 16_384);
+        writer.commit()?;
+        let segments = index.searchable_segment_ids()?;
+        if segments.len() > 1 {
+            // Queries are fastest over one segment; merging keeps DocIds deterministic.
+            writer.merge(&segments).wait()?;
+        }
+        writer.wait_merging_threads()?;
+        let reader = index.reader()?;
+        reader.reload()?;
+        Ok(TermIndex { index, reader, fields })
+    }
+
+    /// Opens an index persisted by [`TermIndex::build`].
+    pub fn open(dir: &Path) -> Result<TermIndex> {
+        let index = Index::open_in_dir(dir)?;
+        let (_, fields) = schema();
+        let fields = Fields {
+            terms: index.schema().get_field("terms").unwrap_or(fields.terms),
+            ord: index.schema().get_field("ord").unwrap_or(fields.ord),
+        };
+        let reader = index.reader()?;
+        Ok(TermIndex { index, reader, fields })
+    }
+
+    pub fn searcher(&self) -> IndexSearcher {
+        let searcher = self.reader.searcher();
+        let ords = searcher
+            .segment_readers()
+            .iter()
+            .map(|s| s.fast_fields().u64("ord"))
+            .collect::<tantivy::Result<Vec<_>>>()
+            .unwrap_or_default();
+        IndexSearcher {
+            searcher,
+            fields: self.fields,
+            ords,
+        }
+    }
+
+    pub fn num_docs(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+}
+
+/// A searcher shared by all threads (tantivy's `Searcher` is `Send + Sync`).
+pub struct IndexSearcher {
+    searcher: Searcher,
+    fields: Fields,
+    ords: Vec<tantivy::columnar::Column<u64>>,
+}
+
+/// One search hit: the unit's ordinal and its BM25 score.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hit {
+    pub ord: u64,
+    pub score: f32,
+}
+
+impl IndexSearcher {
+    /// Number of units holding a term.
+    pub fn doc_freq(&self, term: &str) -> u64 {
+        self.searcher
+            .doc_freq(&Term::from_field_text(self.fields.terms, term))
+            .unwrap_or(0)
+    }
+
+    /// OR-query over `terms`, skipping terms held by more than `max_doc_freq` units but
+    /// always keeping the `keep_rarest` rarest ones; top `k` hits, ties broken by ordinal.
+    pub fn search(&self, terms: &[String], k: usize, max_doc_freq: u64, keep_rarest: usize) -> Vec<Hit> {
+        let mut with_df: Vec<(u64, &String)> = terms.iter().map(|t| (self.doc_freq(t), t)).filter(|(df, _)| *df > 0).collect();
+        with_df.sort_unstable();
+        let clauses: Vec<(Occur, Box<dyn Query>)> = with_df
+            .iter()
+            .enumerate()
+            .filter(|(i, (df, _))| *df <= max_doc_freq || *i < keep_rarest)
+            .map(|(_, (_, t))| {
+                let q: Box<dyn Query> = Box::new(TermQuery::new(
+                    Term::from_field_text(self.fields.terms, t),
+                    IndexRecordOption::Basic,
+                ));
+                (Occur::Should, q)
+            })
+            .collect();
+        if clauses.is_empty() || k == 0 {
+            return Vec::new();
+        }
+        let query = BooleanQuery::new(clauses);
+        let top = match self.searcher.search(&query, &TopDocs::with_limit(k).order_by_score()) {
+            Ok(top) => top,
+            Err(_) => return Vec::new(),
+        };
+        let mut hits: Vec<Hit> = top
+            .into_iter()
+            .filter_map(|(score, addr)| {
+                let ord = self.ords.get(addr.segment_ord as usize)?.first(addr.doc_id)?;
+                Some(Hit { ord, score })
+            })
+            .collect();
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.ord.cmp(&b.ord)));
+        hits
+    }
+}
+
+/// The candidate search shares one searcher across rayon threads.
+const _: fn() = || {
+    fn is_send_sync<T: Send + Sync>() {}
+    is_send_sync::<IndexSearcher>();
+};

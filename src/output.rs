@@ -1,0 +1,394 @@
+//! Output: writes a [`Resolution`] into the output folder — `mapping.csv`, `golden.csv`,
+//! `cases.csv`, `links.csv`, `rejected.csv`, `model.json`, `run.json`, `state.json`,
+//! `changes.csv` (with a previous run), `pairs.csv` (on request) and the lookup index in
+//! `index/`.
+//!
+//! Everything is written into a temporary sibling folder first and renamed into place
+//! only when complete: an interrupted run never leaves a half-written mapping, and a
+//! failed run leaves the previous output untouched. Rows are sorted, so the same input
+//! gives byte-identical files whatever the thread count (only `run.json`'s timings vary).
+
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::candidates::CandidateStats;
+use crate::cluster::ClusterStats;
+use crate::error::{Error, Result};
+use crate::golden::{self, GoldenRecord, IdState};
+use crate::index::{profile_terms, TermIndex};
+use crate::ingest::normalize_code;
+use crate::model;
+use crate::record::SourceCounts;
+use crate::{Options, Progress, Resolution};
+
+/// `run.json`: what happened in a run.
+#[derive(Debug, Serialize)]
+pub struct RunReport {
+    pub idresolve: &'static str,
+    pub config: String,
+    pub records_in: u64,
+    pub records_accepted: u64,
+    pub records_rejected: u64,
+    pub sources: Vec<SourceCounts>,
+    pub profiles: u64,
+    pub candidates: CandidateStats,
+    pub model: ModelSummary,
+    pub threshold: f64,
+    pub clustering: ClusterStats,
+    pub golden_ids: u64,
+    pub golden_ids_kept_from_previous: Option<u64>,
+    pub cluster_sizes: Vec<(String, u64)>,
+    pub seconds: Vec<(String, f64)>,
+    pub threads: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ModelSummary {
+    pub reused: bool,
+    pub prior: f64,
+    pub em_iterations: u64,
+    pub em_converged: bool,
+}
+
+fn csv_writer(path: &Path) -> Result<csv::Writer<BufWriter<File>>> {
+    let f = File::create(path).map_err(|e| Error::io(path, e))?;
+    Ok(csv::Writer::from_writer(BufWriter::with_capacity(1 << 20, f)))
+}
+
+fn csv_error(path: &Path, e: csv::Error) -> Error {
+    Error::io(path, std::io::Error::other(e.to_string()))
+}
+
+/// Writes a CSV file from a header and rows.
+fn write_csv<R, I>(path: &Path, header: &[&str], rows: I) -> Result<()>
+where
+    I: IntoIterator<Item = R>,
+    R: IntoIterator,
+    R::Item: AsRef<[u8]>,
+{
+    let mut w = csv_writer(path)?;
+    w.write_record(header).map_err(|e| csv_error(path, e))?;
+    for row in rows {
+        w.write_record(row).map_err(|e| csv_error(path, e))?;
+    }
+    w.flush().map_err(|e| Error::io(path, e))
+}
+
+fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Error::io(path, std::io::Error::other(e)))?;
+    fs::write(path, text + "\n").map_err(|e| Error::io(path, e))
+}
+
+fn prob(weight: f32) -> String {
+    if weight.is_nan() {
+        String::new()
+    } else {
+        format!("{:.6}", model::probability(weight as f64))
+    }
+}
+
+/// Writes every output of a run into `out`, atomically.
+pub fn write(res: &Resolution, config_path: &Path, out: &Path, options: &Options, progress: &dyn Progress) -> Result<RunReport> {
+    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
+    let staging = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+    if staging.exists() {
+        fs::remove_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
+    }
+    fs::create_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
+    let report = match write_all(res, config_path, &staging, options, progress) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = fs::remove_dir_all(&staging);
+            return Err(e);
+        }
+    };
+    // Swap: the old folder moves aside, the new one takes its name, the old one goes.
+    let old = parent.join(format!(".{name}.old-{}", std::process::id()));
+    if out.exists() {
+        fs::rename(out, &old).map_err(|e| Error::io(out, e))?;
+    }
+    fs::rename(&staging, out).map_err(|e| Error::io(out, e))?;
+    if old.exists() {
+        let _ = fs::remove_dir_all(&old);
+    }
+    Ok(report)
+}
+
+fn write_all(res: &Resolution, config_path: &Path, dir: &Path, options: &Options, progress: &dyn Progress) -> Result<RunReport> {
+    let data = &res.data;
+    let started = std::time::Instant::now();
+    progress.stage("output", Some(data.records.len() as u64));
+    // Customer index of each record, and the probability of its strongest link.
+    let mut customer_of = vec![0u32; data.records.len()];
+    for (c, recs) in res.customers.iter().enumerate() {
+        for &r in recs {
+            customer_of[r as usize] = c as u32;
+        }
+    }
+    let source = |r: &crate::record::Record| data.sources[r.source as usize].as_str();
+    let path = dir.join("mapping.csv");
+    write_csv(
+        &path,
+        &["source", "record_id", "golden_id", "match_probability"],
+        data.records.iter().enumerate().map(|(i, r)| {
+            [
+                source(r).to_string(),
+                r.record_id.clone(),
+                res.ids.ids[customer_of[i] as usize].clone(),
+                prob(res.clustering.best_weight[r.profile as usize]),
+            ]
+        }),
+    )?;
+    progress.advance(data.records.len() as u64 / 4);
+
+    let goldens: Vec<GoldenRecord> = res
+        .customers
+        .iter()
+        .zip(&res.ids.ids)
+        .map(|(recs, id)| golden::golden_record(data, id, recs))
+        .collect();
+    let mut order: Vec<usize> = (0..goldens.len()).collect();
+    order.sort_by(|&a, &b| goldens[a].golden_id.cmp(&goldens[b].golden_id));
+    let golden_row = |g: &GoldenRecord| {
+        [
+            g.golden_id.clone(),
+            g.name.clone(),
+            g.email.clone(),
+            g.phone.clone(),
+            g.address.clone(),
+            g.serials.join(";"),
+            g.records.to_string(),
+            g.by_source.iter().map(|(s, n)| format!("{s}:{n}")).collect::<Vec<_>>().join(";"),
+            g.first_seen.map(|d| d.to_string()).unwrap_or_default(),
+            g.last_seen.map(|d| d.to_string()).unwrap_or_default(),
+        ]
+    };
+    const GOLDEN_HEADER: [&str; 10] = ["golden_id", "name", "email", "phone", "address", "serials", "records", "sources", "first_seen", "last_seen"];
+    write_csv(&dir.join("golden.csv"), &GOLDEN_HEADER, order.iter().map(|&c| golden_row(&goldens[c])))?;
+
+    let mut cases: Vec<(&str, Option<chrono::NaiveDate>, &str, &str, &str)> = Vec::new();
+    for (i, r) in data.records.iter().enumerate() {
+        for case in &r.cases {
+            cases.push((&res.ids.ids[customer_of[i] as usize], r.date, source(r), case, &r.record_id));
+        }
+    }
+    cases.sort();
+    write_csv(
+        &dir.join("cases.csv"),
+        &["golden_id", "source", "case", "date", "record_id"],
+        cases.iter().map(|(g, d, s, c, r)| [g.to_string(), s.to_string(), c.to_string(), d.map(|d| d.to_string()).unwrap_or_default(), r.to_string()]),
+    )?;
+    progress.advance(data.records.len() as u64 / 4);
+
+    // One representative record per profile names the profile in links.csv and pairs.csv.
+    let (offsets, members) = data.profile_members();
+    let rep = |p: u32| &data.records[members[offsets[p as usize] as usize] as usize];
+    let mut links = res.clustering.links.clone();
+    links.sort_by(|a, b| (a.a, a.b).cmp(&(b.a, b.b)));
+    write_csv(
+        &dir.join("links.csv"),
+        &["source_a", "record_id_a", "source_b", "record_id_b", "match_weight", "match_probability"],
+        links.iter().map(|l| {
+            let (ra, rb) = (rep(l.a), rep(l.b));
+            [source(ra).to_string(), ra.record_id.clone(), source(rb).to_string(), rb.record_id.clone(), format!("{:.3}", l.weight), prob(l.weight)]
+        }),
+    )?;
+    write_csv(
+        &dir.join("rejected.csv"),
+        &["source", "line", "reason", "raw"],
+        data.rejected.iter().map(|r| [r.source.clone(), r.line.to_string(), r.reason.clone(), r.raw.clone()]),
+    )?;
+    if options.previous.is_some() {
+        write_csv(
+            &dir.join("changes.csv"),
+            &["kind", "golden_id", "previous_ids", "records"],
+            res.ids.changes.iter().map(|c| [c.kind.to_string(), c.golden_id.clone(), c.previous_ids.join(";"), c.records.to_string()]),
+        )?;
+    }
+    if options.emit_pairs {
+        write_pairs(res, &dir.join("pairs.csv"), &offsets, &members)?;
+    }
+    write_json(&dir.join("model.json"), &res.model)?;
+    write_json(&dir.join("state.json"), &IdState { next_golden_id: res.ids.next_id })?;
+    progress.advance(data.records.len() as u64 / 4);
+
+    write_lookup_index(res, &goldens, &dir.join("index"))?;
+    progress.finish();
+
+    let mut seconds: Vec<(String, f64)> = res.timings.iter().map(|(s, t)| (s.to_string(), round3(*t))).collect();
+    seconds.push(("output".into(), round3(started.elapsed().as_secs_f64())));
+    let report = RunReport {
+        idresolve: env!("CARGO_PKG_VERSION"),
+        config: config_path.display().to_string(),
+        records_in: data.counts.iter().map(|c| c.rows).sum(),
+        records_accepted: data.records.len() as u64,
+        records_rejected: data.rejected.len() as u64,
+        sources: data.counts.clone(),
+        profiles: data.profiles.len() as u64,
+        candidates: res.candidates.stats.clone(),
+        model: ModelSummary {
+            reused: options.model.is_some(),
+            prior: res.model.prior,
+            em_iterations: res.model.training.em_iterations,
+            em_converged: res.model.training.em_converged,
+        },
+        threshold: res.threshold,
+        clustering: res.clustering.stats.clone(),
+        golden_ids: res.customers.len() as u64,
+        golden_ids_kept_from_previous: options.previous.as_ref().map(|_| res.ids.kept as u64),
+        cluster_sizes: size_histogram(&res.customers),
+        seconds,
+        threads: rayon::current_num_threads(),
+    };
+    write_json(&dir.join("run.json"), &report)?;
+    Ok(report)
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn size_histogram(customers: &[Vec<u32>]) -> Vec<(String, u64)> {
+    let buckets: [(&str, usize, usize); 6] = [("1", 1, 1), ("2", 2, 2), ("3-5", 3, 5), ("6-10", 6, 10), ("11-50", 11, 50), ("51+", 51, usize::MAX)];
+    buckets
+        .iter()
+        .map(|(name, lo, hi)| (name.to_string(), customers.iter().filter(|c| (*lo..=*hi).contains(&c.len())).count() as u64))
+        .collect()
+}
+
+/// Every compared record pair with its score: pairs of profiles expanded to their
+/// records, plus the records within one profile.
+fn write_pairs(res: &Resolution, path: &Path, offsets: &[u32], members: &[u32]) -> Result<()> {
+    let data = &res.data;
+    let mut w = csv_writer(path)?;
+    w.write_record(["source_a", "record_id_a", "source_b", "record_id_b", "match_weight", "match_probability"])
+        .map_err(|e| csv_error(path, e))?;
+    let recs = |p: u32| &members[offsets[p as usize] as usize..offsets[p as usize + 1] as usize];
+    let mut rows: Vec<(u32, u32, f32)> = Vec::new();
+    for e in &res.edges {
+        for &a in recs(e.a) {
+            for &b in recs(e.b) {
+                rows.push((a.min(b), a.max(b), e.weight));
+            }
+        }
+    }
+    for p in 0..data.profiles.len() as u32 {
+        let rs = recs(p);
+        for (i, &a) in rs.iter().enumerate() {
+            for &b in &rs[i + 1..] {
+                rows.push((a.min(b), a.max(b), res.self_weight[p as usize]));
+            }
+        }
+    }
+    rows.sort_by(|x, y| (x.0, x.1).cmp(&(y.0, y.1)));
+    for (a, b, weight) in rows {
+        let (ra, rb) = (&data.records[a as usize], &data.records[b as usize]);
+        w.write_record([
+            data.sources[ra.source as usize].as_str(),
+            ra.record_id.as_str(),
+            data.sources[rb.source as usize].as_str(),
+            rb.record_id.as_str(),
+            &format!("{weight:.3}"),
+            &prob(weight),
+        ])
+        .map_err(|e| csv_error(path, e))?;
+    }
+    w.flush().map_err(|e| Error::io(path, e))
+}
+
+/// Files of the lookup index, beside tantivy's own files in `index/`.
+pub const LOOKUP_CUSTOMERS: &str = "customers.bin";
+pub const LOOKUP_RECORDS: &str = "records.csv";
+pub const LOOKUP_GOLDEN: &str = "golden.csv";
+/// Bytes per customer in `customers.bin`: golden row offset, records offset, record count.
+pub const CUSTOMER_ENTRY_BYTES: usize = 20;
+
+/// The lookup index: one tantivy document per customer holding the search terms of all
+/// its records plus its case numbers and record ids, and two row files with byte offsets
+/// so that `lookup` reads only the rows it shows.
+fn write_lookup_index(res: &Resolution, goldens: &[GoldenRecord], dir: &Path) -> Result<()> {
+    let data = &res.data;
+    let units = res.customers.iter().enumerate().map(|(c, recs)| {
+        let mut terms = Vec::new();
+        let mut profiles: Vec<u32> = recs.iter().map(|&r| data.records[r as usize].profile).collect();
+        profiles.sort_unstable();
+        profiles.dedup();
+        for p in profiles {
+            profile_terms(&data.profiles[p as usize], &mut terms);
+        }
+        for &r in recs {
+            let rec = &data.records[r as usize];
+            terms.extend(rec.cases.iter().filter_map(|c| normalize_code(c)).map(|c| format!("k:{c}")));
+            terms.extend(normalize_code(&rec.record_id).map(|c| format!("k:{c}")));
+        }
+        terms.sort_unstable();
+        terms.dedup();
+        (c as u64, terms)
+    });
+    TermIndex::build(units, Some(dir), |_| {})?;
+
+    // Row files with offsets.
+    let mut golden_buf = csv::Writer::from_writer(Vec::new());
+    let mut record_buf = csv::Writer::from_writer(Vec::new());
+    let mut entries = Vec::with_capacity(res.customers.len() * CUSTOMER_ENTRY_BYTES);
+    let err = |e: csv::Error| Error::io(dir, std::io::Error::other(e.to_string()));
+    for (c, recs) in res.customers.iter().enumerate() {
+        golden_buf.flush().map_err(|e| Error::io(dir, e))?;
+        record_buf.flush().map_err(|e| Error::io(dir, e))?;
+        entries.extend_from_slice(&(golden_buf.get_ref().len() as u64).to_le_bytes());
+        entries.extend_from_slice(&(record_buf.get_ref().len() as u64).to_le_bytes());
+        entries.extend_from_slice(&(recs.len() as u32).to_le_bytes());
+        let g = &goldens[c];
+        golden_buf
+            .write_record([
+                g.golden_id.as_str(),
+                &g.name,
+                &g.email,
+                &g.phone,
+                &g.address,
+                &g.serials.join(";"),
+                &g.records.to_string(),
+                &g.by_source.iter().map(|(s, n)| format!("{s}:{n}")).collect::<Vec<_>>().join(";"),
+                &g.first_seen.map(|d| d.to_string()).unwrap_or_default(),
+                &g.last_seen.map(|d| d.to_string()).unwrap_or_default(),
+            ])
+            .map_err(err)?;
+        let mut sorted: Vec<u32> = recs.clone();
+        sorted.sort_by_key(|&r| (data.records[r as usize].date, r));
+        for r in sorted {
+            let rec = &data.records[r as usize];
+            let d = &rec.display;
+            let raw = |s: &Option<crate::record::Shown>| s.as_ref().map(|v| v.raw.clone()).unwrap_or_default();
+            record_buf
+                .write_record([
+                    data.sources[rec.source as usize].as_str(),
+                    &rec.record_id,
+                    &rec.date.map(|d| d.to_string()).unwrap_or_default(),
+                    &raw(&d.name),
+                    &raw(&d.email),
+                    &raw(&d.phone),
+                    &d.serials.iter().map(|s| s.raw.as_str()).collect::<Vec<_>>().join(";"),
+                    &raw(&d.address),
+                    &rec.cases.join(";"),
+                ])
+                .map_err(err)?;
+        }
+    }
+    let golden_bytes = golden_buf.into_inner().map_err(|e| Error::io(dir, std::io::Error::other(e.to_string())))?;
+    let record_bytes = record_buf.into_inner().map_err(|e| Error::io(dir, std::io::Error::other(e.to_string())))?;
+    for (name, bytes) in [(LOOKUP_GOLDEN, &golden_bytes), (LOOKUP_RECORDS, &record_bytes), (LOOKUP_CUSTOMERS, &entries)] {
+        let path = dir.join(name);
+        let mut f = BufWriter::new(File::create(&path).map_err(|e| Error::io(&path, e))?);
+        f.write_all(bytes).map_err(|e| Error::io(&path, e))?;
+        f.flush().map_err(|e| Error::io(&path, e))?;
+    }
+    Ok(())
+}
