@@ -16,14 +16,22 @@ use crate::record::{Dataset, ProfileOrd};
 /// Terms held by more profiles than this are left out of a query (unless among the
 /// rarest [`KEEP_RAREST_TERMS`]): a household phone, a role mailbox or the surname Smith
 /// would otherwise make every query touch a long posting list (DESIGN.md measured 10×).
-/// Scaled with the data: sqrt(n)·4, at least 64 — about 4,000 at 1M profiles.
+/// Scaled with the data: 2·sqrt(n), at least 64 — about 2,000 at 1M profiles.
 pub fn max_term_doc_freq(profiles: usize) -> u64 {
-    ((profiles as f64).sqrt() * 4.0).max(64.0) as u64
+    ((profiles as f64).sqrt() * 2.0).max(64.0) as u64
 }
 /// A profile whose terms are all frequent still queries with its rarest few.
 pub const KEEP_RAREST_TERMS: usize = 4;
 /// A case number shared by more profiles than this is a placeholder, not a reference.
 const MAX_PROFILES_PER_CASE: usize = 50;
+/// An exact key (personal e-mail, phone, serial, id, case number) held by at most this
+/// many profiles ties them into one *key group*: one person's records under a handful of
+/// spellings, or a household. More than this is an office line or a shared mailbox.
+const MAX_PROFILES_PER_KEY: usize = 32;
+/// Key groups up to this many profiles are compared pair by pair (a customer's ticket
+/// that gives only a phone meets the order that gives only an e-mail through the
+/// account that gives both); larger groups only pair profiles that share a key directly.
+const MAX_KEY_GROUP: usize = 64;
 
 /// Candidate pairs and their statistics.
 #[derive(Debug, Default)]
@@ -40,6 +48,8 @@ pub struct CandidateStats {
     pub profiles: u64,
     pub profile_pairs: u64,
     pub case_pairs: u64,
+    /// Pairs from key groups (before deduplication with search hits).
+    pub key_group_pairs: u64,
     /// Candidates per record: the other records of its profile and of every profile paired with it.
     pub per_record_mean: f64,
     pub per_record_p99: u64,
@@ -85,9 +95,13 @@ pub fn generate(data: &Dataset, index: &TermIndex, top_k: usize, progress: impl 
         .collect();
     let case_pairs = case_pairs(data);
     pairs.extend_from_slice(&case_pairs);
+    let key_pairs = key_group_pairs(data);
+    let key_pair_count = key_pairs.len();
+    pairs.extend(key_pairs);
     pairs.par_sort_unstable();
     pairs.dedup();
-    let stats = stats(data, &pairs, max_df, top_k, case_pairs.len());
+    let mut stats = stats(data, &pairs, max_df, top_k, case_pairs.len());
+    stats.key_group_pairs = key_pair_count as u64;
     Candidates {
         pairs,
         case_pairs,
@@ -121,6 +135,82 @@ fn case_pairs(data: &Dataset) -> Vec<(u32, u32)> {
     out
 }
 
+/// Profile pairs tied together by exact keys (see [`MAX_PROFILES_PER_KEY`]): the
+/// exact-key join DESIGN.md recommends, extended to the whole key group.
+fn key_group_pairs(data: &Dataset) -> Vec<(u32, u32)> {
+    use crate::compare::value_hash;
+    let mut by_key: HashMap<u64, Vec<u32>> = HashMap::new();
+    for (i, p) in data.profiles.iter().enumerate() {
+        let i = i as u32;
+        let mut add = |k: u64| by_key.entry(k).or_default().push(i);
+        p.emails.iter().filter(|e| !e.role).for_each(|e| add(value_hash(&("e", &e.address))));
+        p.phones.iter().for_each(|x| add(value_hash(&("p", &x.e164))));
+        p.serials.iter().for_each(|x| add(value_hash(&("s", &x.folded))));
+        p.ids.iter().for_each(|x| add(value_hash(&("i", x))));
+    }
+    for r in &data.records {
+        for c in r.cases.iter().filter_map(|c| crate::ingest::normalize_code(c)) {
+            by_key.entry(value_hash(&("k", &c))).or_default().push(r.profile);
+        }
+    }
+    let mut keys: Vec<Vec<u32>> = by_key
+        .into_values()
+        .map(|mut v| {
+            v.sort_unstable();
+            v.dedup();
+            v
+        })
+        .filter(|v| v.len() >= 2 && v.len() <= MAX_PROFILES_PER_KEY)
+        .collect();
+    keys.sort_unstable();
+    // Union-find over profiles by shared keys.
+    let mut parent: Vec<u32> = (0..data.profiles.len() as u32).collect();
+    fn find(parent: &mut [u32], mut x: u32) -> u32 {
+        while parent[x as usize] != x {
+            parent[x as usize] = parent[parent[x as usize] as usize];
+            x = parent[x as usize];
+        }
+        x
+    }
+    for v in &keys {
+        for &p in &v[1..] {
+            let (a, b) = (find(&mut parent, v[0]), find(&mut parent, p));
+            if a != b {
+                parent[a.max(b) as usize] = a.min(b);
+            }
+        }
+    }
+    let mut groups: HashMap<u32, Vec<u32>> = HashMap::new();
+    for v in &keys {
+        for &p in v {
+            let r = find(&mut parent, p);
+            groups.entry(r).or_default().push(p);
+        }
+    }
+    let mut out = Vec::new();
+    let all_pairs = |v: &[u32], out: &mut Vec<(u32, u32)>| {
+        for (i, &a) in v.iter().enumerate() {
+            for &b in &v[i + 1..] {
+                out.push((a, b));
+            }
+        }
+    };
+    for mut members in groups.into_values() {
+        members.sort_unstable();
+        members.dedup();
+        if members.len() <= MAX_KEY_GROUP {
+            all_pairs(&members, &mut out);
+        }
+    }
+    // Large groups: only the profiles that share a key directly.
+    for v in &keys {
+        all_pairs(v, &mut out);
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
 fn stats(data: &Dataset, pairs: &[(u32, u32)], max_df: u64, top_k: usize, case_pairs: usize) -> CandidateStats {
     let mut size = vec![0u64; data.profiles.len()];
     for r in &data.records {
@@ -140,6 +230,7 @@ fn stats(data: &Dataset, pairs: &[(u32, u32)], max_df: u64, top_k: usize, case_p
         profiles: data.profiles.len() as u64,
         profile_pairs: pairs.len() as u64,
         case_pairs: case_pairs as u64,
+        key_group_pairs: 0,
         per_record_mean: per_record.iter().sum::<u64>() as f64 / n as f64,
         per_record_p99: per_record.get((n * 99) / 100).copied().unwrap_or(0),
         per_record_max: per_record.last().copied().unwrap_or(0),

@@ -68,7 +68,7 @@ pub const SPECS: [ComparisonSpec; N] = [
     },
     ComparisonSpec {
         name: "email",
-        levels: &["different", "similar_or_same_local_part", "exact_role_mailbox", "exact"],
+        levels: &["different", "one_typo", "exact_role_mailbox", "exact"],
         kinds: &[FieldKind::Email],
         tf_level: Some(3),
     },
@@ -153,7 +153,7 @@ pub fn compare(a: &Profile, b: &Profile, shared_case: bool) -> Comparison {
     best(&mut c, EMAIL, &a.emails, &b.emails, |x, y| {
         if x.address == y.address {
             if x.role { (2, 0) } else { (3, value_hash(&x.address)) }
-        } else if !x.role && !y.role && (x.local() == y.local() || jaro_winkler(&x.address, &y.address) >= JW_CLOSE) {
+        } else if !x.role && !y.role && damerau_levenshtein(&x.address, &y.address) <= 1 {
             (1, 0)
         } else {
             (0, 0)
@@ -223,12 +223,24 @@ pub fn dob_level(x: &NaiveDate, y: &NaiveDate) -> (u8, u64) {
         return (2, 0);
     }
     let same = (x.year() == y.year()) as u8 + (x.month() == y.month()) as u8 + (x.day() == y.day()) as u8;
-    let (xs, ys) = (x.format("%Y%m%d").to_string(), y.format("%Y%m%d").to_string());
-    if same >= 2 || damerau_levenshtein(&xs, &ys) <= 1 {
+    if same >= 2 || digits_one_edit(x, y) {
         (1, 0)
     } else {
         (0, 0)
     }
+}
+
+/// The dates written as YYYYMMDD are one edit apart (a typed digit).
+fn digits_one_edit(x: &NaiveDate, y: &NaiveDate) -> bool {
+    let digits = |d: &NaiveDate| {
+        let n = d.year() as u32 * 10_000 + d.month() * 100 + d.day();
+        let mut out = [0u8; 8];
+        for (i, slot) in out.iter_mut().enumerate() {
+            *slot = ((n / 10u32.pow(7 - i as u32)) % 10) as u8;
+        }
+        out
+    };
+    strsim::generic_damerau_levenshtein(&digits(x), &digits(y)) <= 1
 }
 
 /// Identifier level: exact, or one edit apart (ids of four characters or more).
@@ -282,22 +294,37 @@ fn token_overlap(a: &str, b: &str) -> f64 {
     shared as f64 / small.len().max(1) as f64
 }
 
-/// First-name level of two folded first names.
+/// The parts of a name that a first-name comparison looks at.
+#[derive(Clone, Copy)]
+struct GivenName<'a> {
+    name: &'a str,
+    phonetic: &'a str,
+    groups: &'a [u16],
+}
+
+/// First-name level of two names' first names.
 pub fn first_name_level(a: &PersonName, b: &PersonName) -> (u8, u64) {
-    let (x, y) = (&a.first, &b.first);
+    given_level(
+        GivenName { name: &a.first, phonetic: &a.first_phonetic, groups: &a.first_groups },
+        GivenName { name: &b.first, phonetic: &b.first_phonetic, groups: &b.first_groups },
+    )
+}
+
+fn given_level(a: GivenName, b: GivenName) -> (u8, u64) {
+    let (x, y) = (a.name, b.name);
     if x == y {
         return (6, value_hash(x));
     }
     let jw = jaro_winkler(x, y);
     if x.len() > 1 && y.len() > 1 && jw >= JW_CLOSE {
         (5, 0)
-    } else if nickname_equivalent(&a.first_groups, &b.first_groups) {
+    } else if nickname_equivalent(a.groups, b.groups) {
         (4, 0)
     } else if x.len() > 1 && y.len() > 1 && jw >= JW_NEAR {
         (3, 0)
-    } else if !a.first_phonetic.is_empty() && a.first_phonetic == b.first_phonetic {
+    } else if !a.phonetic.is_empty() && a.phonetic == b.phonetic {
         (2, 0)
-    } else if (x.len() == 1 || y.len() == 1) && x.as_bytes()[0] == y.as_bytes()[0] {
+    } else if (x.len() == 1 || y.len() == 1) && x.as_bytes().first() == y.as_bytes().first() {
         (1, 0)
     } else {
         (0, 0)
@@ -323,34 +350,30 @@ fn last_name_level(x: &str, y: &str, px: &str, py: &str) -> (u8, u64) {
 /// Names: best pair of names, each compared as written and with first and last swapped
 /// (FEBRL and hand-typed forms swap them); the orientation with more agreement wins.
 fn compare_names(xs: &[PersonName], ys: &[PersonName], c: &mut Comparison) {
+    // Rank by agreement strength relative to each comparison's top level.
+    let rank = |l: u8, top: u8| if l == MISSING { 0 } else { 1 + (l as u32 * 100) / top as u32 };
     let mut best: Option<(u32, (u8, u64), (u8, u64))> = None;
     for x in xs {
         for y in ys {
             for swapped in [false, true] {
-                let y2;
-                let y = if swapped {
-                    if y.first.is_empty() || y.last.is_empty() {
-                        continue;
-                    }
-                    y2 = PersonName::from_parts(&y.last, "", &y.first).unwrap_or_default();
-                    &y2
+                if swapped && (y.first.is_empty() || y.last.is_empty()) {
+                    continue;
+                }
+                // y's given name and surname, in the orientation tried.
+                let (y_given, y_last, y_last_phonetic) = if swapped {
+                    (GivenName { name: &y.last, phonetic: &y.last_phonetic, groups: &[] }, &y.first, &y.first_phonetic)
                 } else {
-                    y
+                    (GivenName { name: &y.first, phonetic: &y.first_phonetic, groups: &y.first_groups }, &y.last, &y.last_phonetic)
                 };
-                let first = if x.first.is_empty() || y.first.is_empty() {
+                let x_given = GivenName { name: &x.first, phonetic: &x.first_phonetic, groups: &x.first_groups };
+                let first = if x.first.is_empty() || y_given.name.is_empty() { (MISSING, 0) } else { given_level(x_given, y_given) };
+                let last = if x.last.is_empty() || y_last.is_empty() {
                     (MISSING, 0)
                 } else {
-                    first_name_level(x, y)
+                    last_name_level(&x.last, y_last, &x.last_phonetic, y_last_phonetic)
                 };
-                let last = if x.last.is_empty() || y.last.is_empty() {
-                    (MISSING, 0)
-                } else {
-                    last_name_level(&x.last, &y.last, &x.last_phonetic, &y.last_phonetic)
-                };
-                // Rank by agreement strength relative to each comparison's top level.
-                let rank = |l: u8, top: u8| if l == MISSING { 0 } else { 1 + (l as u32 * 100) / top as u32 };
                 // A swap must beat the written order clearly to be taken.
-                let score = rank(first.0, 6) + rank(last.0, 4) - if swapped { 1 } else { 0 };
+                let score = rank(first.0, 6) + rank(last.0, 4) - u32::from(swapped);
                 if best.is_none_or(|b| score > b.0) {
                     best = Some((score, first, last));
                 }

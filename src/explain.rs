@@ -151,10 +151,16 @@ fn values(data: &Dataset, i: RecordOrd) -> Vec<(String, String)> {
 /// Shortest path of accepted links between two profiles (links.csv names each profile by
 /// a representative record).
 fn chain(data: &Dataset, links_csv: &Path, from: u32, to: u32) -> Result<Vec<ChainStep>> {
+    let by_id: HashMap<(&str, &str), RecordOrd> = data
+        .records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| ((data.sources[r.source as usize].as_str(), r.record_id.as_str()), i as RecordOrd))
+        .collect();
     let mut adjacency: HashMap<u32, Vec<(u32, f64, String, String)>> = HashMap::new();
     for row in read_rows(links_csv)? {
         let get = |i| row.get(i).unwrap_or("");
-        let (Some(a), Some(b)) = (data.find(get(0), get(1)), data.find(get(2), get(3))) else { continue };
+        let (Some(&a), Some(&b)) = (by_id.get(&(get(0), get(1))), by_id.get(&(get(2), get(3)))) else { continue };
         let (pa, pb) = (data.records[a as usize].profile, data.records[b as usize].profile);
         let w: f64 = get(4).parse().unwrap_or(f64::NAN);
         let (na, nb) = (format!("{}:{}", get(0), get(1)), format!("{}:{}", get(2), get(3)));

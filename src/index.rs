@@ -13,7 +13,7 @@ use std::path::Path;
 
 use tantivy::collector::TopDocs;
 use tantivy::indexer::NoMergePolicy;
-use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST, INDEXED};
 use tantivy::{Index, IndexReader, Searcher, TantivyDocument, Term};
 
@@ -99,6 +99,21 @@ pub fn profile_terms(p: &Profile, out: &mut Vec<String>) {
     }
     out.sort_unstable();
     out.dedup();
+}
+
+/// How much a matching term counts next to BM25's rarity: an exact key (e-mail, phone,
+/// serial, id, date of birth, case number) is whole evidence; a name trigram is a
+/// fragment, and a name yields about seven of them, so one shared rare key outranks a
+/// stranger with the same common name.
+pub fn term_boost(term: &str) -> f32 {
+    match term.split_once(':').map(|(k, _)| k).unwrap_or("") {
+        "e" | "el" | "p" | "s" | "sf" | "i" | "k" => 4.0,
+        "d" | "p7" => 2.0,
+        "n" | "ph" | "nk" | "pc" => 1.0,
+        "a" | "c" => 0.5,
+        "g" => 0.35,
+        _ => 0.3,
+    }
 }
 
 /// Character trigrams of a word padded with `_` at both ends ("_sm", "smi", …, "th_").
@@ -230,10 +245,8 @@ impl IndexSearcher {
             .enumerate()
             .filter(|(i, (df, _))| *df <= max_doc_freq || *i < keep_rarest)
             .map(|(_, (_, t))| {
-                let q: Box<dyn Query> = Box::new(TermQuery::new(
-                    Term::from_field_text(self.fields.terms, t),
-                    IndexRecordOption::Basic,
-                ));
+                let term = TermQuery::new(Term::from_field_text(self.fields.terms, t), IndexRecordOption::Basic);
+                let q: Box<dyn Query> = Box::new(BoostQuery::new(Box::new(term), term_boost(t)));
                 (Occur::Should, q)
             })
             .collect();

@@ -30,6 +30,11 @@ const MIN_M: f64 = 5e-4;
 /// negligible; a comparison that few matches reach (a field only one source has) keeps
 /// sensible values instead of whatever a handful of pairs suggest.
 const PRIOR_PSEUDO_PAIRS: f64 = 10.0;
+/// A comparison that fewer than this share of the matches can make (a date of birth only
+/// one source records, and each person has one record there) says nothing learnable
+/// about matches: whatever EM finds there is leakage from non-matches. Its `m` stays at
+/// the starting values.
+const MIN_MATCH_COVERAGE: f64 = 0.01;
 /// Seed of the random pair sample: same data, same `u`.
 const U_SAMPLE_SEED: u64 = 0x1d_5e50_17e;
 /// Pairs per parallel sampling chunk (each chunk has its own seeded generator, so the
@@ -45,7 +50,7 @@ pub struct LevelParams {
     /// P(level | different people) among random record pairs (sampled); the base of
     /// term-frequency adjustment.
     pub u_random: f64,
-    /// log2(m/u): the evidence this level adds to a pair's match weight.
+    /// log2(m/u_random): the evidence this level adds to a pair's match weight.
     pub weight: f64,
 }
 
@@ -72,8 +77,12 @@ pub struct Training {
 pub struct Model {
     pub format: String,
     /// Share of matches among candidate pairs.
+    /// Share of matches among candidate pairs (EM).
     pub prior: f64,
-    /// log2(prior / (1 - prior)): the weight every pair starts from.
+    /// Probability that two random records (profiles) are the same person: the expected
+    /// number of matching candidate pairs over all pairs. Scoring starts from it.
+    pub random_match_probability: f64,
+    /// log2 of the odds of `random_match_probability`: the weight every pair starts from.
     pub prior_weight: f64,
     pub comparisons: Vec<ComparisonParams>,
     pub training: Training,
@@ -112,7 +121,7 @@ impl Model {
                         m: m[i][l],
                         u: u[i][l],
                         u_random: u_random[i][l],
-                        weight: (m[i][l] / u[i][l]).log2(),
+                        weight: (m[i][l] / u_random[i][l]).log2(),
                     })
                     .collect(),
                 tf_level: spec.tf_level.map(|l| spec.levels[l as usize].to_string()),
@@ -121,6 +130,7 @@ impl Model {
         Model {
             format: MODEL_FORMAT.into(),
             prior,
+            random_match_probability: prior,
             prior_weight: (prior / (1.0 - prior)).log2(),
             comparisons,
             training,
@@ -305,20 +315,32 @@ fn initial_m(levels: usize) -> Vec<f64> {
 }
 
 /// Trains a model: `u` among random pairs by sampling; then `m`, `u` among candidate
-/// pairs and the prior by EM over `comparisons` (the candidate pairs' comparison
-/// vectors), starting from the sampled `u`.
+/// pairs and the share of matches among candidates by EM over `comparisons` (the
+/// candidate pairs' comparison vectors), starting from the sampled `u`.
 ///
-/// Why `u` is re-estimated: candidate pairs were chosen because they agree on
+/// Why EM re-estimates `u`: candidate pairs were chosen because they agree on
 /// something, so different people among them agree far more often than random pairs
 /// do. With `u` fixed at the random-pair value, EM explains that extra agreement by
 /// calling nearly every candidate a match (measured: prior → 0.99999 on generated
-/// data). The sampled `u` stays in the model as the base of term-frequency adjustment.
+/// data). Why scoring then uses the random-pair `u`: the candidate search selects
+/// pairs *because* they share a rare value, so among candidates a rare surname is
+/// not rare; scored against random pairs with the random-pair prior, the Bayes factor
+/// means the same for every pair, and term-frequency adjustment stays sound.
 pub fn train(data: &Dataset, comparisons: &[Comparison], u_sample_pairs: usize, max_iterations: usize) -> Model {
     let (u_random, u_seen) = estimate_u(data, u_sample_pairs);
     let mut model = fit(&u_random, comparisons, max_iterations, true);
     for (i, c) in model.comparisons.iter_mut().enumerate() {
         c.active &= u_seen[i] > 0;
     }
+    // Scores are for any pair, not only candidates: m (the same among candidates as
+    // anywhere, if the candidates hold nearly all matches) against the random-pair u,
+    // from the random-pair prior. Candidate selection then cannot bias the score.
+    let profiles = data.profiles.len() as f64;
+    let all_pairs = (profiles * (profiles - 1.0) / 2.0).max(1.0);
+    let expected_matches = model.prior * comparisons.len() as f64;
+    let p = (expected_matches / all_pairs).clamp(MIN_PROBABILITY * MIN_PROBABILITY, 0.5);
+    model.random_match_probability = p;
+    model.prior_weight = (p / (1.0 - p)).log2();
     model.training.u_sample_pairs = u_sample_pairs as u64;
     model
 }
@@ -378,7 +400,12 @@ pub fn fit(u_start: &[Vec<f64>; N], comparisons: &[Comparison], max_iterations: 
             }
         };
         for i in 0..N {
-            update(&mut m[i], &m_acc[i], &m_start[i], MIN_M, &mut change);
+            let coverage = m_acc[i].iter().sum::<f64>() / match_mass.max(f64::MIN_POSITIVE);
+            if coverage < MIN_MATCH_COVERAGE {
+                m[i].clone_from(&m_start[i]);
+            } else {
+                update(&mut m[i], &m_acc[i], &m_start[i], MIN_M, &mut change);
+            }
             if free_u {
                 update(&mut u[i], &u_acc[i], &u_start[i], MIN_PROBABILITY, &mut change);
             }
