@@ -13,7 +13,7 @@ use std::path::Path;
 
 use tantivy::collector::TopDocs;
 use tantivy::indexer::NoMergePolicy;
-use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
+use tantivy::query::{BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST, INDEXED};
 use tantivy::{Index, IndexReader, Searcher, TantivyDocument, Term};
 
@@ -235,21 +235,22 @@ impl IndexSearcher {
             .unwrap_or(0)
     }
 
-    /// OR-query over `terms`, skipping terms held by more than `max_doc_freq` units but
-    /// always keeping the `keep_rarest` rarest ones; top `k` hits, ties broken by ordinal.
-    pub fn search(&self, terms: &[String], k: usize, max_doc_freq: u64, keep_rarest: usize) -> Vec<Hit> {
-        let mut with_df: Vec<(u64, &String)> = terms.iter().map(|t| (self.doc_freq(t), t)).filter(|(df, _)| *df > 0).collect();
-        with_df.sort_unstable();
-        let clauses: Vec<(Occur, Box<dyn Query>)> = with_df
-            .iter()
-            .enumerate()
-            .filter(|(i, (df, _))| *df <= max_doc_freq || *i < keep_rarest)
-            .map(|(_, (_, t))| {
-                let term = TermQuery::new(Term::from_field_text(self.fields.terms, t), IndexRecordOption::Basic);
-                let q: Box<dyn Query> = Box::new(BoostQuery::new(Box::new(term), term_boost(t)));
-                (Occur::Should, q)
-            })
-            .collect();
+    /// OR-query over exact `terms` plus terms matched within one edit (`fuzzy`), for
+    /// `lookup`: a serial read out with a typo still finds its owner.
+    pub fn search_fuzzy(&self, terms: &[String], fuzzy: &[String], k: usize) -> Vec<Hit> {
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for t in terms {
+            let term = TermQuery::new(Term::from_field_text(self.fields.terms, t), IndexRecordOption::Basic);
+            clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(term), term_boost(t)))));
+        }
+        for t in fuzzy {
+            let term = FuzzyTermQuery::new(Term::from_field_text(self.fields.terms, t), 1, true);
+            clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(term), term_boost(t)))));
+        }
+        self.run(clauses, k)
+    }
+
+    fn run(&self, clauses: Vec<(Occur, Box<dyn Query>)>, k: usize) -> Vec<Hit> {
         if clauses.is_empty() || k == 0 {
             return Vec::new();
         }
@@ -267,6 +268,24 @@ impl IndexSearcher {
             .collect();
         hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.ord.cmp(&b.ord)));
         hits
+    }
+
+    /// OR-query over `terms`, skipping terms held by more than `max_doc_freq` units but
+    /// always keeping the `keep_rarest` rarest ones; top `k` hits, ties broken by ordinal.
+    pub fn search(&self, terms: &[String], k: usize, max_doc_freq: u64, keep_rarest: usize) -> Vec<Hit> {
+        let mut with_df: Vec<(u64, &String)> = terms.iter().map(|t| (self.doc_freq(t), t)).filter(|(df, _)| *df > 0).collect();
+        with_df.sort_unstable();
+        let clauses: Vec<(Occur, Box<dyn Query>)> = with_df
+            .iter()
+            .enumerate()
+            .filter(|(i, (df, _))| *df <= max_doc_freq || *i < keep_rarest)
+            .map(|(_, (_, t))| {
+                let term = TermQuery::new(Term::from_field_text(self.fields.terms, t), IndexRecordOption::Basic);
+                let q: Box<dyn Query> = Box::new(BoostQuery::new(Box::new(term), term_boost(t)));
+                (Occur::Should, q)
+            })
+            .collect();
+        self.run(clauses, k)
     }
 }
 

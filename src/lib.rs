@@ -18,6 +18,7 @@ pub mod generate;
 pub mod golden;
 pub mod index;
 pub mod ingest;
+pub mod lookup;
 pub mod model;
 pub mod normalize;
 pub mod output;
@@ -77,6 +78,7 @@ pub struct Resolution {
     pub customers: Vec<Vec<RecordOrd>>,
     pub ids: IdAssignment,
     pub threshold: f64,
+    pub default_region: String,
     pub timings: Vec<(&'static str, f64)>,
 }
 
@@ -176,6 +178,7 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         customers,
         ids,
         threshold: config.matching.threshold,
+        default_region: config.default_region.clone(),
         timings: t.0,
     })
 }

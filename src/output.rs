@@ -29,6 +29,7 @@ use crate::{Options, Progress, Resolution};
 pub struct RunReport {
     pub idresolve: &'static str,
     pub config: String,
+    pub default_region: String,
     pub records_in: u64,
     pub records_accepted: u64,
     pub records_rejected: u64,
@@ -227,7 +228,8 @@ fn write_all(res: &Resolution, config_path: &Path, dir: &Path, options: &Options
     seconds.push(("output".into(), round3(started.elapsed().as_secs_f64())));
     let report = RunReport {
         idresolve: env!("CARGO_PKG_VERSION"),
-        config: config_path.display().to_string(),
+        config: std::path::absolute(config_path).unwrap_or_else(|_| config_path.to_path_buf()).display().to_string(),
+        default_region: res.default_region.clone(),
         records_in: data.counts.iter().map(|c| c.rows).sum(),
         records_accepted: data.records.len() as u64,
         records_rejected: data.rejected.len() as u64,

@@ -1,15 +1,130 @@
-//! `idresolve lookup` (placeholder).
+//! `idresolve lookup`: one customer's whole history from a phone, e-mail, serial, case
+//! number or name, from a finished run's saved index.
 
+use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use idresolve::lookup::{Answer, Lookup, QueryKind};
+
 #[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("what").args(["query", "phone", "email", "serial", "case", "name", "batch"]).required(true)))]
 pub struct Args {
+    /// Output folder of a finished run.
     #[arg(long)]
     pub out: PathBuf,
+    /// Free text: tried as phone, e-mail, serial, case number and name.
     pub query: Option<String>,
+    #[arg(long)]
+    pub phone: Option<String>,
+    #[arg(long)]
+    pub email: Option<String>,
+    #[arg(long)]
+    pub serial: Option<String>,
+    #[arg(long)]
+    pub case: Option<String>,
+    #[arg(long)]
+    pub name: Option<String>,
+    /// A file with one query per line (free text, or `phone:…`, `email:…`, `serial:…`,
+    /// `case:…`, `name:…`); prints one line per query.
+    #[arg(long)]
+    pub batch: Option<PathBuf>,
+    /// How many customers to list.
+    #[arg(long, default_value_t = 3)]
+    pub limit: usize,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    Err(idresolve::Error::Usage("lookup is not implemented yet".into()).into())
+fn typed(line: &str) -> (QueryKind, &str) {
+    for (prefix, kind) in [
+        ("phone:", QueryKind::Phone),
+        ("email:", QueryKind::Email),
+        ("serial:", QueryKind::Serial),
+        ("case:", QueryKind::Case),
+        ("name:", QueryKind::Name),
+    ] {
+        if let Some(rest) = line.strip_prefix(prefix) {
+            return (kind, rest.trim());
+        }
+    }
+    (QueryKind::Any, line.trim())
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let lookup = Lookup::open(&args.out)?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if let Some(batch) = &args.batch {
+        let file = std::fs::File::open(batch).map_err(|e| idresolve::Error::Io { path: batch.clone(), source: e })?;
+        let mut misses = 0;
+        for line in std::io::BufReader::new(file).lines() {
+            let line = line?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let (kind, text) = typed(&line);
+            let answers = lookup.query(kind, text, 1, false)?;
+            match answers.first() {
+                Some(a) if args.json => writeln!(out, "{}", serde_json::json!({"query": line, "golden_id": a.golden.golden_id, "name": a.golden.name, "confidence": a.confidence}))?,
+                Some(a) => writeln!(out, "{line}\t{}\t{}\t{:.2}", a.golden.golden_id, a.golden.name, a.confidence)?,
+                None => {
+                    misses += 1;
+                    writeln!(out, "{line}\t\t\t0")?
+                }
+            }
+        }
+        return Ok(if misses > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS });
+    }
+    let (kind, text) = if let Some(v) = args.phone.as_deref() {
+        (QueryKind::Phone, v)
+    } else if let Some(v) = args.email.as_deref() {
+        (QueryKind::Email, v)
+    } else if let Some(v) = args.serial.as_deref() {
+        (QueryKind::Serial, v)
+    } else if let Some(v) = args.case.as_deref() {
+        (QueryKind::Case, v)
+    } else if let Some(v) = args.name.as_deref() {
+        (QueryKind::Name, v)
+    } else {
+        (QueryKind::Any, args.query.as_deref().unwrap_or_default())
+    };
+    let answers = lookup.query(kind, text, args.limit, args.json)?;
+    if answers.is_empty() {
+        if args.json {
+            writeln!(out, "[]")?;
+        } else {
+            eprintln!("no customer matches {text:?}");
+        }
+        return Ok(ExitCode::from(1));
+    }
+    if args.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&answers)?)?;
+    } else {
+        print_answers(&mut out, &answers)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_answers(out: &mut impl Write, answers: &[Answer]) -> std::io::Result<()> {
+    for a in answers {
+        let g = &a.golden;
+        writeln!(out, "{}. {}  {}  (confidence {:.2})", a.rank, g.golden_id, g.name, a.confidence)?;
+        if a.rank > 1 {
+            continue;
+        }
+        let contact: Vec<String> = [("email", &g.email), ("phone", &g.phone), ("address", &g.address), ("serials", &g.serials)]
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        writeln!(out, "   {}", contact.join(" · "))?;
+        writeln!(out, "   {} records ({}) · first seen {} · last seen {}", g.records, g.sources.replace(';', ", "), g.first_seen, g.last_seen)?;
+        for r in &a.records {
+            let what: Vec<&str> = [r.name.as_str(), r.phone.as_str(), r.email.as_str(), r.serials.as_str()].into_iter().filter(|v| !v.is_empty()).collect();
+            writeln!(out, "     {:<10}  {:<9} {:<12} {:<24} {}", if r.date.is_empty() { "-" } else { &r.date }, r.source, r.record_id, r.cases.replace(';', ", "), what.join(" · "))?;
+        }
+    }
+    Ok(())
 }
