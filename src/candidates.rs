@@ -22,8 +22,6 @@ pub fn max_term_doc_freq(profiles: usize) -> u64 {
 }
 /// A profile whose terms are all frequent still queries with its rarest few.
 pub const KEEP_RAREST_TERMS: usize = 4;
-/// A case number shared by more profiles than this is a placeholder, not a reference.
-const MAX_PROFILES_PER_CASE: usize = 50;
 /// An exact key (personal e-mail, phone, serial, id, case number) held by at most this
 /// many profiles ties them into one *key group*: one person's records under a handful of
 /// spellings, or a household. More than this is an office line or a shared mailbox.
@@ -38,8 +36,6 @@ const MAX_KEY_GROUP: usize = 64;
 pub struct Candidates {
     /// Profile pairs `(a, b)` with `a < b`, sorted.
     pub pairs: Vec<(ProfileOrd, ProfileOrd)>,
-    /// Profile pairs that share a case number (a subset of `pairs`), sorted.
-    pub case_pairs: Vec<(ProfileOrd, ProfileOrd)>,
     pub stats: CandidateStats,
 }
 
@@ -47,7 +43,6 @@ pub struct Candidates {
 pub struct CandidateStats {
     pub profiles: u64,
     pub profile_pairs: u64,
-    pub case_pairs: u64,
     /// Pairs from key groups (before deduplication with search hits).
     pub key_group_pairs: u64,
     /// Candidates per record: the other records of its profile and of every profile paired with it.
@@ -93,46 +88,14 @@ pub fn generate(data: &Dataset, index: &TermIndex, top_k: usize, progress: impl 
         })
         .flatten()
         .collect();
-    let case_pairs = case_pairs(data);
-    pairs.extend_from_slice(&case_pairs);
     let key_pairs = key_group_pairs(data);
     let key_pair_count = key_pairs.len();
     pairs.extend(key_pairs);
     pairs.par_sort_unstable();
     pairs.dedup();
-    let mut stats = stats(data, &pairs, max_df, top_k, case_pairs.len());
+    let mut stats = stats(data, &pairs, max_df, top_k);
     stats.key_group_pairs = key_pair_count as u64;
-    Candidates {
-        pairs,
-        case_pairs,
-        stats,
-    }
-}
-
-/// Profile pairs whose records name the same case number.
-fn case_pairs(data: &Dataset) -> Vec<(u32, u32)> {
-    let mut by_case: HashMap<String, Vec<u32>> = HashMap::new();
-    for r in &data.records {
-        for c in r.cases.iter().filter_map(|c| crate::ingest::normalize_code(c)) {
-            by_case.entry(c).or_default().push(r.profile);
-        }
-    }
-    let mut out = Vec::new();
-    for profiles in by_case.values_mut() {
-        profiles.sort_unstable();
-        profiles.dedup();
-        if profiles.len() < 2 || profiles.len() > MAX_PROFILES_PER_CASE {
-            continue;
-        }
-        for (i, &a) in profiles.iter().enumerate() {
-            for &b in &profiles[i + 1..] {
-                out.push((a, b));
-            }
-        }
-    }
-    out.sort_unstable();
-    out.dedup();
-    out
+    Candidates { pairs, stats }
 }
 
 /// Profile pairs tied together by exact keys (see [`MAX_PROFILES_PER_KEY`]): the
@@ -147,11 +110,7 @@ fn key_group_pairs(data: &Dataset) -> Vec<(u32, u32)> {
         p.phones.iter().for_each(|x| add(value_hash(&("p", &x.e164))));
         p.serials.iter().for_each(|x| add(value_hash(&("s", &x.folded))));
         p.ids.iter().for_each(|x| add(value_hash(&("i", x))));
-    }
-    for r in &data.records {
-        for c in r.cases.iter().filter_map(|c| crate::ingest::normalize_code(c)) {
-            by_key.entry(value_hash(&("k", &c))).or_default().push(r.profile);
-        }
+        p.cases.iter().for_each(|x| add(value_hash(&("k", x))));
     }
     let mut keys: Vec<Vec<u32>> = by_key
         .into_values()
@@ -211,7 +170,7 @@ fn key_group_pairs(data: &Dataset) -> Vec<(u32, u32)> {
     out
 }
 
-fn stats(data: &Dataset, pairs: &[(u32, u32)], max_df: u64, top_k: usize, case_pairs: usize) -> CandidateStats {
+fn stats(data: &Dataset, pairs: &[(u32, u32)], max_df: u64, top_k: usize) -> CandidateStats {
     let mut size = vec![0u64; data.profiles.len()];
     for r in &data.records {
         size[r.profile as usize] += 1;
@@ -229,7 +188,6 @@ fn stats(data: &Dataset, pairs: &[(u32, u32)], max_df: u64, top_k: usize, case_p
     CandidateStats {
         profiles: data.profiles.len() as u64,
         profile_pairs: pairs.len() as u64,
-        case_pairs: case_pairs as u64,
         key_group_pairs: 0,
         per_record_mean: per_record.iter().sum::<u64>() as f64 / n as f64,
         per_record_p99: per_record.get((n * 99) / 100).copied().unwrap_or(0),

@@ -9,6 +9,8 @@
 //! anything (itself included: twelve identical tickets are one customer when their shared
 //! values are strong enough on their own); otherwise each record stands alone.
 
+use std::collections::{HashMap, HashSet};
+
 use serde::Serialize;
 
 use crate::compare;
@@ -23,6 +25,9 @@ pub struct Edge {
     pub b: ProfileOrd,
     pub weight: f32,
     pub levels: [u8; compare::N],
+    /// Hashes of the phone and address the pair agrees on exactly (0 when none).
+    pub phone_key: u64,
+    pub address_key: u64,
 }
 
 /// A link that joined two groups: the reason two records share a golden ID.
@@ -38,6 +43,9 @@ pub struct ClusterStats {
     pub edges_above_threshold: u64,
     pub merges: u64,
     pub refused_different_first_names: u64,
+    pub refused_household_contact_only: u64,
+    pub household_phones: u64,
+    pub household_addresses: u64,
     pub refused_conflicting_dob: u64,
     pub refused_conflicting_id: u64,
 }
@@ -109,6 +117,9 @@ pub fn cluster(data: &Dataset, edges: &mut [Edge], self_weight: &[f32], threshol
         links: Vec::new(),
         stats: ClusterStats::default(),
     };
+    let (household_phones, household_addresses) = household_keys(data);
+    c.stats.household_phones = household_phones.len() as u64;
+    c.stats.household_addresses = household_addresses.len() as u64;
     // Penalty of a conflict: the evidence a "different" level carries in the model.
     let penalty = |i: usize| -model.comparisons[i].levels[0].weight.min(0.0);
     edges.sort_by(|x, y| y.weight.total_cmp(&x.weight).then(x.a.cmp(&y.a)).then(x.b.cmp(&y.b)));
@@ -118,6 +129,15 @@ pub fn cluster(data: &Dataset, edges: &mut [Edge], self_weight: &[f32], threshol
             break;
         }
         c.stats.edges_above_threshold += 1;
+        // Household evidence alone (a phone or address that people with different first
+        // names share, plus the surname) links a household, not a person.
+        let person_evidence = has_personal_key(&e.levels) || (e.levels[compare::FIRST_NAME] != compare::MISSING && e.levels[compare::FIRST_NAME] > 0);
+        let via_household = (e.levels[compare::PHONE] == 3 && household_phones.contains(&e.phone_key))
+            || (e.levels[compare::ADDRESS] == 3 && household_addresses.contains(&e.address_key));
+        if !person_evidence && via_household {
+            c.stats.refused_household_contact_only += 1;
+            continue;
+        }
         let (ra, rb) = (find(&mut parent, e.a), find(&mut parent, e.b));
         if ra != rb {
             let (ga, gb) = (groups[ra as usize].as_ref(), groups[rb as usize].as_ref());
@@ -160,6 +180,36 @@ pub fn cluster(data: &Dataset, edges: &mut [Edge], self_weight: &[f32], threshol
     }
     c.group = (0..n as u32).map(|p| find(&mut parent, p)).collect();
     c
+}
+
+/// Phones and addresses (value hashes, as in comparison TF keys) held by profiles whose
+/// first names cannot be the same person's: the contact details of a household.
+fn household_keys(data: &Dataset) -> (HashSet<u64>, HashSet<u64>) {
+    let mut by_phone: HashMap<u64, Vec<&PersonName>> = HashMap::new();
+    let mut by_address: HashMap<u64, Vec<&PersonName>> = HashMap::new();
+    for p in &data.profiles {
+        for n in p.names.iter().filter(|n| !n.first.is_empty()) {
+            for ph in &p.phones {
+                push_capped(by_phone.entry(compare::value_hash(&ph.e164)).or_default(), n);
+            }
+            for a in &p.addresses {
+                push_capped(by_address.entry(compare::value_hash(a)).or_default(), n);
+            }
+        }
+    }
+    let shared = |m: HashMap<u64, Vec<&PersonName>>| -> HashSet<u64> {
+        m.into_iter()
+            .filter(|(_, names)| names.iter().enumerate().any(|(i, a)| names[i + 1..].iter().any(|b| !first_names_compatible(a, b))))
+            .map(|(k, _)| k)
+            .collect()
+    };
+    (shared(by_phone), shared(by_address))
+}
+
+fn push_capped<'a>(names: &mut Vec<&'a PersonName>, n: &'a PersonName) {
+    if names.len() < MAX_TRACKED_VALUES && !names.iter().any(|m| m.first == n.first) {
+        names.push(n);
+    }
 }
 
 /// First names of a profile (initials included), for the household check.

@@ -143,8 +143,8 @@ pub fn value_hash<T: Hash + ?Sized>(v: &T) -> u64 {
     h.finish() | 1
 }
 
-/// Compares two profiles. `shared_case` tells whether their records share a case number.
-pub fn compare(a: &Profile, b: &Profile, shared_case: bool) -> Comparison {
+/// Compares two profiles.
+pub fn compare(a: &Profile, b: &Profile) -> Comparison {
     let mut c = Comparison {
         levels: [MISSING; N],
         tf_keys: [0; N],
@@ -208,8 +208,8 @@ pub fn compare(a: &Profile, b: &Profile, shared_case: bool) -> Comparison {
     });
     best(&mut c, ID, &a.ids, &b.ids, |x, y| id_level(x, y));
     best(&mut c, TEXT, &a.texts, &b.texts, |x, y| text_level(x, y));
-    if shared_case {
-        c.levels[CASE] = 1;
+    if !a.cases.is_empty() && !b.cases.is_empty() {
+        c.levels[CASE] = u8::from(a.cases.iter().any(|x| b.cases.binary_search(x).is_ok()));
     }
     c
 }
@@ -428,7 +428,7 @@ mod tests {
     fn levels_of_a_messy_pair() {
         let a = person("SMITH, Robert", "rob.smith+shop@gmail.com", "(555) 123-4567");
         let b = person("Bob Smith", "robsmith@gmail.com", "555.123.4567");
-        let c = compare(&a, &b, false);
+        let c = compare(&a, &b);
         assert_eq!(SPECS[FIRST_NAME].levels[c.levels[FIRST_NAME] as usize], "nickname");
         assert_eq!(SPECS[LAST_NAME].levels[c.levels[LAST_NAME] as usize], "exact");
         assert_eq!(SPECS[EMAIL].levels[c.levels[EMAIL] as usize], "exact");
@@ -441,7 +441,7 @@ mod tests {
     fn swapped_first_and_last_names_agree() {
         let a = person("Kayla Harrington", "", "");
         let b = person("Harrington Kayla", "", "");
-        let c = compare(&a, &b, false);
+        let c = compare(&a, &b);
         assert_eq!((c.levels[FIRST_NAME], c.levels[LAST_NAME]), (6, 4));
     }
 
@@ -449,7 +449,7 @@ mod tests {
     fn role_mailboxes_and_typos_get_their_own_levels() {
         let a = person("Ann Lee", "info@acme.com", "555 123 4567");
         let b = person("Jim Poe", "info@acme.com", "555 123 4568");
-        let c = compare(&a, &b, false);
+        let c = compare(&a, &b);
         assert_eq!(SPECS[EMAIL].levels[c.levels[EMAIL] as usize], "exact_role_mailbox");
         assert_eq!(SPECS[PHONE].levels[c.levels[PHONE] as usize], "one_digit_off");
         assert_eq!(SPECS[FIRST_NAME].levels[c.levels[FIRST_NAME] as usize], "different");

@@ -10,7 +10,6 @@ use serde::Serialize;
 
 use crate::compare;
 use crate::error::{Error, Result};
-use crate::ingest::normalize_code;
 use crate::model::{self, Contribution, Model, Scorer, TermFrequencies};
 use crate::record::{Dataset, RecordOrd};
 use crate::Config;
@@ -78,8 +77,7 @@ pub fn explain(out: &Path, a: &str, b: &str) -> Result<Explanation> {
     let (ia, ib) = (find(&ra)?, find(&rb)?);
     let golden = golden_ids(&out.join("mapping.csv"))?;
     let (pa, pb) = (data.records[ia as usize].profile, data.records[ib as usize].profile);
-    let shared_case = shares_case(&data, ia, ib);
-    let c = compare::compare(&data.profiles[pa as usize], &data.profiles[pb as usize], shared_case);
+    let c = compare::compare(&data.profiles[pa as usize], &data.profiles[pb as usize]);
     let scorer = Scorer { model: &model, tf: &tf };
     let weight = scorer.weight(&c);
     let describe = |i: RecordOrd| {
@@ -113,11 +111,6 @@ pub fn explain(out: &Path, a: &str, b: &str) -> Result<Explanation> {
     })
 }
 
-fn shares_case(data: &Dataset, a: RecordOrd, b: RecordOrd) -> bool {
-    let codes = |i: RecordOrd| -> Vec<String> { data.records[i as usize].cases.iter().filter_map(|c| normalize_code(c)).collect() };
-    let ca = codes(a);
-    codes(b).iter().any(|c| ca.contains(c))
-}
 
 fn golden_ids(path: &Path) -> Result<HashMap<(String, String), String>> {
     Ok(read_rows(path)?

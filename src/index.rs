@@ -92,6 +92,9 @@ pub fn profile_terms(p: &Profile, out: &mut Vec<String>) {
     for id in &p.ids {
         out.push(format!("i:{id}"));
     }
+    for c in &p.cases {
+        out.push(format!("k:{c}"));
+    }
     for t in &p.texts {
         for w in t.split(' ').filter(|w| w.len() > 2) {
             out.push(format!("x:{w}"));

@@ -103,7 +103,42 @@ pub fn ingest(config: &Config, mut progress: impl FnMut(u64)) -> Result<Dataset>
         let counts = ingest_source(s as u16, source, &mut phones, &mut data, &mut profile_ids, &mut progress)?;
         data.counts.push(counts);
     }
+    drop(profile_ids);
+    attach_shared_cases(&mut data);
     Ok(data)
+}
+
+/// Puts the case numbers that records share (a claim citing a ticket) into their
+/// profiles, and gives every record without any value its own profile: records are
+/// grouped into one profile only when their identifying values are the same, and "no
+/// values" or "cites this ticket" is not something two different people cannot share.
+fn attach_shared_cases(data: &mut Dataset) {
+    let mut seen: HashMap<String, u32> = HashMap::new();
+    for r in &data.records {
+        let mut codes: Vec<String> = r.cases.iter().filter_map(|c| normalize_code(c)).collect();
+        codes.sort();
+        codes.dedup();
+        for c in codes {
+            *seen.entry(c).or_default() += 1;
+        }
+    }
+    let old = std::mem::take(&mut data.profiles);
+    let mut ids: HashMap<Profile, u32> = HashMap::new();
+    for r in data.records.iter_mut() {
+        let mut p = old[r.profile as usize].clone();
+        p.cases = r.cases.iter().filter_map(|c| normalize_code(c)).filter(|c| seen.get(c).is_some_and(|&n| n > 1)).collect();
+        p.canonicalize();
+        let next = data.profiles.len() as u32;
+        r.profile = if p.is_empty() {
+            data.profiles.push(p);
+            next
+        } else {
+            *ids.entry(p).or_insert_with_key(|p| {
+                data.profiles.push(p.clone());
+                next
+            })
+        };
+    }
 }
 
 fn ingest_source(

@@ -137,6 +137,8 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
             b,
             weight: scorer.weight(c) as f32,
             levels: c.levels,
+            phone_key: c.tf_keys[compare::PHONE],
+            address_key: c.tf_keys[compare::ADDRESS],
         })
         .collect();
     drop(comparisons);
@@ -150,7 +152,7 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         .zip(sizes.par_iter())
         .map(|(p, &n)| {
             if n > 1 {
-                scorer.weight(&compare::compare(p, p, false)) as f32
+                scorer.weight(&compare::compare(p, p)) as f32
             } else {
                 f32::NAN
             }
@@ -194,8 +196,7 @@ pub fn compare_pairs(data: &Dataset, candidates: &Candidates, progress: &dyn Pro
             if i % 65_536 == 0 {
                 progress.advance(65_536);
             }
-            let shared_case = candidates.case_pairs.binary_search(&(a, b)).is_ok();
-            compare::compare(&data.profiles[a as usize], &data.profiles[b as usize], shared_case)
+            compare::compare(&data.profiles[a as usize], &data.profiles[b as usize])
         })
         .collect()
 }

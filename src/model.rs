@@ -274,8 +274,8 @@ pub fn estimate_u(data: &Dataset, pairs: usize) -> ([Vec<f64>; N], [u64; N]) {
                     if b >= a {
                         b += 1;
                     }
-                    let (pa, pb) = (data.records[a].profile, data.records[b].profile);
-                    let c = compare::compare(&data.profiles[pa as usize], &data.profiles[pb as usize], false);
+                    let (ra, rb) = (&data.records[a], &data.records[b]);
+                    let c = compare::compare(&data.profiles[ra.profile as usize], &data.profiles[rb.profile as usize]);
                     for i in 0..N {
                         if c.levels[i] != MISSING {
                             local[i][c.levels[i] as usize] += 1;
@@ -332,13 +332,21 @@ pub fn train(data: &Dataset, comparisons: &[Comparison], u_sample_pairs: usize, 
     for (i, c) in model.comparisons.iter_mut().enumerate() {
         c.active &= u_seen[i] > 0;
     }
-    // Scores are for any pair, not only candidates: m (the same among candidates as
-    // anywhere, if the candidates hold nearly all matches) against the random-pair u,
-    // from the random-pair prior. Candidate selection then cannot bias the score.
     let profiles = data.profiles.len() as f64;
     let all_pairs = (profiles * (profiles - 1.0) / 2.0).max(1.0);
     let expected_matches = model.prior * comparisons.len() as f64;
     let p = (expected_matches / all_pairs).clamp(MIN_PROBABILITY * MIN_PROBABILITY, 0.5);
+    // The random sample holds matches at rate p; on small data (a demo, one family's
+    // records) that is not negligible. Remove their expected share from u.
+    for c in model.comparisons.iter_mut() {
+        for l in c.levels.iter_mut() {
+            l.u_random = ((l.u_random - p * l.m) / (1.0 - p)).max(MIN_PROBABILITY);
+            l.weight = (l.m / l.u_random).log2();
+        }
+    }
+    // Scores are for any pair, not only candidates: m (the same among candidates as
+    // anywhere, if the candidates hold nearly all matches) against the random-pair u,
+    // from the random-pair prior. Candidate selection then cannot bias the score.
     model.random_match_probability = p;
     model.prior_weight = (p / (1.0 - p)).log2();
     model.training.u_sample_pairs = u_sample_pairs as u64;

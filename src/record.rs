@@ -26,6 +26,10 @@ pub struct Profile {
     pub postcodes: Vec<String>,
     pub ids: Vec<String>,
     pub texts: Vec<String>,
+    /// Case numbers (normalized) that this profile's records share with other records:
+    /// a warranty claim citing a support ticket. A record's own, uncited case number is
+    /// not part of its profile.
+    pub cases: Vec<String>,
 }
 
 impl Profile {
@@ -45,6 +49,7 @@ impl Profile {
         sd(&mut self.postcodes);
         sd(&mut self.ids);
         sd(&mut self.texts);
+        sd(&mut self.cases);
     }
 
     /// True when the profile holds no value at all.
@@ -59,6 +64,7 @@ impl Profile {
             && self.postcodes.is_empty()
             && self.ids.is_empty()
             && self.texts.is_empty()
+            && self.cases.is_empty()
     }
 }
 
