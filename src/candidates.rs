@@ -64,7 +64,12 @@ pub fn build_index(data: &Dataset, progress: impl FnMut(u64)) -> crate::Result<T
 }
 
 /// Searches candidates for every profile.
-pub fn generate(data: &Dataset, index: &TermIndex, top_k: usize, progress: impl Fn(u64) + Sync) -> Candidates {
+pub fn generate(
+    data: &Dataset,
+    index: &TermIndex,
+    top_k: usize,
+    progress: impl Fn(u64) + Sync,
+) -> Candidates {
     let searcher = index.searcher();
     let n = data.profiles.len();
     let max_df = max_term_doc_freq(n);
@@ -106,9 +111,16 @@ fn key_group_pairs(data: &Dataset) -> Vec<(u32, u32)> {
     for (i, p) in data.profiles.iter().enumerate() {
         let i = i as u32;
         let mut add = |k: u64| by_key.entry(k).or_default().push(i);
-        p.emails.iter().filter(|e| !e.role).for_each(|e| add(value_hash(&("e", &e.address))));
-        p.phones.iter().for_each(|x| add(value_hash(&("p", &x.e164))));
-        p.serials.iter().for_each(|x| add(value_hash(&("s", &x.folded))));
+        p.emails
+            .iter()
+            .filter(|e| !e.role)
+            .for_each(|e| add(value_hash(&("e", &e.address))));
+        p.phones
+            .iter()
+            .for_each(|x| add(value_hash(&("p", &x.e164))));
+        p.serials
+            .iter()
+            .for_each(|x| add(value_hash(&("s", &x.folded))));
         p.ids.iter().for_each(|x| add(value_hash(&("i", x))));
         p.cases.iter().for_each(|x| add(value_hash(&("k", x))));
     }
@@ -182,7 +194,11 @@ fn stats(data: &Dataset, pairs: &[(u32, u32)], max_df: u64, top_k: usize) -> Can
         per_profile[a as usize] += size[b as usize];
         per_profile[b as usize] += size[a as usize];
     }
-    let mut per_record: Vec<u64> = data.records.iter().map(|r| per_profile[r.profile as usize]).collect();
+    let mut per_record: Vec<u64> = data
+        .records
+        .iter()
+        .map(|r| per_profile[r.profile as usize])
+        .collect();
     per_record.sort_unstable();
     let n = per_record.len().max(1);
     CandidateStats {

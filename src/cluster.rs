@@ -85,7 +85,11 @@ fn find(parent: &mut [u32], mut x: u32) -> u32 {
 /// mailboxes are shared by households and offices.
 fn has_personal_key(levels: &[u8; compare::N]) -> bool {
     use compare::*;
-    levels[EMAIL] == 3 || (levels[SERIAL] != MISSING && levels[SERIAL] >= 2) || levels[ID] == 2 || levels[DOB] == 3 || levels[CASE] == 1
+    levels[EMAIL] == 3
+        || (levels[SERIAL] != MISSING && levels[SERIAL] >= 2)
+        || levels[ID] == 2
+        || levels[DOB] == 3
+        || levels[CASE] == 1
 }
 
 /// Two first names that may be the same person's: anything above "different"
@@ -96,7 +100,13 @@ fn first_names_compatible(a: &PersonName, b: &PersonName) -> bool {
 
 /// Clusters profiles from scored edges; `self_weight[p]` is the weight of profile p
 /// compared with itself (used for profiles with several records).
-pub fn cluster(data: &Dataset, edges: &mut [Edge], self_weight: &[f32], threshold_weight: f64, model: &Model) -> Clustering {
+pub fn cluster(
+    data: &Dataset,
+    edges: &mut [Edge],
+    self_weight: &[f32],
+    threshold_weight: f64,
+    model: &Model,
+) -> Clustering {
     let n = data.profiles.len();
     let mut parent: Vec<u32> = (0..n as u32).collect();
     let mut groups: Vec<Option<Group>> = data
@@ -112,8 +122,20 @@ pub fn cluster(data: &Dataset, edges: &mut [Edge], self_weight: &[f32], threshol
         .collect();
     let mut c = Clustering {
         group: Vec::new(),
-        linked: self_weight.iter().map(|&w| w as f64 >= threshold_weight).collect(),
-        best_weight: self_weight.iter().map(|&w| if w as f64 >= threshold_weight { w } else { f32::NAN }).collect(),
+        linked: self_weight
+            .iter()
+            .map(|&w| w as f64 >= threshold_weight)
+            .collect(),
+        best_weight: self_weight
+            .iter()
+            .map(|&w| {
+                if w as f64 >= threshold_weight {
+                    w
+                } else {
+                    f32::NAN
+                }
+            })
+            .collect(),
         links: Vec::new(),
         stats: ClusterStats::default(),
     };
@@ -122,7 +144,12 @@ pub fn cluster(data: &Dataset, edges: &mut [Edge], self_weight: &[f32], threshol
     c.stats.household_addresses = household_addresses.len() as u64;
     // Penalty of a conflict: the evidence a "different" level carries in the model.
     let penalty = |i: usize| -model.comparisons[i].levels[0].weight.min(0.0);
-    edges.sort_by(|x, y| y.weight.total_cmp(&x.weight).then(x.a.cmp(&y.a)).then(x.b.cmp(&y.b)));
+    edges.sort_by(|x, y| {
+        y.weight
+            .total_cmp(&x.weight)
+            .then(x.a.cmp(&y.a))
+            .then(x.b.cmp(&y.b))
+    });
     for e in edges.iter() {
         let w = e.weight as f64;
         if w < threshold_weight {
@@ -131,8 +158,11 @@ pub fn cluster(data: &Dataset, edges: &mut [Edge], self_weight: &[f32], threshol
         c.stats.edges_above_threshold += 1;
         // Household evidence alone (a phone or address that people with different first
         // names share, plus the surname) links a household, not a person.
-        let person_evidence = has_personal_key(&e.levels) || (e.levels[compare::FIRST_NAME] != compare::MISSING && e.levels[compare::FIRST_NAME] > 0);
-        let via_household = (e.levels[compare::PHONE] == 3 && household_phones.contains(&e.phone_key))
+        let person_evidence = has_personal_key(&e.levels)
+            || (e.levels[compare::FIRST_NAME] != compare::MISSING
+                && e.levels[compare::FIRST_NAME] > 0);
+        let via_household = (e.levels[compare::PHONE] == 3
+            && household_phones.contains(&e.phone_key))
             || (e.levels[compare::ADDRESS] == 3 && household_addresses.contains(&e.address_key));
         if !person_evidence && via_household {
             c.stats.refused_household_contact_only += 1;
@@ -141,15 +171,27 @@ pub fn cluster(data: &Dataset, edges: &mut [Edge], self_weight: &[f32], threshol
         let (ra, rb) = (find(&mut parent, e.a), find(&mut parent, e.b));
         if ra != rb {
             let (ga, gb) = (groups[ra as usize].as_ref(), groups[rb as usize].as_ref());
-            let (Some(ga), Some(gb)) = (ga, gb) else { continue };
+            let (Some(ga), Some(gb)) = (ga, gb) else {
+                continue;
+            };
             // A household or an office: shared contact details, clearly different people.
-            if !has_personal_key(&e.levels) && conflicts(&ga.firsts, &gb.firsts, first_names_compatible) {
+            if !has_personal_key(&e.levels)
+                && conflicts(&ga.firsts, &gb.firsts, first_names_compatible)
+            {
                 c.stats.refused_different_first_names += 1;
                 continue;
             }
             let dob_conflict = conflicts(&ga.dobs, &gb.dobs, |x, y| compare::dob_level(x, y).0 > 0);
             let id_conflict = conflicts(&ga.ids, &gb.ids, |x, y| compare::id_level(x, y).0 > 0);
-            let cost = if dob_conflict { penalty(compare::DOB) } else { 0.0 } + if id_conflict { penalty(compare::ID) } else { 0.0 };
+            let cost = if dob_conflict {
+                penalty(compare::DOB)
+            } else {
+                0.0
+            } + if id_conflict {
+                penalty(compare::ID)
+            } else {
+                0.0
+            };
             if cost > 0.0 && w - cost < threshold_weight {
                 if dob_conflict {
                     c.stats.refused_conflicting_dob += 1;
@@ -168,7 +210,11 @@ pub fn cluster(data: &Dataset, edges: &mut [Edge], self_weight: &[f32], threshol
             }
             parent[gone as usize] = keep;
             c.stats.merges += 1;
-            c.links.push(Link { a: e.a, b: e.b, weight: e.weight });
+            c.links.push(Link {
+                a: e.a,
+                b: e.b,
+                weight: e.weight,
+            });
         }
         for p in [e.a, e.b] {
             c.linked[p as usize] = true;
@@ -190,7 +236,10 @@ fn household_keys(data: &Dataset) -> (HashSet<u64>, HashSet<u64>) {
     for p in &data.profiles {
         for n in p.names.iter().filter(|n| !n.first.is_empty()) {
             for ph in &p.phones {
-                push_capped(by_phone.entry(compare::value_hash(&ph.e164)).or_default(), n);
+                push_capped(
+                    by_phone.entry(compare::value_hash(&ph.e164)).or_default(),
+                    n,
+                );
             }
             for a in &p.addresses {
                 push_capped(by_address.entry(compare::value_hash(a)).or_default(), n);
@@ -199,7 +248,12 @@ fn household_keys(data: &Dataset) -> (HashSet<u64>, HashSet<u64>) {
     }
     let shared = |m: HashMap<u64, Vec<&PersonName>>| -> HashSet<u64> {
         m.into_iter()
-            .filter(|(_, names)| names.iter().enumerate().any(|(i, a)| names[i + 1..].iter().any(|b| !first_names_compatible(a, b))))
+            .filter(|(_, names)| {
+                names
+                    .iter()
+                    .enumerate()
+                    .any(|(i, a)| names[i + 1..].iter().any(|b| !first_names_compatible(a, b)))
+            })
             .map(|(k, _)| k)
             .collect()
     };
@@ -214,7 +268,13 @@ fn push_capped<'a>(names: &mut Vec<&'a PersonName>, n: &'a PersonName) {
 
 /// First names of a profile (initials included), for the household check.
 fn first_names(p: &Profile) -> Vec<PersonName> {
-    let mut v: Vec<PersonName> = p.names.iter().filter(|n| !n.first.is_empty()).take(MAX_TRACKED_VALUES).cloned().collect();
+    let mut v: Vec<PersonName> = p
+        .names
+        .iter()
+        .filter(|n| !n.first.is_empty())
+        .take(MAX_TRACKED_VALUES)
+        .cloned()
+        .collect();
     v.sort();
     v.dedup();
     v

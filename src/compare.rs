@@ -51,18 +51,36 @@ pub const TEXT: usize = 11;
 /// Number of comparisons.
 pub const N: usize = 12;
 
-const NAME_KINDS: &[FieldKind] = &[FieldKind::FirstName, FieldKind::LastName, FieldKind::FullName];
+const NAME_KINDS: &[FieldKind] = &[
+    FieldKind::FirstName,
+    FieldKind::LastName,
+    FieldKind::FullName,
+];
 
 pub const SPECS: [ComparisonSpec; N] = [
     ComparisonSpec {
         name: "first_name",
-        levels: &["different", "initial", "phonetic", "jaro_winkler>=0.88", "nickname", "jaro_winkler>=0.95", "exact"],
+        levels: &[
+            "different",
+            "initial",
+            "phonetic",
+            "jaro_winkler>=0.88",
+            "nickname",
+            "jaro_winkler>=0.95",
+            "exact",
+        ],
         kinds: NAME_KINDS,
         tf_level: Some(6),
     },
     ComparisonSpec {
         name: "last_name",
-        levels: &["different", "phonetic", "jaro_winkler>=0.88", "jaro_winkler>=0.95", "exact"],
+        levels: &[
+            "different",
+            "phonetic",
+            "jaro_winkler>=0.88",
+            "jaro_winkler>=0.95",
+            "exact",
+        ],
         kinds: NAME_KINDS,
         tf_level: Some(4),
     },
@@ -86,7 +104,12 @@ pub const SPECS: [ComparisonSpec; N] = [
     },
     ComparisonSpec {
         name: "dob",
-        levels: &["different", "one_component_or_digit_off", "day_month_transposed", "exact"],
+        levels: &[
+            "different",
+            "one_component_or_digit_off",
+            "day_month_transposed",
+            "exact",
+        ],
         kinds: &[FieldKind::Dob],
         tf_level: Some(3),
     },
@@ -152,7 +175,11 @@ pub fn compare(a: &Profile, b: &Profile) -> Comparison {
     compare_names(&a.names, &b.names, &mut c);
     best(&mut c, EMAIL, &a.emails, &b.emails, |x, y| {
         if x.address == y.address {
-            if x.role { (2, 0) } else { (3, value_hash(&x.address)) }
+            if x.role {
+                (2, 0)
+            } else {
+                (3, value_hash(&x.address))
+            }
         } else if !x.role && !y.role && damerau_levenshtein(&x.address, &y.address) <= 1 {
             (1, 0)
         } else {
@@ -222,7 +249,8 @@ pub fn dob_level(x: &NaiveDate, y: &NaiveDate) -> (u8, u64) {
     if x.year() == y.year() && x.month() == y.day() && x.day() == y.month() {
         return (2, 0);
     }
-    let same = (x.year() == y.year()) as u8 + (x.month() == y.month()) as u8 + (x.day() == y.day()) as u8;
+    let same =
+        (x.year() == y.year()) as u8 + (x.month() == y.month()) as u8 + (x.day() == y.day()) as u8;
     if same >= 2 || digits_one_edit(x, y) {
         (1, 0)
     } else {
@@ -289,7 +317,11 @@ fn hamming_at_most_one(a: &str, b: &str) -> bool {
 fn token_overlap(a: &str, b: &str) -> f64 {
     let ta: Vec<&str> = a.split(' ').collect();
     let tb: Vec<&str> = b.split(' ').collect();
-    let (small, large) = if ta.len() <= tb.len() { (&ta, &tb) } else { (&tb, &ta) };
+    let (small, large) = if ta.len() <= tb.len() {
+        (&ta, &tb)
+    } else {
+        (&tb, &ta)
+    };
     let shared = small.iter().filter(|t| large.contains(t)).count();
     shared as f64 / small.len().max(1) as f64
 }
@@ -305,8 +337,16 @@ struct GivenName<'a> {
 /// First-name level of two names' first names.
 pub fn first_name_level(a: &PersonName, b: &PersonName) -> (u8, u64) {
     given_level(
-        GivenName { name: &a.first, phonetic: &a.first_phonetic, groups: &a.first_groups },
-        GivenName { name: &b.first, phonetic: &b.first_phonetic, groups: &b.first_groups },
+        GivenName {
+            name: &a.first,
+            phonetic: &a.first_phonetic,
+            groups: &a.first_groups,
+        },
+        GivenName {
+            name: &b.first,
+            phonetic: &b.first_phonetic,
+            groups: &b.first_groups,
+        },
     )
 }
 
@@ -351,8 +391,16 @@ fn last_name_level(x: &str, y: &str, px: &str, py: &str) -> (u8, u64) {
 /// (FEBRL and hand-typed forms swap them); the orientation with more agreement wins.
 fn compare_names(xs: &[PersonName], ys: &[PersonName], c: &mut Comparison) {
     // Rank by agreement strength relative to each comparison's top level.
-    let rank = |l: u8, top: u8| if l == MISSING { 0 } else { 1 + (l as u32 * 100) / top as u32 };
-    let mut best: Option<(u32, (u8, u64), (u8, u64))> = None;
+    let rank = |l: u8, top: u8| {
+        if l == MISSING {
+            0
+        } else {
+            1 + (l as u32 * 100) / top as u32
+        }
+    };
+    // (score, first-name level and key, last-name level and key)
+    type Best = (u32, (u8, u64), (u8, u64));
+    let mut best: Option<Best> = None;
     for x in xs {
         for y in ys {
             for swapped in [false, true] {
@@ -361,12 +409,36 @@ fn compare_names(xs: &[PersonName], ys: &[PersonName], c: &mut Comparison) {
                 }
                 // y's given name and surname, in the orientation tried.
                 let (y_given, y_last, y_last_phonetic) = if swapped {
-                    (GivenName { name: &y.last, phonetic: &y.last_phonetic, groups: &[] }, &y.first, &y.first_phonetic)
+                    (
+                        GivenName {
+                            name: &y.last,
+                            phonetic: &y.last_phonetic,
+                            groups: &[],
+                        },
+                        &y.first,
+                        &y.first_phonetic,
+                    )
                 } else {
-                    (GivenName { name: &y.first, phonetic: &y.first_phonetic, groups: &y.first_groups }, &y.last, &y.last_phonetic)
+                    (
+                        GivenName {
+                            name: &y.first,
+                            phonetic: &y.first_phonetic,
+                            groups: &y.first_groups,
+                        },
+                        &y.last,
+                        &y.last_phonetic,
+                    )
                 };
-                let x_given = GivenName { name: &x.first, phonetic: &x.first_phonetic, groups: &x.first_groups };
-                let first = if x.first.is_empty() || y_given.name.is_empty() { (MISSING, 0) } else { given_level(x_given, y_given) };
+                let x_given = GivenName {
+                    name: &x.first,
+                    phonetic: &x.first_phonetic,
+                    groups: &x.first_groups,
+                };
+                let first = if x.first.is_empty() || y_given.name.is_empty() {
+                    (MISSING, 0)
+                } else {
+                    given_level(x_given, y_given)
+                };
                 let last = if x.last.is_empty() || y_last.is_empty() {
                     (MISSING, 0)
                 } else {
@@ -396,7 +468,10 @@ pub fn tf_values(p: &Profile, mut f: impl FnMut(usize, u64)) {
             f(LAST_NAME, value_hash(&n.last));
         }
     }
-    p.emails.iter().filter(|e| !e.role).for_each(|e| f(EMAIL, value_hash(&e.address)));
+    p.emails
+        .iter()
+        .filter(|e| !e.role)
+        .for_each(|e| f(EMAIL, value_hash(&e.address)));
     p.phones.iter().for_each(|x| f(PHONE, value_hash(&x.e164)));
     p.serials.iter().for_each(|x| f(SERIAL, value_hash(&x.key)));
     p.dobs.iter().for_each(|x| f(DOB, value_hash(x)));
@@ -426,11 +501,21 @@ mod tests {
 
     #[test]
     fn levels_of_a_messy_pair() {
-        let a = person("SMITH, Robert", "rob.smith+shop@gmail.com", "(555) 123-4567");
+        let a = person(
+            "SMITH, Robert",
+            "rob.smith+shop@gmail.com",
+            "(555) 123-4567",
+        );
         let b = person("Bob Smith", "robsmith@gmail.com", "555.123.4567");
         let c = compare(&a, &b);
-        assert_eq!(SPECS[FIRST_NAME].levels[c.levels[FIRST_NAME] as usize], "nickname");
-        assert_eq!(SPECS[LAST_NAME].levels[c.levels[LAST_NAME] as usize], "exact");
+        assert_eq!(
+            SPECS[FIRST_NAME].levels[c.levels[FIRST_NAME] as usize],
+            "nickname"
+        );
+        assert_eq!(
+            SPECS[LAST_NAME].levels[c.levels[LAST_NAME] as usize],
+            "exact"
+        );
         assert_eq!(SPECS[EMAIL].levels[c.levels[EMAIL] as usize], "exact");
         assert_eq!(SPECS[PHONE].levels[c.levels[PHONE] as usize], "exact");
         assert_eq!(c.levels[SERIAL], MISSING);
@@ -450,8 +535,17 @@ mod tests {
         let a = person("Ann Lee", "info@acme.com", "555 123 4567");
         let b = person("Jim Poe", "info@acme.com", "555 123 4568");
         let c = compare(&a, &b);
-        assert_eq!(SPECS[EMAIL].levels[c.levels[EMAIL] as usize], "exact_role_mailbox");
-        assert_eq!(SPECS[PHONE].levels[c.levels[PHONE] as usize], "one_digit_off");
-        assert_eq!(SPECS[FIRST_NAME].levels[c.levels[FIRST_NAME] as usize], "different");
+        assert_eq!(
+            SPECS[EMAIL].levels[c.levels[EMAIL] as usize],
+            "exact_role_mailbox"
+        );
+        assert_eq!(
+            SPECS[PHONE].levels[c.levels[PHONE] as usize],
+            "one_digit_off"
+        );
+        assert_eq!(
+            SPECS[FIRST_NAME].levels[c.levels[FIRST_NAME] as usize],
+            "different"
+        );
     }
 }

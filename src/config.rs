@@ -79,7 +79,10 @@ impl fmt::Display for FieldKind {
 impl FromStr for FieldKind {
     type Err = ();
     fn from_str(s: &str) -> std::result::Result<Self, ()> {
-        FieldKind::ALL.into_iter().find(|k| k.as_str() == s).ok_or(())
+        FieldKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or(())
     }
 }
 
@@ -216,20 +219,31 @@ impl Config {
         let m = raw.matching;
         let threshold = m.threshold.unwrap_or(DEFAULT_THRESHOLD);
         if !(threshold > 0.0 && threshold < 1.0) {
-            problems.push(format!("[match] threshold = {threshold} must be a probability strictly between 0 and 1"));
+            problems.push(format!(
+                "[match] threshold = {threshold} must be a probability strictly between 0 and 1"
+            ));
         }
         let candidates = m.candidates.unwrap_or(DEFAULT_CANDIDATES);
         if !(1..=1000).contains(&candidates) {
-            problems.push(format!("[match] candidates = {candidates} must be between 1 and 1000"));
+            problems.push(format!(
+                "[match] candidates = {candidates} must be between 1 and 1000"
+            ));
         }
         let u_sample_pairs = m.u_sample_pairs.unwrap_or(DEFAULT_U_SAMPLE_PAIRS);
         if u_sample_pairs < 1000 {
-            problems.push(format!("[match] u_sample_pairs = {u_sample_pairs} is too small (at least 1000)"));
+            problems.push(format!(
+                "[match] u_sample_pairs = {u_sample_pairs} is too small (at least 1000)"
+            ));
         }
-        let max_em_iterations = m.max_em_iterations.unwrap_or(DEFAULT_MAX_EM_ITERATIONS).max(1);
+        let max_em_iterations = m
+            .max_em_iterations
+            .unwrap_or(DEFAULT_MAX_EM_ITERATIONS)
+            .max(1);
 
         if raw.source.is_empty() {
-            problems.push("no [[source]] is configured: add one [[source]] table per CSV export".into());
+            problems.push(
+                "no [[source]] is configured: add one [[source]] table per CSV export".into(),
+            );
         }
         let mut sources = Vec::new();
         let mut seen_names: Vec<String> = Vec::new();
@@ -260,7 +274,11 @@ impl Config {
 
     /// Field kinds used by at least one source.
     pub fn kinds_in_use(&self) -> Vec<FieldKind> {
-        let mut kinds: Vec<FieldKind> = self.sources.iter().flat_map(|s| s.fields.iter().map(|(k, _)| *k)).collect();
+        let mut kinds: Vec<FieldKind> = self
+            .sources
+            .iter()
+            .flat_map(|s| s.fields.iter().map(|(k, _)| *k))
+            .collect();
         kinds.sort();
         kinds.dedup();
         kinds
@@ -282,10 +300,16 @@ fn validate_source(
             String::new()
         }
     };
-    let at = if name.is_empty() { at.to_string() } else { format!("source `{name}`") };
+    let at = if name.is_empty() {
+        at.to_string()
+    } else {
+        format!("source `{name}`")
+    };
     if !name.is_empty() {
         if seen_names.contains(&name) {
-            problems.push(format!("{at}: the name is used by another source; source names must be unique"));
+            problems.push(format!(
+                "{at}: the name is used by another source; source names must be unique"
+            ));
         }
         seen_names.push(name.clone());
     }
@@ -294,7 +318,9 @@ fn validate_source(
         Some("\\t") | Some("\t") | Some("tab") => Some(b'\t'),
         Some(d) if d.len() == 1 && d.is_ascii() => Some(d.as_bytes()[0]),
         Some(d) => {
-            problems.push(format!("{at}: delimiter = {d:?} must be a single ASCII character (or \"\\t\")"));
+            problems.push(format!(
+                "{at}: delimiter = {d:?} must be a single ASCII character (or \"\\t\")"
+            ));
             None
         }
     };
@@ -307,7 +333,9 @@ fn validate_source(
     };
     let record_id = s.record_id.clone().unwrap_or_default();
     if record_id.is_empty() {
-        problems.push(format!("{at}: `record_id` is missing (the column with each row's own id)"));
+        problems.push(format!(
+            "{at}: `record_id` is missing (the column with each row's own id)"
+        ));
     }
     let mut kinds = Vec::new();
     for key in s.fields.keys() {
@@ -321,7 +349,9 @@ fn validate_source(
         }
     }
     if s.fields.is_empty() {
-        problems.push(format!("{at}: [source.fields] is empty: map at least one field kind to a column"));
+        problems.push(format!(
+            "{at}: [source.fields] is empty: map at least one field kind to a column"
+        ));
     }
     let (header, delimiter) = match ingest::read_header(&path, delimiter) {
         Ok(h) => h,
@@ -337,12 +367,20 @@ fn validate_source(
                 "{at}: {what} column `{col}` not found in {}{}; columns: {}",
                 path.display(),
                 suggest(col, header.iter().map(String::as_str)),
-                header.iter().map(|h| format!("`{h}`")).collect::<Vec<_>>().join(", ")
+                header
+                    .iter()
+                    .map(|h| format!("`{h}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
         pos
     };
-    let record_id_column = if record_id.is_empty() { None } else { find(&record_id, "record_id", problems) };
+    let record_id_column = if record_id.is_empty() {
+        None
+    } else {
+        find(&record_id, "record_id", problems)
+    };
     let mut fields = Vec::new();
     for (kind, key) in kinds {
         let cols: Vec<usize> = s.fields[key]
@@ -393,7 +431,10 @@ mod tests {
     #[test]
     fn suggestion_names_the_close_column() {
         let cols = ["Phone Number", "Email", "Name"];
-        assert_eq!(suggest("phone_number", cols.into_iter()), " (did you mean `Phone Number`?)");
+        assert_eq!(
+            suggest("phone_number", cols.into_iter()),
+            " (did you mean `Phone Number`?)"
+        );
         assert_eq!(suggest("zzz", cols.into_iter()), "");
     }
 }

@@ -86,7 +86,11 @@ pub fn score(truth: &[u32], predicted: &[u32]) -> Evaluation {
             exact += 1;
         }
     }
-    let (bp, br) = if n > 0.0 { (bp / n, br / n) } else { (1.0, 1.0) };
+    let (bp, br) = if n > 0.0 {
+        (bp / n, br / n)
+    } else {
+        (1.0, 1.0)
+    };
     let pp = ratio(correct_pairs, predicted_pairs);
     let pr = ratio(correct_pairs, true_pairs);
     Evaluation {
@@ -116,12 +120,21 @@ fn read_columns(path: &Path, columns: &[&str]) -> Result<Vec<Vec<String>>> {
         .flexible(true)
         .from_path(path)
         .map_err(|e| Error::input(path, e.to_string()))?;
-    let header = reader.headers().map_err(|e| Error::input(path, e.to_string()))?.clone();
+    let header = reader
+        .headers()
+        .map_err(|e| Error::input(path, e.to_string()))?
+        .clone();
     let idx: Vec<usize> = columns
         .iter()
         .map(|c| {
             header.iter().position(|h| h.trim() == *c).ok_or_else(|| {
-                Error::input(path, format!("column `{c}` not found (columns: {})", header.iter().collect::<Vec<_>>().join(", ")))
+                Error::input(
+                    path,
+                    format!(
+                        "column `{c}` not found (columns: {})",
+                        header.iter().collect::<Vec<_>>().join(", ")
+                    ),
+                )
             })
         })
         .collect::<Result<_>>()?;
@@ -132,7 +145,10 @@ fn read_columns(path: &Path, columns: &[&str]) -> Result<Vec<Vec<String>>> {
             line: e.position().map(|p| p.line()).unwrap_or(i as u64 + 2),
             message: e.to_string(),
         })?;
-        let row: Option<Vec<String>> = idx.iter().map(|&i| rec.get(i).map(str::to_string)).collect();
+        let row: Option<Vec<String>> = idx
+            .iter()
+            .map(|&i| rec.get(i).map(str::to_string))
+            .collect();
         match row {
             Some(r) => rows.push(r),
             None => {
@@ -155,10 +171,18 @@ pub fn evaluate(mapping: &Path, truth: &Path, pairs_csv: Option<&Path>) -> Resul
     let mut truth_labels = Vec::with_capacity(truth_rows.len());
     for mut row in truth_rows {
         let next = entity_ids.len() as u32;
-        let e = *entity_ids.entry(std::mem::take(&mut row[2])).or_insert(next);
+        let e = *entity_ids
+            .entry(std::mem::take(&mut row[2]))
+            .or_insert(next);
         let key = (std::mem::take(&mut row[0]), std::mem::take(&mut row[1]));
-        if record_index.insert(key.clone(), truth_labels.len() as u32).is_some() {
-            return Err(Error::input(truth, format!("record {}:{} is listed twice", key.0, key.1)));
+        if record_index
+            .insert(key.clone(), truth_labels.len() as u32)
+            .is_some()
+        {
+            return Err(Error::input(
+                truth,
+                format!("record {}:{} is listed twice", key.0, key.1),
+            ));
         }
         truth_labels.push(e);
     }
@@ -167,7 +191,9 @@ pub fn evaluate(mapping: &Path, truth: &Path, pairs_csv: Option<&Path>) -> Resul
     let mut not_in_truth = 0;
     for mut row in read_columns(mapping, &["source", "record_id", "golden_id"])? {
         let next = golden_ids.len() as u32;
-        let g = *golden_ids.entry(std::mem::take(&mut row[2])).or_insert(next);
+        let g = *golden_ids
+            .entry(std::mem::take(&mut row[2]))
+            .or_insert(next);
         match record_index.get(&(std::mem::take(&mut row[0]), std::mem::take(&mut row[1]))) {
             Some(&i) => predicted[i as usize] = Some(g),
             None => not_in_truth += 1,
@@ -189,14 +215,20 @@ pub fn evaluate(mapping: &Path, truth: &Path, pairs_csv: Option<&Path>) -> Resul
     eval.missing_from_mapping = missing;
     eval.not_in_truth = not_in_truth;
     if let Some(pairs_csv) = pairs_csv {
-        let rows = read_columns(pairs_csv, &["source_a", "record_id_a", "source_b", "record_id_b"])?;
+        let rows = read_columns(
+            pairs_csv,
+            &["source_a", "record_id_a", "source_b", "record_id_b"],
+        )?;
         let candidate_rows = rows.len() as u64;
         let mut found: Vec<(u32, u32)> = rows
             .into_iter()
             .filter_map(|mut r| {
-                let a = *record_index.get(&(std::mem::take(&mut r[0]), std::mem::take(&mut r[1])))?;
-                let b = *record_index.get(&(std::mem::take(&mut r[2]), std::mem::take(&mut r[3])))?;
-                (truth_labels[a as usize] == truth_labels[b as usize] && a != b).then_some((a.min(b), a.max(b)))
+                let a =
+                    *record_index.get(&(std::mem::take(&mut r[0]), std::mem::take(&mut r[1])))?;
+                let b =
+                    *record_index.get(&(std::mem::take(&mut r[2]), std::mem::take(&mut r[3])))?;
+                (truth_labels[a as usize] == truth_labels[b as usize] && a != b)
+                    .then_some((a.min(b), a.max(b)))
             })
             .collect();
         found.sort_unstable();
@@ -217,7 +249,10 @@ mod tests {
         let truth = [0, 0, 0, 1, 1, 2];
         let pred = [7, 7, 8, 8, 8, 9];
         let e = score(&truth, &pred);
-        assert_eq!((e.true_pairs, e.predicted_pairs, e.correct_pairs), (4, 4, 2));
+        assert_eq!(
+            (e.true_pairs, e.predicted_pairs, e.correct_pairs),
+            (4, 4, 2)
+        );
         assert_eq!((e.pairwise_precision, e.pairwise_recall), (0.5, 0.5));
         // B-cubed precision: records 0,1: 2/2; record 2: 1/3; records 3,4: 2/3; record 5: 1.
         let bp = (1.0 + 1.0 + 1.0 / 3.0 + 2.0 / 3.0 + 2.0 / 3.0 + 1.0) / 6.0;

@@ -52,47 +52,83 @@ pub fn parse_ref(s: &str) -> Result<(String, String)> {
     s.split_once(':')
         .filter(|(a, b)| !a.is_empty() && !b.is_empty())
         .map(|(a, b)| (a.to_string(), b.to_string()))
-        .ok_or_else(|| Error::Usage(format!("`{s}` is not SOURCE:RECORD_ID (e.g. support:T-100012)")))
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "`{s}` is not SOURCE:RECORD_ID (e.g. support:T-100012)"
+            ))
+        })
 }
 
 fn read_rows(path: &Path) -> Result<Vec<csv::StringRecord>> {
-    let mut r = csv::Reader::from_path(path).map_err(|e| Error::input(path, format!("cannot read: {e}")))?;
-    r.records().map(|row| row.map_err(|e| Error::input(path, e.to_string()))).collect()
+    let mut r = csv::Reader::from_path(path)
+        .map_err(|e| Error::input(path, format!("cannot read: {e}")))?;
+    r.records()
+        .map(|row| row.map_err(|e| Error::input(path, e.to_string())))
+        .collect()
 }
 
 /// Explains a pair of records of the run in `out`.
 pub fn explain(out: &Path, a: &str, b: &str) -> Result<Explanation> {
     let (ra, rb) = (parse_ref(a)?, parse_ref(b)?);
     let run_path = out.join("run.json");
-    let run: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&run_path).map_err(|e| Error::io(&run_path, e))?)
-        .map_err(|e| Error::input(&run_path, e.to_string()))?;
+    let run: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(&run_path).map_err(|e| Error::io(&run_path, e))?,
+    )
+    .map_err(|e| Error::input(&run_path, e.to_string()))?;
     let config_path = PathBuf::from(run["config"].as_str().unwrap_or_default());
     let config = Config::load(&config_path)?;
     let model = Model::load(&out.join("model.json"))?;
     let data = crate::ingest::ingest(&config, |_| {})?;
     let tf = TermFrequencies::from_data(&data);
     let find = |(s, id): &(String, String)| {
-        data.find(s, id).ok_or_else(|| Error::Usage(format!("record {s}:{id} is not in the run's data (sources: {})", data.sources.join(", "))))
+        data.find(s, id).ok_or_else(|| {
+            Error::Usage(format!(
+                "record {s}:{id} is not in the run's data (sources: {})",
+                data.sources.join(", ")
+            ))
+        })
     };
     let (ia, ib) = (find(&ra)?, find(&rb)?);
     let golden = golden_ids(&out.join("mapping.csv"))?;
-    let (pa, pb) = (data.records[ia as usize].profile, data.records[ib as usize].profile);
+    let (pa, pb) = (
+        data.records[ia as usize].profile,
+        data.records[ib as usize].profile,
+    );
     let c = compare::compare(&data.profiles[pa as usize], &data.profiles[pb as usize]);
-    let scorer = Scorer { model: &model, tf: &tf };
+    let scorer = Scorer {
+        model: &model,
+        tf: &tf,
+    };
     let weight = scorer.weight(&c);
     let describe = |i: RecordOrd| {
         let r = &data.records[i as usize];
         let source = data.sources[r.source as usize].clone();
-        let golden_id = golden.get(&(source.clone(), r.record_id.clone())).cloned().unwrap_or_default();
-        ExplainedRecord { source, record_id: r.record_id.clone(), line: r.line, golden_id, values: values(&data, i) }
+        let golden_id = golden
+            .get(&(source.clone(), r.record_id.clone()))
+            .cloned()
+            .unwrap_or_default();
+        ExplainedRecord {
+            source,
+            record_id: r.record_id.clone(),
+            line: r.line,
+            golden_id,
+            values: values(&data, i),
+        }
     };
     let (ea, eb) = (describe(ia), describe(ib));
     let same = !ea.golden_id.is_empty() && ea.golden_id == eb.golden_id;
     let (how, chain) = if pa == pb && same {
-        ("same profile: identical normalized values, linked to each other".to_string(), Vec::new())
+        (
+            "same profile: identical normalized values, linked to each other".to_string(),
+            Vec::new(),
+        )
     } else if same {
         let chain = chain(&data, &out.join("links.csv"), pa, pb)?;
-        let how = if chain.len() == 1 { "direct link" } else { "chain of links" };
+        let how = if chain.len() == 1 {
+            "direct link"
+        } else {
+            "chain of links"
+        };
         (how.to_string(), chain)
     } else {
         ("not linked".to_string(), Vec::new())
@@ -104,18 +140,27 @@ pub fn explain(out: &Path, a: &str, b: &str) -> Result<Explanation> {
         contributions: scorer.contributions(&c),
         match_weight: weight,
         match_probability: model::probability(weight),
-        threshold: run["threshold"].as_f64().unwrap_or(config.matching.threshold),
+        threshold: run["threshold"]
+            .as_f64()
+            .unwrap_or(config.matching.threshold),
         same_golden_id: same,
         how,
         chain,
     })
 }
 
-
 fn golden_ids(path: &Path) -> Result<HashMap<(String, String), String>> {
     Ok(read_rows(path)?
         .into_iter()
-        .map(|r| ((r.get(0).unwrap_or("").to_string(), r.get(1).unwrap_or("").to_string()), r.get(2).unwrap_or("").to_string()))
+        .map(|r| {
+            (
+                (
+                    r.get(0).unwrap_or("").to_string(),
+                    r.get(1).unwrap_or("").to_string(),
+                ),
+                r.get(2).unwrap_or("").to_string(),
+            )
+        })
         .collect())
 }
 
@@ -125,17 +170,40 @@ fn values(data: &Dataset, i: RecordOrd) -> Vec<(String, String)> {
     let p = &data.profiles[r.profile as usize];
     let join = |v: Vec<String>| v.join("; ");
     let mut out = vec![
-        ("name".into(), join(p.names.iter().map(|n| format!("{} | {} | {}", n.first, n.middle, n.last)).collect())),
-        ("email".into(), join(p.emails.iter().map(|e| e.address.clone()).collect())),
-        ("phone".into(), join(p.phones.iter().map(|x| x.e164.clone()).collect())),
-        ("serial".into(), join(p.serials.iter().map(|s| s.key.clone()).collect())),
-        ("dob".into(), join(p.dobs.iter().map(|d| d.to_string()).collect())),
+        (
+            "name".into(),
+            join(
+                p.names
+                    .iter()
+                    .map(|n| format!("{} | {} | {}", n.first, n.middle, n.last))
+                    .collect(),
+            ),
+        ),
+        (
+            "email".into(),
+            join(p.emails.iter().map(|e| e.address.clone()).collect()),
+        ),
+        (
+            "phone".into(),
+            join(p.phones.iter().map(|x| x.e164.clone()).collect()),
+        ),
+        (
+            "serial".into(),
+            join(p.serials.iter().map(|s| s.key.clone()).collect()),
+        ),
+        (
+            "dob".into(),
+            join(p.dobs.iter().map(|d| d.to_string()).collect()),
+        ),
         ("address".into(), join(p.addresses.clone())),
         ("city".into(), join(p.cities.clone())),
         ("postcode".into(), join(p.postcodes.clone())),
         ("id".into(), join(p.ids.clone())),
         ("case".into(), r.cases.join("; ")),
-        ("date".into(), r.date.map(|d| d.to_string()).unwrap_or_default()),
+        (
+            "date".into(),
+            r.date.map(|d| d.to_string()).unwrap_or_default(),
+        ),
     ];
     out.retain(|(_, v)| !v.is_empty());
     out
@@ -148,16 +216,36 @@ fn chain(data: &Dataset, links_csv: &Path, from: u32, to: u32) -> Result<Vec<Cha
         .records
         .iter()
         .enumerate()
-        .map(|(i, r)| ((data.sources[r.source as usize].as_str(), r.record_id.as_str()), i as RecordOrd))
+        .map(|(i, r)| {
+            (
+                (
+                    data.sources[r.source as usize].as_str(),
+                    r.record_id.as_str(),
+                ),
+                i as RecordOrd,
+            )
+        })
         .collect();
     let mut adjacency: HashMap<u32, Vec<(u32, f64, String, String)>> = HashMap::new();
     for row in read_rows(links_csv)? {
         let get = |i| row.get(i).unwrap_or("");
-        let (Some(&a), Some(&b)) = (by_id.get(&(get(0), get(1))), by_id.get(&(get(2), get(3)))) else { continue };
-        let (pa, pb) = (data.records[a as usize].profile, data.records[b as usize].profile);
+        let (Some(&a), Some(&b)) = (by_id.get(&(get(0), get(1))), by_id.get(&(get(2), get(3))))
+        else {
+            continue;
+        };
+        let (pa, pb) = (
+            data.records[a as usize].profile,
+            data.records[b as usize].profile,
+        );
         let w: f64 = get(4).parse().unwrap_or(f64::NAN);
-        let (na, nb) = (format!("{}:{}", get(0), get(1)), format!("{}:{}", get(2), get(3)));
-        adjacency.entry(pa).or_default().push((pb, w, na.clone(), nb.clone()));
+        let (na, nb) = (
+            format!("{}:{}", get(0), get(1)),
+            format!("{}:{}", get(2), get(3)),
+        );
+        adjacency
+            .entry(pa)
+            .or_default()
+            .push((pb, w, na.clone(), nb.clone()));
         adjacency.entry(pb).or_default().push((pa, w, nb, na));
     }
     let mut prev: HashMap<u32, (u32, f64, String, String)> = HashMap::new();
@@ -176,7 +264,11 @@ fn chain(data: &Dataset, links_csv: &Path, from: u32, to: u32) -> Result<Vec<Cha
     let mut steps = Vec::new();
     let mut at = to;
     while let Some((p, w, np, nq)) = prev.get(&at).cloned() {
-        steps.push(ChainStep { from: np, to: nq, match_weight: w });
+        steps.push(ChainStep {
+            from: np,
+            to: nq,
+            match_weight: w,
+        });
         at = p;
         if at == from {
             break;

@@ -5,9 +5,9 @@
 //! Deterministic for a seed. The noise rates are named constants below and listed in
 //! `docs/generate.md`; they are plausible, not measured from any one company.
 
+use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
-use std::collections::HashSet;
 use std::path::Path;
 
 use rand::seq::SliceRandom;
@@ -51,69 +51,333 @@ const P_RAGGED_ROW: f64 = 0.0005;
 const P_CLAIM_CITES_TICKET: f64 = 0.3;
 
 const FIRST_NAMES: &[&str] = &[
-    "robert", "john", "james", "michael", "william", "david", "richard", "joseph", "thomas", "charles",
-    "christopher", "daniel", "matthew", "anthony", "mark", "donald", "steven", "paul", "andrew", "joshua",
-    "kenneth", "kevin", "brian", "george", "timothy", "ronald", "edward", "jason", "jeffrey", "ryan",
-    "jacob", "gary", "nicholas", "eric", "jonathan", "stephen", "larry", "justin", "scott", "brandon",
-    "benjamin", "samuel", "gregory", "alexander", "frank", "patrick", "raymond", "jack", "dennis", "jerry",
-    "mary", "patricia", "jennifer", "linda", "elizabeth", "barbara", "susan", "jessica", "sarah", "karen",
-    "lisa", "nancy", "betty", "margaret", "sandra", "ashley", "kimberly", "emily", "donna", "michelle",
-    "carol", "amanda", "dorothy", "melissa", "deborah", "stephanie", "rebecca", "sharon", "laura", "cynthia",
-    "kathleen", "amy", "angela", "shirley", "anna", "brenda", "pamela", "emma", "nicole", "helen",
-    "samantha", "katherine", "christine", "debra", "rachel", "carolyn", "janet", "catherine", "maria", "heather",
-    "josé", "zoë", "renée", "andré", "françois", "björn", "søren", "chloé", "noémie", "inés",
-    "priya", "wei", "hiroshi", "olga", "fatima", "aleksandr", "mohammed", "siobhan", "nguyen", "kofi",
+    "robert",
+    "john",
+    "james",
+    "michael",
+    "william",
+    "david",
+    "richard",
+    "joseph",
+    "thomas",
+    "charles",
+    "christopher",
+    "daniel",
+    "matthew",
+    "anthony",
+    "mark",
+    "donald",
+    "steven",
+    "paul",
+    "andrew",
+    "joshua",
+    "kenneth",
+    "kevin",
+    "brian",
+    "george",
+    "timothy",
+    "ronald",
+    "edward",
+    "jason",
+    "jeffrey",
+    "ryan",
+    "jacob",
+    "gary",
+    "nicholas",
+    "eric",
+    "jonathan",
+    "stephen",
+    "larry",
+    "justin",
+    "scott",
+    "brandon",
+    "benjamin",
+    "samuel",
+    "gregory",
+    "alexander",
+    "frank",
+    "patrick",
+    "raymond",
+    "jack",
+    "dennis",
+    "jerry",
+    "mary",
+    "patricia",
+    "jennifer",
+    "linda",
+    "elizabeth",
+    "barbara",
+    "susan",
+    "jessica",
+    "sarah",
+    "karen",
+    "lisa",
+    "nancy",
+    "betty",
+    "margaret",
+    "sandra",
+    "ashley",
+    "kimberly",
+    "emily",
+    "donna",
+    "michelle",
+    "carol",
+    "amanda",
+    "dorothy",
+    "melissa",
+    "deborah",
+    "stephanie",
+    "rebecca",
+    "sharon",
+    "laura",
+    "cynthia",
+    "kathleen",
+    "amy",
+    "angela",
+    "shirley",
+    "anna",
+    "brenda",
+    "pamela",
+    "emma",
+    "nicole",
+    "helen",
+    "samantha",
+    "katherine",
+    "christine",
+    "debra",
+    "rachel",
+    "carolyn",
+    "janet",
+    "catherine",
+    "maria",
+    "heather",
+    "josé",
+    "zoë",
+    "renée",
+    "andré",
+    "françois",
+    "björn",
+    "søren",
+    "chloé",
+    "noémie",
+    "inés",
+    "priya",
+    "wei",
+    "hiroshi",
+    "olga",
+    "fatima",
+    "aleksandr",
+    "mohammed",
+    "siobhan",
+    "nguyen",
+    "kofi",
 ];
 const NICKNAMES: &[(&str, &[&str])] = &[
-    ("robert", &["bob", "rob", "bobby"]), ("william", &["bill", "will", "billy"]), ("richard", &["dick", "rick", "rich"]),
-    ("james", &["jim", "jimmy"]), ("john", &["jack", "johnny"]), ("michael", &["mike", "mikey"]),
-    ("joseph", &["joe", "joey"]), ("thomas", &["tom", "tommy"]), ("charles", &["charlie", "chuck"]),
-    ("christopher", &["chris"]), ("daniel", &["dan", "danny"]), ("matthew", &["matt"]), ("anthony", &["tony"]),
-    ("steven", &["steve"]), ("andrew", &["andy", "drew"]), ("kenneth", &["ken", "kenny"]), ("timothy", &["tim"]),
-    ("edward", &["ed", "ted", "eddie"]), ("jeffrey", &["jeff"]), ("nicholas", &["nick"]), ("jonathan", &["jon"]),
-    ("benjamin", &["ben"]), ("samuel", &["sam"]), ("gregory", &["greg"]), ("alexander", &["alex"]),
-    ("elizabeth", &["liz", "beth", "betty", "lizzie"]), ("margaret", &["peggy", "maggie", "meg"]),
-    ("patricia", &["pat", "patty", "trish"]), ("jennifer", &["jen", "jenny"]), ("susan", &["sue", "suzy"]),
-    ("jessica", &["jess"]), ("kimberly", &["kim"]), ("deborah", &["debbie", "deb"]), ("rebecca", &["becky"]),
-    ("katherine", &["kate", "kathy", "katie"]), ("catherine", &["cathy", "cate"]), ("samantha", &["sam"]),
-    ("stephanie", &["steph"]), ("pamela", &["pam"]), ("cynthia", &["cindy"]), ("christine", &["chris", "tina"]),
-    ("dorothy", &["dot", "dottie"]), ("kathleen", &["kathy"]), ("amanda", &["mandy"]),
+    ("robert", &["bob", "rob", "bobby"]),
+    ("william", &["bill", "will", "billy"]),
+    ("richard", &["dick", "rick", "rich"]),
+    ("james", &["jim", "jimmy"]),
+    ("john", &["jack", "johnny"]),
+    ("michael", &["mike", "mikey"]),
+    ("joseph", &["joe", "joey"]),
+    ("thomas", &["tom", "tommy"]),
+    ("charles", &["charlie", "chuck"]),
+    ("christopher", &["chris"]),
+    ("daniel", &["dan", "danny"]),
+    ("matthew", &["matt"]),
+    ("anthony", &["tony"]),
+    ("steven", &["steve"]),
+    ("andrew", &["andy", "drew"]),
+    ("kenneth", &["ken", "kenny"]),
+    ("timothy", &["tim"]),
+    ("edward", &["ed", "ted", "eddie"]),
+    ("jeffrey", &["jeff"]),
+    ("nicholas", &["nick"]),
+    ("jonathan", &["jon"]),
+    ("benjamin", &["ben"]),
+    ("samuel", &["sam"]),
+    ("gregory", &["greg"]),
+    ("alexander", &["alex"]),
+    ("elizabeth", &["liz", "beth", "betty", "lizzie"]),
+    ("margaret", &["peggy", "maggie", "meg"]),
+    ("patricia", &["pat", "patty", "trish"]),
+    ("jennifer", &["jen", "jenny"]),
+    ("susan", &["sue", "suzy"]),
+    ("jessica", &["jess"]),
+    ("kimberly", &["kim"]),
+    ("deborah", &["debbie", "deb"]),
+    ("rebecca", &["becky"]),
+    ("katherine", &["kate", "kathy", "katie"]),
+    ("catherine", &["cathy", "cate"]),
+    ("samantha", &["sam"]),
+    ("stephanie", &["steph"]),
+    ("pamela", &["pam"]),
+    ("cynthia", &["cindy"]),
+    ("christine", &["chris", "tina"]),
+    ("dorothy", &["dot", "dottie"]),
+    ("kathleen", &["kathy"]),
+    ("amanda", &["mandy"]),
 ];
 const SURNAMES: &[&str] = &[
-    "smith", "johnson", "williams", "brown", "jones", "garcia", "miller", "davis", "rodriguez", "martinez",
-    "hernandez", "lopez", "gonzalez", "wilson", "anderson", "thomas", "taylor", "moore", "jackson", "martin",
-    "lee", "perez", "thompson", "white", "harris", "sanchez", "clark", "ramirez", "lewis", "robinson",
-    "walker", "young", "allen", "king", "wright", "scott", "torres", "nguyen", "hill", "flores",
-    "green", "adams", "nelson", "baker", "hall", "rivera", "campbell", "mitchell", "carter", "roberts",
-    "müller", "o'brien", "núñez", "dubois", "van der berg", "schröder", "kowalski", "o'neil", "mcdonald", "fitzgerald",
+    "smith",
+    "johnson",
+    "williams",
+    "brown",
+    "jones",
+    "garcia",
+    "miller",
+    "davis",
+    "rodriguez",
+    "martinez",
+    "hernandez",
+    "lopez",
+    "gonzalez",
+    "wilson",
+    "anderson",
+    "thomas",
+    "taylor",
+    "moore",
+    "jackson",
+    "martin",
+    "lee",
+    "perez",
+    "thompson",
+    "white",
+    "harris",
+    "sanchez",
+    "clark",
+    "ramirez",
+    "lewis",
+    "robinson",
+    "walker",
+    "young",
+    "allen",
+    "king",
+    "wright",
+    "scott",
+    "torres",
+    "nguyen",
+    "hill",
+    "flores",
+    "green",
+    "adams",
+    "nelson",
+    "baker",
+    "hall",
+    "rivera",
+    "campbell",
+    "mitchell",
+    "carter",
+    "roberts",
+    "müller",
+    "o'brien",
+    "núñez",
+    "dubois",
+    "van der berg",
+    "schröder",
+    "kowalski",
+    "o'neil",
+    "mcdonald",
+    "fitzgerald",
 ];
 /// Syllables for the long tail of rare surnames.
 const SYLLABLES: &[&str] = &[
-    "ab", "ber", "cal", "dan", "el", "fen", "gar", "hol", "is", "jor", "kel", "lan", "mor", "nor", "ol",
-    "pen", "quin", "ros", "sten", "tor", "ul", "van", "wes", "yar", "zel", "ash", "brook", "craft", "dale", "ford",
+    "ab", "ber", "cal", "dan", "el", "fen", "gar", "hol", "is", "jor", "kel", "lan", "mor", "nor",
+    "ol", "pen", "quin", "ros", "sten", "tor", "ul", "van", "wes", "yar", "zel", "ash", "brook",
+    "craft", "dale", "ford",
 ];
 const STREETS: &[&str] = &[
-    "main", "oak", "pine", "maple", "cedar", "elm", "washington", "lake", "hill", "park", "view", "river",
-    "church", "mill", "spring", "north", "ridge", "meadow", "forest", "sunset", "highland", "jackson", "walnut", "cherry",
+    "main",
+    "oak",
+    "pine",
+    "maple",
+    "cedar",
+    "elm",
+    "washington",
+    "lake",
+    "hill",
+    "park",
+    "view",
+    "river",
+    "church",
+    "mill",
+    "spring",
+    "north",
+    "ridge",
+    "meadow",
+    "forest",
+    "sunset",
+    "highland",
+    "jackson",
+    "walnut",
+    "cherry",
 ];
 const STREET_TYPES: &[(&str, &str)] = &[
-    ("Street", "St"), ("Avenue", "Ave"), ("Road", "Rd"), ("Drive", "Dr"), ("Lane", "Ln"), ("Court", "Ct"), ("Boulevard", "Blvd"),
+    ("Street", "St"),
+    ("Avenue", "Ave"),
+    ("Road", "Rd"),
+    ("Drive", "Dr"),
+    ("Lane", "Ln"),
+    ("Court", "Ct"),
+    ("Boulevard", "Blvd"),
 ];
 const CITIES: &[(&str, &str, &str)] = &[
-    ("Springfield", "IL", "627"), ("Riverside", "CA", "925"), ("Franklin", "TN", "370"), ("Greenville", "SC", "296"),
-    ("Bristol", "CT", "060"), ("Clinton", "IA", "527"), ("Fairview", "OR", "970"), ("Salem", "MA", "019"),
-    ("Madison", "WI", "537"), ("Georgetown", "TX", "786"), ("Arlington", "VA", "222"), ("Ashland", "OH", "448"),
-    ("Burlington", "VT", "054"), ("Dover", "DE", "199"), ("Jackson", "MS", "392"), ("Milton", "FL", "325"),
-    ("Newport", "RI", "028"), ("Oxford", "MS", "386"), ("Auburn", "AL", "368"), ("Dayton", "OH", "454"),
+    ("Springfield", "IL", "627"),
+    ("Riverside", "CA", "925"),
+    ("Franklin", "TN", "370"),
+    ("Greenville", "SC", "296"),
+    ("Bristol", "CT", "060"),
+    ("Clinton", "IA", "527"),
+    ("Fairview", "OR", "970"),
+    ("Salem", "MA", "019"),
+    ("Madison", "WI", "537"),
+    ("Georgetown", "TX", "786"),
+    ("Arlington", "VA", "222"),
+    ("Ashland", "OH", "448"),
+    ("Burlington", "VT", "054"),
+    ("Dover", "DE", "199"),
+    ("Jackson", "MS", "392"),
+    ("Milton", "FL", "325"),
+    ("Newport", "RI", "028"),
+    ("Oxford", "MS", "386"),
+    ("Auburn", "AL", "368"),
+    ("Dayton", "OH", "454"),
 ];
-const AREA_CODES: &[&str] = &["217", "951", "615", "864", "860", "563", "503", "978", "608", "512", "703", "419", "802", "302", "601", "850"];
-const PROVIDERS: &[&str] = &["gmail.com", "yahoo.com", "outlook.com", "hotmail.com", "icloud.com", "aol.com", "comcast.net"];
+const AREA_CODES: &[&str] = &[
+    "217", "951", "615", "864", "860", "563", "503", "978", "608", "512", "703", "419", "802",
+    "302", "601", "850",
+];
+const PROVIDERS: &[&str] = &[
+    "gmail.com",
+    "yahoo.com",
+    "outlook.com",
+    "hotmail.com",
+    "icloud.com",
+    "aol.com",
+    "comcast.net",
+];
 const SUBJECTS: &[&str] = &[
-    "laptop will not boot", "battery drains fast", "screen flickers", "keyboard keys stuck", "fan noise",
-    "warranty question", "replacement status", "overheating", "wifi drops", "charger broken",
+    "laptop will not boot",
+    "battery drains fast",
+    "screen flickers",
+    "keyboard keys stuck",
+    "fan noise",
+    "warranty question",
+    "replacement status",
+    "overheating",
+    "wifi drops",
+    "charger broken",
 ];
-const PRODUCTS: &[&str] = &["laptop", "charger", "dock", "mouse", "headset", "monitor", "sleeve", "keyboard"];
-const ROLE_DOMAINS: &[&str] = &["acme-plumbing.com", "bakerlaw.com", "hillsidevet.com", "northdental.com", "sunsetcafe.com"];
+const PRODUCTS: &[&str] = &[
+    "laptop", "charger", "dock", "mouse", "headset", "monitor", "sleeve", "keyboard",
+];
+const ROLE_DOMAINS: &[&str] = &[
+    "acme-plumbing.com",
+    "bakerlaw.com",
+    "hillsidevet.com",
+    "northdental.com",
+    "sunsetcafe.com",
+];
 
 /// One synthetic customer: the truth behind the records.
 #[derive(Clone)]
@@ -163,7 +427,11 @@ pub fn generate(customers: u64, seed: u64, out: &Path) -> Result<Generated> {
         let mut tickets = Vec::new();
         if present[2] {
             // Most customers call once or twice; a customer with a failing device calls again and again.
-            let n = if rng.gen_bool(0.1) { rng.gen_range(4..=12) } else { rng.gen_range(1..=2) };
+            let n = if rng.gen_bool(0.1) {
+                rng.gen_range(4..=12)
+            } else {
+                rng.gen_range(1..=2)
+            };
             for _ in 0..n {
                 ticket_no += rng.gen_range(1..40);
                 tickets.push(format!("T-{ticket_no}"));
@@ -173,7 +441,10 @@ pub fn generate(customers: u64, seed: u64, out: &Path) -> Result<Generated> {
         }
         if present[0] {
             for serial in &c.serials {
-                let cite = tickets.choose(&mut rng).filter(|_| rng.gen_bool(P_CLAIM_CITES_TICKET)).cloned();
+                let cite = tickets
+                    .choose(&mut rng)
+                    .filter(|_| rng.gen_bool(P_CLAIM_CITES_TICKET))
+                    .cloned();
                 warranty_row(&mut w, c, serial, cite, &mut rng)?;
                 counters[0] += 1;
             }
@@ -207,7 +478,9 @@ fn make_customers(n: u64, rng: &mut ChaCha8Rng) -> Vec<Customer> {
         let mut c = new_customer(id, rng);
         let mut size = 1;
         let head = (!people.is_empty()).then(|| rng.gen_range(0..people.len()));
-        if let Some(h) = head.filter(|&h| household_size[h] < MAX_HOUSEHOLD && rng.gen_bool(P_HOUSEHOLD)) {
+        if let Some(h) =
+            head.filter(|&h| household_size[h] < MAX_HOUSEHOLD && rng.gen_bool(P_HOUSEHOLD))
+        {
             // Lives with an earlier customer: same address and home phone, own name and e-mail.
             household_size[h] += 1;
             size = household_size[h];
@@ -230,7 +503,10 @@ fn make_customers(n: u64, rng: &mut ChaCha8Rng) -> Vec<Customer> {
         c.new_email = personal_email(&c, rng, &mut taken_emails);
         if rng.gen_bool(P_ROLE_MAILBOX) {
             let domain = ROLE_DOMAINS.choose(rng).unwrap_or(&"acme.com");
-            c.email = format!("{}@{domain}", ["info", "office", "billing"].choose(rng).unwrap_or(&"info"));
+            c.email = format!(
+                "{}@{domain}",
+                ["info", "office", "billing"].choose(rng).unwrap_or(&"info")
+            );
         }
         people.push(c);
         household_size.push(size);
@@ -242,13 +518,21 @@ fn make_customers(n: u64, rng: &mut ChaCha8Rng) -> Vec<Customer> {
 /// (two people never share a personal mailbox; a household shares only role mailboxes).
 fn personal_email(c: &Customer, rng: &mut ChaCha8Rng, taken: &mut HashSet<String>) -> String {
     let first = deunicode::deunicode(&c.first).to_lowercase();
-    let last: String = deunicode::deunicode(&c.last).to_lowercase().chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    let last: String = deunicode::deunicode(&c.last)
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
     let (f, l) = (&first[..first.len().min(1)], &last[..last.len().min(4)]);
     let mut attempt = 0;
     loop {
         attempt += 1;
         let provider = PROVIDERS.choose(rng).unwrap_or(&"gmail.com");
-        let suffix = if attempt == 1 { String::new() } else { rng.gen_range(1..999).to_string() };
+        let suffix = if attempt == 1 {
+            String::new()
+        } else {
+            rng.gen_range(1..999).to_string()
+        };
         let email = match rng.gen_range(0..4) {
             0 => format!("{first}.{last}{suffix}@{provider}"),
             1 => format!("{f}{last}{}@{provider}", rng.gen_range(1..99)),
@@ -282,12 +566,22 @@ fn new_customer(id: u64, rng: &mut ChaCha8Rng) -> Customer {
     } else {
         // The long tail: rare surnames made of two or three syllables.
         let k = rng.gen_range(2..=3);
-        (0..k).map(|_| *SYLLABLES.choose(rng).unwrap_or(&"ab")).collect::<String>()
+        (0..k)
+            .map(|_| *SYLLABLES.choose(rng).unwrap_or(&"ab"))
+            .collect::<String>()
     };
     let city = rng.gen_range(0..CITIES.len());
     let mut street = || {
-        let (long, _) = STREET_TYPES.choose(rng).copied().unwrap_or(("Street", "St"));
-        format!("{} {} {}", rng.gen_range(1..9999), title(STREETS.choose(rng).unwrap_or(&"main")), long)
+        let (long, _) = STREET_TYPES
+            .choose(rng)
+            .copied()
+            .unwrap_or(("Street", "St"));
+        format!(
+            "{} {} {}",
+            rng.gen_range(1..9999),
+            title(STREETS.choose(rng).unwrap_or(&"main")),
+            long
+        )
     };
     let (street, new_street) = (street(), street());
     let zip = format!("{}{:02}", CITIES[city].2, rng.gen_range(0..100));
@@ -304,15 +598,25 @@ fn new_customer(id: u64, rng: &mut ChaCha8Rng) -> Customer {
         .map(|_| {
             let chars: Vec<char> = "ABCDEFGHJKLMNPRSTUVWXYZ0123456789OI".chars().collect();
             let body: String = (0..8).map(|_| *chars.choose(rng).unwrap_or(&'A')).collect();
-            format!("{}{}", ["5CD", "SN", "PF", "C02"].choose(rng).unwrap_or(&"SN"), body)
+            format!(
+                "{}{}",
+                ["5CD", "SN", "PF", "C02"].choose(rng).unwrap_or(&"SN"),
+                body
+            )
         })
         .collect();
     Customer {
         id,
         first,
-        middle: rng.gen_bool(0.4).then(|| (b'A' + rng.gen_range(0..26)) as char),
+        middle: rng
+            .gen_bool(0.4)
+            .then(|| (b'A' + rng.gen_range(0..26)) as char),
         last,
-        dob: (rng.gen_range(1940..2005), rng.gen_range(1..=12), rng.gen_range(1..=28)),
+        dob: (
+            rng.gen_range(1940..2005),
+            rng.gen_range(1..=12),
+            rng.gen_range(1..=28),
+        ),
         email: String::new(),
         new_email: String::new(),
         phone: phone(rng),
@@ -379,7 +683,12 @@ fn noisy(s: &str, rng: &mut ChaCha8Rng) -> String {
 
 fn given_name(c: &Customer, rng: &mut ChaCha8Rng, nick: bool) -> String {
     if rng.gen_bool(P_INITIAL) {
-        return c.first.chars().next().map(|ch| ch.to_string()).unwrap_or_default();
+        return c
+            .first
+            .chars()
+            .next()
+            .map(|ch| ch.to_string())
+            .unwrap_or_default();
     }
     if nick && rng.gen_bool(P_NICKNAME) {
         if let Some((_, nicks)) = NICKNAMES.iter().find(|(f, _)| *f == c.first) {
@@ -419,7 +728,11 @@ fn format_phone(d: &str, style: u8) -> String {
 }
 
 fn event_date(rng: &mut ChaCha8Rng) -> (i32, u32, u32) {
-    (rng.gen_range(2019..2026), rng.gen_range(1..=12), rng.gen_range(1..=28))
+    (
+        rng.gen_range(2019..2026),
+        rng.gen_range(1..=12),
+        rng.gen_range(1..=28),
+    )
 }
 
 struct Writers {
@@ -437,23 +750,66 @@ impl Writers {
         let open = |name: &str, header: &[&str]| -> Result<csv::Writer<BufWriter<File>>> {
             let path = out.join(name);
             let f = File::create(&path).map_err(|e| Error::io(&path, e))?;
-            let mut w = csv::WriterBuilder::new().flexible(true).from_writer(BufWriter::with_capacity(1 << 20, f));
+            let mut w = csv::WriterBuilder::new()
+                .flexible(true)
+                .from_writer(BufWriter::with_capacity(1 << 20, f));
             w.write_record(header).map_err(|e| csv_err(&path, e))?;
             Ok(w)
         };
         Ok(Writers {
             warranty: open(
                 "warranty.csv",
-                &["claim_no", "owner_name", "owner_email", "owner_phone", "serial_number", "purchase_date", "support_case_ref"],
+                &[
+                    "claim_no",
+                    "owner_name",
+                    "owner_email",
+                    "owner_phone",
+                    "serial_number",
+                    "purchase_date",
+                    "support_case_ref",
+                ],
             )?,
             billing: open(
                 "billing.csv",
-                &["account_id", "first_name", "last_name", "email", "phone", "mobile", "street", "city", "zip", "birth_date", "opened"],
+                &[
+                    "account_id",
+                    "first_name",
+                    "last_name",
+                    "email",
+                    "phone",
+                    "mobile",
+                    "street",
+                    "city",
+                    "zip",
+                    "birth_date",
+                    "opened",
+                ],
             )?,
-            support: open("support.csv", &["case_number", "caller", "callback_number", "email", "device_serial", "opened_at", "subject"])?,
+            support: open(
+                "support.csv",
+                &[
+                    "case_number",
+                    "caller",
+                    "callback_number",
+                    "email",
+                    "device_serial",
+                    "opened_at",
+                    "subject",
+                ],
+            )?,
             shop: open(
                 "shop.csv",
-                &["order_id", "customer_name", "customer_email", "customer_phone", "ship_address", "ship_city", "ship_zip", "order_date", "items"],
+                &[
+                    "order_id",
+                    "customer_name",
+                    "customer_email",
+                    "customer_phone",
+                    "ship_address",
+                    "ship_city",
+                    "ship_zip",
+                    "order_date",
+                    "items",
+                ],
             )?,
             truth: open("truth.csv", &["source", "record_id", "entity_id"])?,
             ids: [0; 4],
@@ -480,12 +836,21 @@ impl Writers {
     }
 
     /// Writes a row, sometimes replaced by junk or made ragged, and its truth.
-    fn row(&mut self, source: usize, c: &Customer, mut fields: Vec<String>, rng: &mut ChaCha8Rng) -> Result<()> {
+    fn row(
+        &mut self,
+        source: usize,
+        c: &Customer,
+        mut fields: Vec<String>,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<()> {
         let name = ["warranty", "billing", "support", "shop"][source];
         let record_id = fields[0].clone();
         if rng.gen_bool(P_JUNK_ROW) {
             for f in fields.iter_mut().skip(1) {
-                *f = ["N/A", "test", "", "unknown"].choose(rng).unwrap_or(&"").to_string();
+                *f = ["N/A", "test", "", "unknown"]
+                    .choose(rng)
+                    .unwrap_or(&"")
+                    .to_string();
             }
         } else if rng.gen_bool(P_RAGGED_ROW) {
             fields.pop();
@@ -508,10 +873,20 @@ fn csv_err(path: &Path, e: csv::Error) -> Error {
     Error::io(path, std::io::Error::other(e.to_string()))
 }
 
-fn warranty_row(w: &mut Writers, c: &Customer, serial: &str, cite: Option<String>, rng: &mut ChaCha8Rng) -> Result<()> {
+fn warranty_row(
+    w: &mut Writers,
+    c: &Customer,
+    serial: &str,
+    cite: Option<String>,
+    rng: &mut ChaCha8Rng,
+) -> Result<()> {
     let first = title(&given_name(c, rng, false));
     let last = c.last.to_uppercase();
-    let name = if rng.gen_bool(0.7) { format!("{last}, {first}") } else { format!("{first} {}", title(&c.last)) };
+    let name = if rng.gen_bool(0.7) {
+        format!("{last}, {first}")
+    } else {
+        format!("{first} {}", title(&c.last))
+    };
     let serial = match rng.gen_range(0..3) {
         0 => serial.to_string(),
         1 => format!("{}-{}-{}", &serial[..3], &serial[3..7], &serial[7..]),
@@ -533,9 +908,15 @@ fn warranty_row(w: &mut Writers, c: &Customer, serial: &str, cite: Option<String
 
 fn billing_row(w: &mut Writers, c: &Customer, rng: &mut ChaCha8Rng) -> Result<()> {
     let (city, _, _) = CITIES[c.city];
-    let zip = if rng.gen_bool(0.3) { format!("{}-{:04}", c.zip, rng.gen_range(0..10000)) } else { c.zip.clone() };
+    let zip = if rng.gen_bool(0.3) {
+        format!("{}-{:04}", c.zip, rng.gen_range(0..10000))
+    } else {
+        c.zip.clone()
+    };
     let street = if rng.gen_bool(0.5) {
-        STREET_TYPES.iter().fold(c.street.clone(), |s, (long, short)| s.replace(long, short))
+        STREET_TYPES
+            .iter()
+            .fold(c.street.clone(), |s, (long, short)| s.replace(long, short))
     } else {
         c.street.clone()
     };
@@ -552,7 +933,10 @@ fn billing_row(w: &mut Writers, c: &Customer, rng: &mut ChaCha8Rng) -> Result<()
         required(&title(&c.last), rng),
         noisy(&c.email, rng),
         noisy(&format_phone(&c.phone, 1 + rng.gen_range(0..2)), rng),
-        c.mobile.as_deref().map(|m| format_phone(m, 4)).unwrap_or_default(),
+        c.mobile
+            .as_deref()
+            .map(|m| format_phone(m, 4))
+            .unwrap_or_default(),
         noisy(&street, rng),
         city.to_string(),
         zip,
@@ -574,10 +958,25 @@ fn support_row(w: &mut Writers, c: &Customer, case: &str, rng: &mut ChaCha8Rng) 
     let fields = vec![
         case.to_string(),
         noisy(&name, rng),
-        required(&format_phone(&phone_digits(c, rng), [0, 3, 4][rng.gen_range(0..3)]), rng),
-        if rng.gen_bool(0.4) { noisy(&c.email, rng) } else { String::new() },
-        if rng.gen_bool(0.6) { noisy(&serial, rng) } else { String::new() },
-        format!("{y}-{m:02}-{d:02}T{:02}:{:02}:00Z", rng.gen_range(8..18), rng.gen_range(0..60)),
+        required(
+            &format_phone(&phone_digits(c, rng), [0, 3, 4][rng.gen_range(0..3)]),
+            rng,
+        ),
+        if rng.gen_bool(0.4) {
+            noisy(&c.email, rng)
+        } else {
+            String::new()
+        },
+        if rng.gen_bool(0.6) {
+            noisy(&serial, rng)
+        } else {
+            String::new()
+        },
+        format!(
+            "{y}-{m:02}-{d:02}T{:02}:{:02}:00Z",
+            rng.gen_range(8..18),
+            rng.gen_range(0..60)
+        ),
         SUBJECTS.choose(rng).unwrap_or(&"").to_string(),
     ];
     w.row(2, c, fields, rng)
@@ -585,13 +984,21 @@ fn support_row(w: &mut Writers, c: &Customer, case: &str, rng: &mut ChaCha8Rng) 
 
 fn shop_row(w: &mut Writers, c: &Customer, rng: &mut ChaCha8Rng) -> Result<()> {
     let name = format!("{} {}", title(&given_name(c, rng, true)), title(&c.last));
-    let email = if rng.gen_bool(P_NEW_EMAIL) { c.new_email.clone() } else { c.email.clone() };
+    let email = if rng.gen_bool(P_NEW_EMAIL) {
+        c.new_email.clone()
+    } else {
+        c.email.clone()
+    };
     let email = match rng.gen_range(0..4) {
         0 => email.replacen('@', "+shop@", 1),
         1 => email.to_uppercase(),
         _ => email,
     };
-    let street = if rng.gen_bool(P_MOVED) { &c.new_street } else { &c.street };
+    let street = if rng.gen_bool(P_MOVED) {
+        &c.new_street
+    } else {
+        &c.street
+    };
     let (city, _, _) = CITIES[c.city];
     let (y, m, d) = event_date(rng);
     let id = w.next_id(3, "O");
@@ -599,7 +1006,11 @@ fn shop_row(w: &mut Writers, c: &Customer, rng: &mut ChaCha8Rng) -> Result<()> {
         id,
         required(&name, rng),
         required(&email, rng),
-        if rng.gen_bool(0.5) { format_phone(&phone_digits(c, rng), 2) } else { String::new() },
+        if rng.gen_bool(0.5) {
+            format_phone(&phone_digits(c, rng), 2)
+        } else {
+            String::new()
+        },
         noisy(street, rng),
         city.to_string(),
         c.zip.clone(),
@@ -612,7 +1023,8 @@ fn shop_row(w: &mut Writers, c: &Customer, rng: &mut ChaCha8Rng) -> Result<()> {
 fn write_config(out: &Path) -> Result<()> {
     let path = out.join("resolve.toml");
     let mut f = File::create(&path).map_err(|e| Error::io(&path, e))?;
-    f.write_all(GENERATED_CONFIG.as_bytes()).map_err(|e| Error::io(&path, e))
+    f.write_all(GENERATED_CONFIG.as_bytes())
+        .map_err(|e| Error::io(&path, e))
 }
 
 const GENERATED_CONFIG: &str = r#"# Written by `idresolve generate`: four systems, four vendors' column names.

@@ -63,13 +63,19 @@ fn parse_id(id: &str) -> Option<u64> {
 /// Reads `mapping.csv` and `state.json` of a previous run's output folder.
 pub fn load_previous(dir: &Path) -> Result<Previous> {
     let path = dir.join("mapping.csv");
-    let mut reader = csv::Reader::from_path(&path).map_err(|e| Error::input(&path, format!("cannot read the previous mapping: {e}")))?;
-    let header = reader.headers().map_err(|e| Error::input(&path, e.to_string()))?.clone();
+    let mut reader = csv::Reader::from_path(&path)
+        .map_err(|e| Error::input(&path, format!("cannot read the previous mapping: {e}")))?;
+    let header = reader
+        .headers()
+        .map_err(|e| Error::input(&path, e.to_string()))?
+        .clone();
     let col = |name: &str| {
-        header
-            .iter()
-            .position(|h| h == name)
-            .ok_or_else(|| Error::input(&path, format!("column `{name}` not found: is this an idresolve output folder?")))
+        header.iter().position(|h| h == name).ok_or_else(|| {
+            Error::input(
+                &path,
+                format!("column `{name}` not found: is this an idresolve output folder?"),
+            )
+        })
     };
     let (s, r, g) = (col("source")?, col("record_id")?, col("golden_id")?);
     let mut prev = Previous::default();
@@ -77,11 +83,18 @@ pub fn load_previous(dir: &Path) -> Result<Previous> {
         let row = row.map_err(|e| Error::input(&path, e.to_string()))?;
         let id = row.get(g).unwrap_or("").to_string();
         prev.next_id = prev.next_id.max(parse_id(&id).map_or(0, |n| n + 1));
-        prev.mapping.insert((row.get(s).unwrap_or("").to_string(), row.get(r).unwrap_or("").to_string()), id);
+        prev.mapping.insert(
+            (
+                row.get(s).unwrap_or("").to_string(),
+                row.get(r).unwrap_or("").to_string(),
+            ),
+            id,
+        );
     }
     let state_path = dir.join("state.json");
     if let Ok(text) = std::fs::read_to_string(&state_path) {
-        let state: IdState = serde_json::from_str(&text).map_err(|e| Error::input(&state_path, e.to_string()))?;
+        let state: IdState =
+            serde_json::from_str(&text).map_err(|e| Error::input(&state_path, e.to_string()))?;
         prev.next_id = prev.next_id.max(state.next_golden_id);
     }
     prev.next_id = prev.next_id.max(1);
@@ -106,9 +119,15 @@ pub struct IdAssignment {
 }
 
 /// Assigns golden IDs, carrying previous IDs over where given.
-pub fn assign_ids(data: &Dataset, customers: &[Vec<RecordOrd>], previous: Option<&Previous>) -> IdAssignment {
+pub fn assign_ids(
+    data: &Dataset,
+    customers: &[Vec<RecordOrd>],
+    previous: Option<&Previous>,
+) -> IdAssignment {
     let Some(prev) = previous else {
-        let ids = (0..customers.len()).map(|i| format_id(i as u64 + 1)).collect();
+        let ids = (0..customers.len())
+            .map(|i| format_id(i as u64 + 1))
+            .collect();
         return IdAssignment {
             ids,
             next_id: customers.len() as u64 + 1,
@@ -124,7 +143,10 @@ pub fn assign_ids(data: &Dataset, customers: &[Vec<RecordOrd>], previous: Option
         let mut count: BTreeMap<&str, usize> = BTreeMap::new();
         for &r in recs {
             let rec = &data.records[r as usize];
-            let key = (data.sources[rec.source as usize].clone(), rec.record_id.clone());
+            let key = (
+                data.sources[rec.source as usize].clone(),
+                rec.record_id.clone(),
+            );
             if let Some(g) = prev.mapping.get(&key) {
                 *count.entry(g.as_str()).or_default() += 1;
             }
@@ -136,7 +158,11 @@ pub fn assign_ids(data: &Dataset, customers: &[Vec<RecordOrd>], previous: Option
         }
     }
     // Strongest claims first; ties to the smaller ID, then the earlier customer.
-    votes.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    votes.sort_by(|a, b| {
+        b.0.cmp(&a.0)
+            .then_with(|| a.1.cmp(&b.1))
+            .then(a.2.cmp(&b.2))
+    });
     let mut ids: Vec<Option<String>> = vec![None; customers.len()];
     let mut taken: HashMap<String, usize> = HashMap::new();
     for (_, g, c) in votes {
@@ -158,9 +184,19 @@ pub fn assign_ids(data: &Dataset, customers: &[Vec<RecordOrd>], previous: Option
             });
             let prevs = &previous_of[c];
             if prevs.is_empty() {
-                changes.push(IdChange { kind: "new", golden_id: id.clone(), previous_ids: vec![], records: customers[c].len() });
+                changes.push(IdChange {
+                    kind: "new",
+                    golden_id: id.clone(),
+                    previous_ids: vec![],
+                    records: customers[c].len(),
+                });
             } else if prevs.len() > 1 {
-                changes.push(IdChange { kind: "merged", golden_id: id.clone(), previous_ids: prevs.clone(), records: customers[c].len() });
+                changes.push(IdChange {
+                    kind: "merged",
+                    golden_id: id.clone(),
+                    previous_ids: prevs.clone(),
+                    records: customers[c].len(),
+                });
             }
             id
         })
@@ -168,7 +204,12 @@ pub fn assign_ids(data: &Dataset, customers: &[Vec<RecordOrd>], previous: Option
     for (g, cs) in &customers_of_id {
         if cs.len() > 1 {
             for &c in cs {
-                changes.push(IdChange { kind: "split", golden_id: ids[c].clone(), previous_ids: vec![g.clone()], records: customers[c].len() });
+                changes.push(IdChange {
+                    kind: "split",
+                    golden_id: ids[c].clone(),
+                    previous_ids: vec![g.clone()],
+                    records: customers[c].len(),
+                });
             }
         }
     }
@@ -176,12 +217,22 @@ pub fn assign_ids(data: &Dataset, customers: &[Vec<RecordOrd>], previous: Option
     used.sort();
     used.dedup();
     for g in used {
-        if !taken.contains_key(g) && !customers_of_id.get(g).is_some_and(|cs| cs.len() > 1) {
-            changes.push(IdChange { kind: "retired", golden_id: g.clone(), previous_ids: vec![g.clone()], records: 0 });
+        if !taken.contains_key(g) && customers_of_id.get(g).is_none_or(|cs| cs.len() <= 1) {
+            changes.push(IdChange {
+                kind: "retired",
+                golden_id: g.clone(),
+                previous_ids: vec![g.clone()],
+                records: 0,
+            });
         }
     }
     changes.sort();
-    IdAssignment { ids, next_id: next, changes, kept }
+    IdAssignment {
+        ids,
+        next_id: next,
+        changes,
+        kept,
+    }
 }
 
 /// One golden customer record.
@@ -204,7 +255,9 @@ pub struct GoldenRecord {
 fn survive<'a>(values: impl Iterator<Item = (&'a Shown, Option<NaiveDate>)>) -> Option<String> {
     let mut by_key: BTreeMap<&str, (usize, Option<NaiveDate>, &str)> = BTreeMap::new();
     for (v, date) in values {
-        let e = by_key.entry(v.key.as_str()).or_insert((0, None, v.raw.as_str()));
+        let e = by_key
+            .entry(v.key.as_str())
+            .or_insert((0, None, v.raw.as_str()));
         e.0 += 1;
         if date >= e.1 {
             e.1 = date;
@@ -219,9 +272,14 @@ fn survive<'a>(values: impl Iterator<Item = (&'a Shown, Option<NaiveDate>)>) -> 
 
 /// Builds the golden record of one customer.
 pub fn golden_record(data: &Dataset, id: &str, records: &[RecordOrd]) -> GoldenRecord {
-    let recs: Vec<&crate::record::Record> = records.iter().map(|&r| &data.records[r as usize]).collect();
+    let recs: Vec<&crate::record::Record> =
+        records.iter().map(|&r| &data.records[r as usize]).collect();
     let pick = |f: fn(&crate::record::Display) -> Option<&Shown>| {
-        survive(recs.iter().filter_map(|r| f(&r.display).map(|v| (v, r.date)))).unwrap_or_default()
+        survive(
+            recs.iter()
+                .filter_map(|r| f(&r.display).map(|v| (v, r.date))),
+        )
+        .unwrap_or_default()
     };
     let mut serials: BTreeMap<&str, &str> = BTreeMap::new();
     for r in &recs {
@@ -241,7 +299,10 @@ pub fn golden_record(data: &Dataset, id: &str, records: &[RecordOrd]) -> GoldenR
         address: pick(|d| d.address.as_ref()),
         serials: serials.into_values().map(str::to_string).collect(),
         records: recs.len(),
-        by_source: by_source.into_iter().map(|(s, n)| (data.sources[s as usize].clone(), n)).collect(),
+        by_source: by_source
+            .into_iter()
+            .map(|(s, n)| (data.sources[s as usize].clone(), n))
+            .collect(),
         first_seen: recs.iter().filter_map(|r| r.date).min(),
         last_seen: recs.iter().filter_map(|r| r.date).max(),
     }
@@ -252,7 +313,10 @@ mod tests {
     use super::*;
 
     fn shown(raw: &str, key: &str) -> Shown {
-        Shown { raw: raw.into(), key: key.into() }
+        Shown {
+            raw: raw.into(),
+            key: key.into(),
+        }
     }
 
     #[test]
@@ -261,10 +325,25 @@ mod tests {
         let a = shown("Bob Smith", "bob smith");
         let b = shown("SMITH, Robert", "robert smith");
         let c = shown("Robert Smith", "robert smith");
-        let got = survive([(&a, d("2024-01-01")), (&b, d("2020-01-01")), (&c, d("2023-01-01"))].into_iter());
-        assert_eq!(got.as_deref(), Some("Robert Smith"), "two records say robert smith; the newer form wins");
+        let got = survive(
+            [
+                (&a, d("2024-01-01")),
+                (&b, d("2020-01-01")),
+                (&c, d("2023-01-01")),
+            ]
+            .into_iter(),
+        );
+        assert_eq!(
+            got.as_deref(),
+            Some("Robert Smith"),
+            "two records say robert smith; the newer form wins"
+        );
         let got = survive([(&a, d("2024-01-01")), (&b, d("2020-01-01"))].into_iter());
-        assert_eq!(got.as_deref(), Some("Bob Smith"), "a tie goes to the most recent");
+        assert_eq!(
+            got.as_deref(),
+            Some("Bob Smith"),
+            "a tie goes to the most recent"
+        );
     }
 
     #[test]

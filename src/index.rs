@@ -14,7 +14,9 @@ use std::path::Path;
 use tantivy::collector::TopDocs;
 use tantivy::indexer::NoMergePolicy;
 use tantivy::query::{BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, TermQuery};
-use tantivy::schema::{Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST, INDEXED};
+use tantivy::schema::{
+    Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST, INDEXED,
+};
 use tantivy::{Index, IndexReader, Searcher, TantivyDocument, Term};
 
 use crate::error::Result;
@@ -37,7 +39,10 @@ fn schema() -> (Schema, Fields) {
         .set_tokenizer("raw")
         .set_index_option(IndexRecordOption::Basic)
         .set_fieldnorms(false);
-    let terms = b.add_text_field("terms", TextOptions::default().set_indexing_options(indexing));
+    let terms = b.add_text_field(
+        "terms",
+        TextOptions::default().set_indexing_options(indexing),
+    );
     let ord = b.add_u64_field("ord", FAST | INDEXED);
     (b.build(), Fields { terms, ord })
 }
@@ -121,7 +126,10 @@ pub fn term_boost(term: &str) -> f32 {
 
 /// Character trigrams of a word padded with `_` at both ends ("_sm", "smi", …, "th_").
 pub fn trigrams(word: &str, prefix: &str, out: &mut Vec<String>) {
-    let padded: Vec<char> = std::iter::once('_').chain(word.chars()).chain(std::iter::once('_')).collect();
+    let padded: Vec<char> = std::iter::once('_')
+        .chain(word.chars())
+        .chain(std::iter::once('_'))
+        .collect();
     for w in padded.windows(3) {
         let mut t = String::with_capacity(prefix.len() + 3);
         t.push_str(prefix);
@@ -140,7 +148,11 @@ pub struct TermIndex {
 impl TermIndex {
     /// Builds an index from `(ordinal, terms)` units, in RAM or in `dir`.
     /// One writer thread: DocIds follow insertion order and builds are reproducible.
-    pub fn build<I>(units: I, dir: Option<&Path>, mut progress: impl FnMut(u64)) -> Result<TermIndex>
+    pub fn build<I>(
+        units: I,
+        dir: Option<&Path>,
+        mut progress: impl FnMut(u64),
+    ) -> Result<TermIndex>
     where
         I: IntoIterator<Item = (u64, Vec<String>)>,
     {
@@ -152,7 +164,8 @@ impl TermIndex {
             }
             None => Index::create_in_ram(schema),
         };
-        let mut writer = index.writer_with_num_threads::<TantivyDocument>(1, WRITER_BUDGET_BYTES)?;
+        let mut writer =
+            index.writer_with_num_threads::<TantivyDocument>(1, WRITER_BUDGET_BYTES)?;
         writer.set_merge_policy(Box::new(NoMergePolicy));
         let mut n = 0u64;
         for (ord, terms) in units {
@@ -177,7 +190,11 @@ impl TermIndex {
         writer.wait_merging_threads()?;
         let reader = index.reader()?;
         reader.reload()?;
-        Ok(TermIndex { index, reader, fields })
+        Ok(TermIndex {
+            index,
+            reader,
+            fields,
+        })
     }
 
     /// Opens an index persisted by [`TermIndex::build`].
@@ -189,7 +206,11 @@ impl TermIndex {
             ord: index.schema().get_field("ord").unwrap_or(fields.ord),
         };
         let reader = index.reader()?;
-        Ok(TermIndex { index, reader, fields })
+        Ok(TermIndex {
+            index,
+            reader,
+            fields,
+        })
     }
 
     pub fn searcher(&self) -> IndexSearcher {
@@ -243,12 +264,21 @@ impl IndexSearcher {
     pub fn search_fuzzy(&self, terms: &[String], fuzzy: &[String], k: usize) -> Vec<Hit> {
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for t in terms {
-            let term = TermQuery::new(Term::from_field_text(self.fields.terms, t), IndexRecordOption::Basic);
-            clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(term), term_boost(t)))));
+            let term = TermQuery::new(
+                Term::from_field_text(self.fields.terms, t),
+                IndexRecordOption::Basic,
+            );
+            clauses.push((
+                Occur::Should,
+                Box::new(BoostQuery::new(Box::new(term), term_boost(t))),
+            ));
         }
         for t in fuzzy {
             let term = FuzzyTermQuery::new(Term::from_field_text(self.fields.terms, t), 1, true);
-            clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(term), term_boost(t)))));
+            clauses.push((
+                Occur::Should,
+                Box::new(BoostQuery::new(Box::new(term), term_boost(t))),
+            ));
         }
         self.run(clauses, k)
     }
@@ -258,14 +288,20 @@ impl IndexSearcher {
             return Vec::new();
         }
         let query = BooleanQuery::new(clauses);
-        let top = match self.searcher.search(&query, &TopDocs::with_limit(k).order_by_score()) {
+        let top = match self
+            .searcher
+            .search(&query, &TopDocs::with_limit(k).order_by_score())
+        {
             Ok(top) => top,
             Err(_) => return Vec::new(),
         };
         let mut hits: Vec<Hit> = top
             .into_iter()
             .filter_map(|(score, addr)| {
-                let ord = self.ords.get(addr.segment_ord as usize)?.first(addr.doc_id)?;
+                let ord = self
+                    .ords
+                    .get(addr.segment_ord as usize)?
+                    .first(addr.doc_id)?;
                 Some(Hit { ord, score })
             })
             .collect();
@@ -275,15 +311,28 @@ impl IndexSearcher {
 
     /// OR-query over `terms`, skipping terms held by more than `max_doc_freq` units but
     /// always keeping the `keep_rarest` rarest ones; top `k` hits, ties broken by ordinal.
-    pub fn search(&self, terms: &[String], k: usize, max_doc_freq: u64, keep_rarest: usize) -> Vec<Hit> {
-        let mut with_df: Vec<(u64, &String)> = terms.iter().map(|t| (self.doc_freq(t), t)).filter(|(df, _)| *df > 0).collect();
+    pub fn search(
+        &self,
+        terms: &[String],
+        k: usize,
+        max_doc_freq: u64,
+        keep_rarest: usize,
+    ) -> Vec<Hit> {
+        let mut with_df: Vec<(u64, &String)> = terms
+            .iter()
+            .map(|t| (self.doc_freq(t), t))
+            .filter(|(df, _)| *df > 0)
+            .collect();
         with_df.sort_unstable();
         let clauses: Vec<(Occur, Box<dyn Query>)> = with_df
             .iter()
             .enumerate()
             .filter(|(i, (df, _))| *df <= max_doc_freq || *i < keep_rarest)
             .map(|(_, (_, t))| {
-                let term = TermQuery::new(Term::from_field_text(self.fields.terms, t), IndexRecordOption::Basic);
+                let term = TermQuery::new(
+                    Term::from_field_text(self.fields.terms, t),
+                    IndexRecordOption::Basic,
+                );
                 let q: Box<dyn Query> = Box::new(BoostQuery::new(Box::new(term), term_boost(t)));
                 (Occur::Should, q)
             })

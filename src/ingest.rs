@@ -23,7 +23,10 @@ const SNIFF_DELIMITERS: [u8; 4] = [b',', b';', b'\t', b'|'];
 
 /// Reads the header row of a CSV file, sniffing the delimiter when not given.
 /// The error is a plain sentence for the config validator to place.
-pub fn read_header(path: &Path, delimiter: Option<u8>) -> std::result::Result<(Vec<String>, u8), String> {
+pub fn read_header(
+    path: &Path,
+    delimiter: Option<u8>,
+) -> std::result::Result<(Vec<String>, u8), String> {
     let mut file = File::open(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => "file not found".to_string(),
         _ => format!("cannot open: {e}"),
@@ -41,7 +44,9 @@ pub fn read_header(path: &Path, delimiter: Option<u8>) -> std::result::Result<(V
         return Err("the file is empty (a header row is required)".into());
     }
     if head.contains(&0) {
-        return Err("the file contains NUL bytes: it looks like a binary file, not CSV text".into());
+        return Err(
+            "the file contains NUL bytes: it looks like a binary file, not CSV text".into(),
+        );
     }
     let delimiter = delimiter.unwrap_or_else(|| sniff_delimiter(head));
     let mut reader = csv::ReaderBuilder::new()
@@ -75,7 +80,9 @@ fn sniff_delimiter(head: &[u8]) -> u8 {
             _ => {}
         }
     }
-    let best = (0..counts.len()).max_by_key(|&i| (counts[i], std::cmp::Reverse(i))).unwrap_or(0);
+    let best = (0..counts.len())
+        .max_by_key(|&i| (counts[i], std::cmp::Reverse(i)))
+        .unwrap_or(0);
     if counts[best] == 0 {
         b','
     } else {
@@ -87,7 +94,11 @@ fn sniff_delimiter(head: &[u8]) -> u8 {
 fn decode(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
     match std::str::from_utf8(bytes) {
         Ok(s) => s.into(),
-        Err(_) => encoding_rs::WINDOWS_1252.decode_without_bom_handling(bytes).0,
+        Err(_) => {
+            encoding_rs::WINDOWS_1252
+                .decode_without_bom_handling(bytes)
+                .0
+        }
     }
 }
 
@@ -100,7 +111,14 @@ pub fn ingest(config: &Config, mut progress: impl FnMut(u64)) -> Result<Dataset>
     let mut profile_ids: HashMap<Profile, u32> = HashMap::new();
     for (s, source) in config.sources.iter().enumerate() {
         data.sources.push(source.name.clone());
-        let counts = ingest_source(s as u16, source, &mut phones, &mut data, &mut profile_ids, &mut progress)?;
+        let counts = ingest_source(
+            s as u16,
+            source,
+            &mut phones,
+            &mut data,
+            &mut profile_ids,
+            &mut progress,
+        )?;
         data.counts.push(counts);
     }
     drop(profile_ids);
@@ -126,7 +144,12 @@ fn attach_shared_cases(data: &mut Dataset) {
     let mut ids: HashMap<Profile, u32> = HashMap::new();
     for r in data.records.iter_mut() {
         let mut p = old[r.profile as usize].clone();
-        p.cases = r.cases.iter().filter_map(|c| normalize_code(c)).filter(|c| seen.get(c).is_some_and(|&n| n > 1)).collect();
+        p.cases = r
+            .cases
+            .iter()
+            .filter_map(|c| normalize_code(c))
+            .filter(|c| seen.get(c).is_some_and(|&n| n > 1))
+            .collect();
         p.canonicalize();
         let next = data.profiles.len() as u32;
         r.profile = if p.is_empty() {
@@ -195,7 +218,10 @@ fn ingest_source(
         };
         if row.len() != width {
             reject(
-                format!("wrong number of fields: expected {width} (as in the header), found {}", row.len()),
+                format!(
+                    "wrong number of fields: expected {width} (as in the header), found {}",
+                    row.len()
+                ),
                 data,
                 &mut counts,
             );
@@ -203,12 +229,19 @@ fn ingest_source(
         }
         let record_id = decode(&row[source.record_id_column]).trim().to_string();
         if record_id.is_empty() {
-            reject(format!("empty record id (column `{}`)", source.record_id), data, &mut counts);
+            reject(
+                format!("empty record id (column `{}`)", source.record_id),
+                data,
+                &mut counts,
+            );
             continue;
         }
         if let Some(first) = seen_ids.get(&record_id) {
             reject(
-                format!("duplicate record id `{record_id}` (column `{}`; first seen on line {first})", source.record_id),
+                format!(
+                    "duplicate record id `{record_id}` (column `{}`; first seen on line {first})",
+                    source.record_id
+                ),
                 data,
                 &mut counts,
             );
@@ -234,13 +267,18 @@ fn ingest_source(
     }
     progress(counts.rows % 65_536);
     if counts.rows == 0 {
-        return Err(Error::input(&source.path, "has a header row but no data rows"));
+        return Err(Error::input(
+            &source.path,
+            "has a header row but no data rows",
+        ));
     }
     Ok(counts)
 }
 
 fn raw_row(row: &csv::ByteRecord, delimiter: u8) -> String {
-    let mut w = csv::WriterBuilder::new().delimiter(delimiter).from_writer(Vec::new());
+    let mut w = csv::WriterBuilder::new()
+        .delimiter(delimiter)
+        .from_writer(Vec::new());
     let _ = w.write_byte_record(row);
     let bytes = w.into_inner().unwrap_or_default();
     decode(&bytes).trim_end_matches(['\r', '\n']).to_string()
@@ -325,9 +363,15 @@ fn normalize_row(
                     p.addresses.push(a);
                 }
             }
-            FieldKind::City => cols.iter().for_each(|&c| p.cities.extend(normalize::normalize_city(&value(c)))),
-            FieldKind::Postcode => cols.iter().for_each(|&c| p.postcodes.extend(normalize::normalize_postcode(&value(c)))),
-            FieldKind::Dob => cols.iter().for_each(|&c| p.dobs.extend(normalize::parse_date(&value(c)))),
+            FieldKind::City => cols
+                .iter()
+                .for_each(|&c| p.cities.extend(normalize::normalize_city(&value(c)))),
+            FieldKind::Postcode => cols
+                .iter()
+                .for_each(|&c| p.postcodes.extend(normalize::normalize_postcode(&value(c)))),
+            FieldKind::Dob => cols
+                .iter()
+                .for_each(|&c| p.dobs.extend(normalize::parse_date(&value(c)))),
             FieldKind::Date => {
                 if date.is_none() {
                     date = cols.iter().find_map(|&c| normalize::parse_date(&value(c)));
@@ -342,7 +386,9 @@ fn normalize_row(
                     }
                 }
             }
-            FieldKind::Id => cols.iter().for_each(|&c| p.ids.extend(normalize_code(&value(c)))),
+            FieldKind::Id => cols
+                .iter()
+                .for_each(|&c| p.ids.extend(normalize_code(&value(c)))),
             FieldKind::Text => cols.iter().for_each(|&c| {
                 let folded = normalize::fold_text(&value(c));
                 if !folded.is_empty() && !normalize::is_placeholder(&value(c)) {
@@ -372,7 +418,11 @@ pub fn normalize_code(raw: &str) -> Option<String> {
     if normalize::is_placeholder(raw) {
         return None;
     }
-    let code: String = raw.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_uppercase).collect();
+    let code: String = raw
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_uppercase)
+        .collect();
     (!code.is_empty()).then_some(code)
 }
 

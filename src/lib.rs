@@ -93,7 +93,11 @@ impl Timer {
 /// Runs the whole pipeline on a validated config.
 pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> Result<Resolution> {
     let mut t = Timer(Vec::new(), Instant::now());
-    let previous = options.previous.as_deref().map(golden::load_previous).transpose()?;
+    let previous = options
+        .previous
+        .as_deref()
+        .map(golden::load_previous)
+        .transpose()?;
     let reused_model = options.model.as_deref().map(Model::load).transpose()?;
 
     progress.stage("ingest", None);
@@ -107,7 +111,9 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
     t.lap("index");
 
     progress.stage("candidates", Some(data.profiles.len() as u64));
-    let candidates = candidates::generate(&data, &index, config.matching.candidates, |n| progress.advance(n));
+    let candidates = candidates::generate(&data, &index, config.matching.candidates, |n| {
+        progress.advance(n)
+    });
     drop(index);
     progress.finish();
     t.lap("candidates");
@@ -120,14 +126,22 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
     progress.stage("model", None);
     let model = match reused_model {
         Some(m) => m,
-        None => model::train(&data, &comparisons, config.matching.u_sample_pairs, config.matching.max_em_iterations),
+        None => model::train(
+            &data,
+            &comparisons,
+            config.matching.u_sample_pairs,
+            config.matching.max_em_iterations,
+        ),
     };
     let tf = TermFrequencies::from_data(&data);
     progress.finish();
     t.lap("model");
 
     progress.stage("score", Some(comparisons.len() as u64));
-    let scorer = Scorer { model: &model, tf: &tf };
+    let scorer = Scorer {
+        model: &model,
+        tf: &tf,
+    };
     let mut edges: Vec<Edge> = candidates
         .pairs
         .par_iter()
@@ -186,7 +200,11 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
 }
 
 /// Comparison vectors of all candidate pairs, in pair order.
-pub fn compare_pairs(data: &Dataset, candidates: &Candidates, progress: &dyn Progress) -> Vec<Comparison> {
+pub fn compare_pairs(
+    data: &Dataset,
+    candidates: &Candidates,
+    progress: &dyn Progress,
+) -> Vec<Comparison> {
     candidates
         .pairs
         .par_iter()

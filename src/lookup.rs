@@ -83,18 +83,23 @@ impl Lookup {
     pub fn open(out: &Path) -> Result<Lookup> {
         let dir = out.join("index");
         if !dir.join("meta.json").exists() {
-            return Err(Error::input(out, "no lookup index here (expected index/ from `idresolve run`)"));
+            return Err(Error::input(
+                out,
+                "no lookup index here (expected index/ from `idresolve run`)",
+            ));
         }
         let index = TermIndex::open(&dir)?;
         let customers_path = dir.join(LOOKUP_CUSTOMERS);
-        let customers = std::fs::read(&customers_path).map_err(|e| Error::io(&customers_path, e))?;
+        let customers =
+            std::fs::read(&customers_path).map_err(|e| Error::io(&customers_path, e))?;
         let run_path = out.join("run.json");
         let region = std::fs::read_to_string(&run_path)
             .ok()
             .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
             .and_then(|v| v["default_region"].as_str().map(str::to_string))
             .unwrap_or_else(|| "US".into());
-        let region = normalize::phone::parse_region(&region).unwrap_or(phonenumber::country::Id::US);
+        let region =
+            normalize::phone::parse_region(&region).unwrap_or(phonenumber::country::Id::US);
         Ok(Lookup {
             searcher: index.searcher(),
             customers,
@@ -146,7 +151,13 @@ impl Lookup {
 
     /// The best `limit` customers for a query; `full` fills the records of every answer,
     /// otherwise only of the first.
-    pub fn query(&self, kind: QueryKind, text: &str, limit: usize, full: bool) -> Result<Vec<Answer>> {
+    pub fn query(
+        &self,
+        kind: QueryKind,
+        text: &str,
+        limit: usize,
+        full: bool,
+    ) -> Result<Vec<Answer>> {
         let (exact, fuzzy) = self.terms(kind, text);
         let hits = self.searcher.search_fuzzy(&exact, &fuzzy, limit.max(1));
         if hits.is_empty() {
@@ -155,8 +166,18 @@ impl Lookup {
         // The evidence attainable: each term's best score on its own.
         let attainable: f32 = exact
             .iter()
-            .map(|t| self.searcher.search_fuzzy(std::slice::from_ref(t), &[], 1).first().map_or(0.0, |h| h.score))
-            .chain(fuzzy.iter().map(|t| self.searcher.search_fuzzy(&[], std::slice::from_ref(t), 1).first().map_or(0.0, |h| h.score)))
+            .map(|t| {
+                self.searcher
+                    .search_fuzzy(std::slice::from_ref(t), &[], 1)
+                    .first()
+                    .map_or(0.0, |h| h.score)
+            })
+            .chain(fuzzy.iter().map(|t| {
+                self.searcher
+                    .search_fuzzy(&[], std::slice::from_ref(t), 1)
+                    .first()
+                    .map_or(0.0, |h| h.score)
+            }))
             .sum();
         hits.iter()
             .enumerate()
@@ -164,7 +185,11 @@ impl Lookup {
                 let (golden, records) = self.customer(h.ord, full || i == 0)?;
                 Ok(Answer {
                     rank: i + 1,
-                    confidence: if attainable > 0.0 { (h.score / attainable).min(1.0) as f64 } else { 0.0 },
+                    confidence: if attainable > 0.0 {
+                        (h.score / attainable).min(1.0) as f64
+                    } else {
+                        0.0
+                    },
                     golden,
                     records,
                 })
@@ -178,12 +203,22 @@ impl Lookup {
         let entry = self
             .customers
             .get(at..at + CUSTOMER_ENTRY_BYTES)
-            .ok_or_else(|| Error::input(self.dir.join(LOOKUP_CUSTOMERS), format!("customer {c} is missing: the index is damaged")))?;
+            .ok_or_else(|| {
+                Error::input(
+                    self.dir.join(LOOKUP_CUSTOMERS),
+                    format!("customer {c} is missing: the index is damaged"),
+                )
+            })?;
         let u64_at = |i: usize| u64::from_le_bytes(entry[i..i + 8].try_into().unwrap_or([0; 8]));
         let (golden_offset, records_offset) = (u64_at(0), u64_at(8));
         let count = u32::from_le_bytes(entry[16..20].try_into().unwrap_or([0; 4])) as usize;
         let g = read_rows(&self.dir.join(LOOKUP_GOLDEN), golden_offset, 1)?;
-        let g = g.first().ok_or_else(|| Error::input(self.dir.join(LOOKUP_GOLDEN), "row missing: the index is damaged"))?;
+        let g = g.first().ok_or_else(|| {
+            Error::input(
+                self.dir.join(LOOKUP_GOLDEN),
+                "row missing: the index is damaged",
+            )
+        })?;
         let f = |i: usize| g.get(i).unwrap_or("").to_string();
         let golden = GoldenView {
             golden_id: f(0),
@@ -224,8 +259,12 @@ impl Lookup {
 
 fn read_rows(path: &Path, offset: u64, count: usize) -> Result<Vec<csv::StringRecord>> {
     let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
-    file.seek(SeekFrom::Start(offset)).map_err(|e| Error::io(path, e))?;
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(BufReader::new(file));
+    file.seek(SeekFrom::Start(offset))
+        .map_err(|e| Error::io(path, e))?;
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(BufReader::new(file));
     reader
         .records()
         .take(count)

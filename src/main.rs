@@ -19,7 +19,10 @@ fn main() -> ExitCode {
                     return ExitCode::SUCCESS;
                 }
             }
-            let code = err.downcast_ref::<idresolve::Error>().map(|e| e.exit_code()).unwrap_or(1);
+            let code = err
+                .downcast_ref::<idresolve::Error>()
+                .map(|e| e.exit_code())
+                .unwrap_or(1);
             eprintln!("error: {err:#}");
             ExitCode::from(code as u8)
         }

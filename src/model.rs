@@ -36,7 +36,7 @@ const PRIOR_PSEUDO_PAIRS: f64 = 10.0;
 /// the starting values.
 const MIN_MATCH_COVERAGE: f64 = 0.01;
 /// Seed of the random pair sample: same data, same `u`.
-const U_SAMPLE_SEED: u64 = 0x1d_5e50_17e;
+const U_SAMPLE_SEED: u64 = 0x1d5e_5017;
 /// Pairs per parallel sampling chunk (each chunk has its own seeded generator, so the
 /// sample does not depend on the thread count).
 const U_SAMPLE_CHUNK: usize = 65_536;
@@ -93,19 +93,33 @@ const MODEL_FORMAT: &str = "idresolve-model-1";
 impl Model {
     pub fn load(path: &std::path::Path) -> Result<Model> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let model: Model = serde_json::from_str(&text).map_err(|e| Error::input(path, format!("not a model file: {e}")))?;
+        let model: Model = serde_json::from_str(&text)
+            .map_err(|e| Error::input(path, format!("not a model file: {e}")))?;
         if model.format != MODEL_FORMAT || model.comparisons.len() != N {
-            return Err(Error::input(path, format!("model format `{}` is not `{MODEL_FORMAT}`", model.format)));
+            return Err(Error::input(
+                path,
+                format!("model format `{}` is not `{MODEL_FORMAT}`", model.format),
+            ));
         }
         for (c, spec) in model.comparisons.iter().zip(SPECS.iter()) {
             if c.comparison != spec.name || c.levels.len() != spec.levels.len() {
-                return Err(Error::input(path, format!("comparison `{}` does not match this version", c.comparison)));
+                return Err(Error::input(
+                    path,
+                    format!("comparison `{}` does not match this version", c.comparison),
+                ));
             }
         }
         Ok(model)
     }
 
-    fn from_params(m: &[Vec<f64>; N], u: &[Vec<f64>; N], u_random: &[Vec<f64>; N], active: [bool; N], prior: f64, training: Training) -> Model {
+    fn from_params(
+        m: &[Vec<f64>; N],
+        u: &[Vec<f64>; N],
+        u_random: &[Vec<f64>; N],
+        active: [bool; N],
+        prior: f64,
+        training: Training,
+    ) -> Model {
         let comparisons = SPECS
             .iter()
             .enumerate()
@@ -200,7 +214,10 @@ impl Scorer<'_> {
     pub fn weight(&self, c: &Comparison) -> f64 {
         let mut w = self.model.prior_weight;
         for i in 0..N {
-            w += self.field_weight(c, i).map(|(w, adj)| w + adj).unwrap_or(0.0);
+            w += self
+                .field_weight(c, i)
+                .map(|(w, adj)| w + adj)
+                .unwrap_or(0.0);
         }
         w
     }
@@ -231,7 +248,11 @@ impl Scorer<'_> {
                 let (weight, tf_adjustment) = self.field_weight(c, i).unwrap_or((0.0, 0.0));
                 Contribution {
                     comparison: SPECS[i].name,
-                    level: if c.levels[i] == MISSING { "missing" } else { SPECS[i].levels[c.levels[i] as usize] },
+                    level: if c.levels[i] == MISSING {
+                        "missing"
+                    } else {
+                        SPECS[i].levels[c.levels[i] as usize]
+                    },
                     weight,
                     tf_adjustment,
                 }
@@ -265,8 +286,11 @@ pub fn estimate_u(data: &Dataset, pairs: usize) -> ([Vec<f64>; N], [u64; N]) {
         let partial: Vec<[Vec<u64>; N]> = (0..chunks)
             .into_par_iter()
             .map(|chunk| {
-                let mut rng = ChaCha8Rng::seed_from_u64(U_SAMPLE_SEED ^ (chunk as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
-                let mut local: [Vec<u64>; N] = std::array::from_fn(|i| vec![0; SPECS[i].levels.len()]);
+                let mut rng = ChaCha8Rng::seed_from_u64(
+                    U_SAMPLE_SEED ^ (chunk as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+                );
+                let mut local: [Vec<u64>; N] =
+                    std::array::from_fn(|i| vec![0; SPECS[i].levels.len()]);
                 let todo = U_SAMPLE_CHUNK.min(pairs - chunk * U_SAMPLE_CHUNK);
                 for _ in 0..todo {
                     let a = rng.gen_range(0..n);
@@ -275,7 +299,10 @@ pub fn estimate_u(data: &Dataset, pairs: usize) -> ([Vec<f64>; N], [u64; N]) {
                         b += 1;
                     }
                     let (ra, rb) = (&data.records[a], &data.records[b]);
-                    let c = compare::compare(&data.profiles[ra.profile as usize], &data.profiles[rb.profile as usize]);
+                    let c = compare::compare(
+                        &data.profiles[ra.profile as usize],
+                        &data.profiles[rb.profile as usize],
+                    );
                     for i in 0..N {
                         if c.levels[i] != MISSING {
                             local[i][c.levels[i] as usize] += 1;
@@ -299,14 +326,19 @@ pub fn estimate_u(data: &Dataset, pairs: usize) -> ([Vec<f64>; N], [u64; N]) {
         seen[i] = total;
         let levels = counts[i].len() as f64;
         // Add-one smoothing: a level never seen among random pairs is rare, not impossible.
-        counts[i].iter().map(|&c| (c as f64 + 1.0) / (total as f64 + levels)).collect()
+        counts[i]
+            .iter()
+            .map(|&c| (c as f64 + 1.0) / (total as f64 + levels))
+            .collect()
     });
     (u, seen)
 }
 
 /// Starting `m`: most matches agree exactly; weaker agreement less often; "different" rarely.
 fn initial_m(levels: usize) -> Vec<f64> {
-    let mut m: Vec<f64> = (0..levels).map(|l| if l == 0 { 0.05 } else { 2f64.powi(l as i32) }).collect();
+    let mut m: Vec<f64> = (0..levels)
+        .map(|l| if l == 0 { 0.05 } else { 2f64.powi(l as i32) })
+        .collect();
     let rest: f64 = m[1..].iter().sum();
     for v in m.iter_mut().skip(1) {
         *v = *v / rest * 0.95;
@@ -326,7 +358,12 @@ fn initial_m(levels: usize) -> Vec<f64> {
 /// pairs *because* they share a rare value, so among candidates a rare surname is
 /// not rare; scored against random pairs with the random-pair prior, the Bayes factor
 /// means the same for every pair, and term-frequency adjustment stays sound.
-pub fn train(data: &Dataset, comparisons: &[Comparison], u_sample_pairs: usize, max_iterations: usize) -> Model {
+pub fn train(
+    data: &Dataset,
+    comparisons: &[Comparison],
+    u_sample_pairs: usize,
+    max_iterations: usize,
+) -> Model {
     let (u_random, u_seen) = estimate_u(data, u_sample_pairs);
     let mut model = fit(&u_random, comparisons, max_iterations, true);
     for (i, c) in model.comparisons.iter_mut().enumerate() {
@@ -358,14 +395,22 @@ const INITIAL_PRIOR: f64 = 0.1;
 
 /// EM for `m`, the prior and (when `free_u`) `u`, over the comparison vectors,
 /// starting from `u_start`.
-pub fn fit(u_start: &[Vec<f64>; N], comparisons: &[Comparison], max_iterations: usize, free_u: bool) -> Model {
+pub fn fit(
+    u_start: &[Vec<f64>; N],
+    comparisons: &[Comparison],
+    max_iterations: usize,
+    free_u: bool,
+) -> Model {
     // Distinct level patterns with their counts: EM runs over patterns, not pairs.
     let mut pattern_counts: HashMap<[u8; N], u64> = HashMap::new();
     for c in comparisons {
         *pattern_counts.entry(c.levels).or_default() += 1;
     }
-    let mut patterns: Vec<([u8; N], f64)> = pattern_counts.into_iter().map(|(p, c)| (p, c as f64)).collect();
-    patterns.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut patterns: Vec<([u8; N], f64)> = pattern_counts
+        .into_iter()
+        .map(|(p, c)| (p, c as f64))
+        .collect();
+    patterns.sort_by_key(|p| p.0);
     let active: [bool; N] = std::array::from_fn(|i| patterns.iter().any(|(p, _)| p[i] != MISSING));
     let m_start: [Vec<f64>; N] = std::array::from_fn(|i| initial_m(SPECS[i].levels.len()));
     let mut m = m_start.clone();
@@ -397,16 +442,18 @@ pub fn fit(u_start: &[Vec<f64>; N], comparisons: &[Comparison], max_iterations: 
         let new_prior = (match_mass / total).clamp(MIN_PROBABILITY, 1.0 - MIN_PROBABILITY);
         let mut change = (new_prior - prior).abs();
         prior = new_prior;
-        let update = |params: &mut Vec<f64>, acc: &[f64], toward: &[f64], floor: f64, change: &mut f64| {
-            let sum: f64 = acc.iter().sum();
-            if sum > 0.0 {
-                for ((v, a), t) in params.iter_mut().zip(acc).zip(toward) {
-                    let new = ((a + PRIOR_PSEUDO_PAIRS * t) / (sum + PRIOR_PSEUDO_PAIRS)).max(floor);
-                    *change = change.max((new - *v).abs());
-                    *v = new;
+        let update =
+            |params: &mut Vec<f64>, acc: &[f64], toward: &[f64], floor: f64, change: &mut f64| {
+                let sum: f64 = acc.iter().sum();
+                if sum > 0.0 {
+                    for ((v, a), t) in params.iter_mut().zip(acc).zip(toward) {
+                        let new =
+                            ((a + PRIOR_PSEUDO_PAIRS * t) / (sum + PRIOR_PSEUDO_PAIRS)).max(floor);
+                        *change = change.max((new - *v).abs());
+                        *v = new;
+                    }
                 }
-            }
-        };
+            };
         for i in 0..N {
             let coverage = m_acc[i].iter().sum::<f64>() / match_mass.max(f64::MIN_POSITIVE);
             if coverage < MIN_MATCH_COVERAGE {
@@ -415,7 +462,13 @@ pub fn fit(u_start: &[Vec<f64>; N], comparisons: &[Comparison], max_iterations: 
                 update(&mut m[i], &m_acc[i], &m_start[i], MIN_M, &mut change);
             }
             if free_u {
-                update(&mut u[i], &u_acc[i], &u_start[i], MIN_PROBABILITY, &mut change);
+                update(
+                    &mut u[i],
+                    &u_acc[i],
+                    &u_start[i],
+                    MIN_PROBABILITY,
+                    &mut change,
+                );
             }
         }
         if change < EM_TOLERANCE {
@@ -438,7 +491,13 @@ mod tests {
     use super::*;
 
     /// Draws comparison vectors from a known two-class model over three comparisons.
-    fn synthetic(n: usize, prior: f64, m: &[Vec<f64>], u: &[Vec<f64>], seed: u64) -> Vec<Comparison> {
+    fn synthetic(
+        n: usize,
+        prior: f64,
+        m: &[Vec<f64>],
+        u: &[Vec<f64>],
+        seed: u64,
+    ) -> Vec<Comparison> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let draw = |probs: &[f64], rng: &mut ChaCha8Rng| {
             let mut x = rng.gen::<f64>();
@@ -454,7 +513,10 @@ mod tests {
         (0..n)
             .map(|_| {
                 let is_match = rng.gen_bool(prior);
-                let mut c = Comparison { levels: [MISSING; N], tf_keys: [0; N] };
+                let mut c = Comparison {
+                    levels: [MISSING; N],
+                    tf_keys: [0; N],
+                };
                 for (k, &i) in fields.iter().enumerate() {
                     let probs = if is_match { &m[k] } else { &u[k] };
                     c.levels[i] = draw(probs, &mut rng);
@@ -467,20 +529,37 @@ mod tests {
     #[test]
     fn em_recovers_known_m_and_prior() {
         // phone: 4 levels, serial: 4 levels, city: 3 levels.
-        let m = vec![vec![0.05, 0.05, 0.1, 0.8], vec![0.1, 0.05, 0.05, 0.8], vec![0.1, 0.1, 0.8]];
-        let u = vec![vec![0.97, 0.015, 0.01, 0.005], vec![0.98, 0.01, 0.005, 0.005], vec![0.8, 0.1, 0.1]];
+        let m = vec![
+            vec![0.05, 0.05, 0.1, 0.8],
+            vec![0.1, 0.05, 0.05, 0.8],
+            vec![0.1, 0.1, 0.8],
+        ];
+        let u = vec![
+            vec![0.97, 0.015, 0.01, 0.005],
+            vec![0.98, 0.01, 0.005, 0.005],
+            vec![0.8, 0.1, 0.1],
+        ];
         let data = synthetic(200_000, 0.25, &m, &u, 7);
-        let mut u_full: [Vec<f64>; N] = std::array::from_fn(|i| vec![1.0 / SPECS[i].levels.len() as f64; SPECS[i].levels.len()]);
+        let mut u_full: [Vec<f64>; N] = std::array::from_fn(|i| {
+            vec![1.0 / SPECS[i].levels.len() as f64; SPECS[i].levels.len()]
+        });
         u_full[compare::PHONE] = u[0].clone();
         u_full[compare::SERIAL] = u[1].clone();
         u_full[compare::CITY] = u[2].clone();
         let model = fit(&u_full, &data, 500, false);
         assert!(model.training.em_converged);
         assert!((model.prior - 0.25).abs() < 0.01, "prior {}", model.prior);
-        for (k, i) in [compare::PHONE, compare::SERIAL, compare::CITY].into_iter().enumerate() {
+        for (k, i) in [compare::PHONE, compare::SERIAL, compare::CITY]
+            .into_iter()
+            .enumerate()
+        {
             for (l, want) in m[k].iter().enumerate() {
                 let got = model.comparisons[i].levels[l].m;
-                assert!((got - want).abs() < 0.02, "{} level {l}: m {got} vs {want}", SPECS[i].name);
+                assert!(
+                    (got - want).abs() < 0.02,
+                    "{} level {l}: m {got} vs {want}",
+                    SPECS[i].name
+                );
             }
         }
         assert!(!model.comparisons[compare::EMAIL].active);

@@ -56,7 +56,10 @@ pub struct ModelSummary {
 
 fn csv_writer(path: &Path) -> Result<csv::Writer<BufWriter<File>>> {
     let f = File::create(path).map_err(|e| Error::io(path, e))?;
-    Ok(csv::Writer::from_writer(BufWriter::with_capacity(1 << 20, f)))
+    Ok(csv::Writer::from_writer(BufWriter::with_capacity(
+        1 << 20,
+        f,
+    )))
 }
 
 fn csv_error(path: &Path, e: csv::Error) -> Error {
@@ -79,7 +82,8 @@ where
 }
 
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| Error::io(path, std::io::Error::other(e)))?;
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| Error::io(path, std::io::Error::other(e)))?;
     fs::write(path, text + "\n").map_err(|e| Error::io(path, e))
 }
 
@@ -92,8 +96,17 @@ fn prob(weight: f32) -> String {
 }
 
 /// Writes every output of a run into `out`, atomically.
-pub fn write(res: &Resolution, config_path: &Path, out: &Path, options: &Options, progress: &dyn Progress) -> Result<RunReport> {
-    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+pub fn write(
+    res: &Resolution,
+    config_path: &Path,
+    out: &Path,
+    options: &Options,
+    progress: &dyn Progress,
+) -> Result<RunReport> {
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
     let parent = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -123,7 +136,13 @@ pub fn write(res: &Resolution, config_path: &Path, out: &Path, options: &Options
     Ok(report)
 }
 
-fn write_all(res: &Resolution, config_path: &Path, dir: &Path, options: &Options, progress: &dyn Progress) -> Result<RunReport> {
+fn write_all(
+    res: &Resolution,
+    config_path: &Path,
+    dir: &Path,
+    options: &Options,
+    progress: &dyn Progress,
+) -> Result<RunReport> {
     let data = &res.data;
     let started = std::time::Instant::now();
     progress.stage("output", Some(data.records.len() as u64));
@@ -167,25 +186,58 @@ fn write_all(res: &Resolution, config_path: &Path, dir: &Path, options: &Options
             g.address.clone(),
             g.serials.join(";"),
             g.records.to_string(),
-            g.by_source.iter().map(|(s, n)| format!("{s}:{n}")).collect::<Vec<_>>().join(";"),
+            g.by_source
+                .iter()
+                .map(|(s, n)| format!("{s}:{n}"))
+                .collect::<Vec<_>>()
+                .join(";"),
             g.first_seen.map(|d| d.to_string()).unwrap_or_default(),
             g.last_seen.map(|d| d.to_string()).unwrap_or_default(),
         ]
     };
-    const GOLDEN_HEADER: [&str; 10] = ["golden_id", "name", "email", "phone", "address", "serials", "records", "sources", "first_seen", "last_seen"];
-    write_csv(&dir.join("golden.csv"), &GOLDEN_HEADER, order.iter().map(|&c| golden_row(&goldens[c])))?;
+    const GOLDEN_HEADER: [&str; 10] = [
+        "golden_id",
+        "name",
+        "email",
+        "phone",
+        "address",
+        "serials",
+        "records",
+        "sources",
+        "first_seen",
+        "last_seen",
+    ];
+    write_csv(
+        &dir.join("golden.csv"),
+        &GOLDEN_HEADER,
+        order.iter().map(|&c| golden_row(&goldens[c])),
+    )?;
 
     let mut cases: Vec<(&str, Option<chrono::NaiveDate>, &str, &str, &str)> = Vec::new();
     for (i, r) in data.records.iter().enumerate() {
         for case in &r.cases {
-            cases.push((&res.ids.ids[customer_of[i] as usize], r.date, source(r), case, &r.record_id));
+            cases.push((
+                &res.ids.ids[customer_of[i] as usize],
+                r.date,
+                source(r),
+                case,
+                &r.record_id,
+            ));
         }
     }
     cases.sort();
     write_csv(
         &dir.join("cases.csv"),
         &["golden_id", "source", "case", "date", "record_id"],
-        cases.iter().map(|(g, d, s, c, r)| [g.to_string(), s.to_string(), c.to_string(), d.map(|d| d.to_string()).unwrap_or_default(), r.to_string()]),
+        cases.iter().map(|(g, d, s, c, r)| {
+            [
+                g.to_string(),
+                s.to_string(),
+                c.to_string(),
+                d.map(|d| d.to_string()).unwrap_or_default(),
+                r.to_string(),
+            ]
+        }),
     )?;
     progress.advance(data.records.len() as u64 / 4);
 
@@ -193,42 +245,82 @@ fn write_all(res: &Resolution, config_path: &Path, dir: &Path, options: &Options
     let (offsets, members) = data.profile_members();
     let rep = |p: u32| &data.records[members[offsets[p as usize] as usize] as usize];
     let mut links = res.clustering.links.clone();
-    links.sort_by(|a, b| (a.a, a.b).cmp(&(b.a, b.b)));
+    links.sort_by_key(|l| (l.a, l.b));
     write_csv(
         &dir.join("links.csv"),
-        &["source_a", "record_id_a", "source_b", "record_id_b", "match_weight", "match_probability"],
+        &[
+            "source_a",
+            "record_id_a",
+            "source_b",
+            "record_id_b",
+            "match_weight",
+            "match_probability",
+        ],
         links.iter().map(|l| {
             let (ra, rb) = (rep(l.a), rep(l.b));
-            [source(ra).to_string(), ra.record_id.clone(), source(rb).to_string(), rb.record_id.clone(), format!("{:.3}", l.weight), prob(l.weight)]
+            [
+                source(ra).to_string(),
+                ra.record_id.clone(),
+                source(rb).to_string(),
+                rb.record_id.clone(),
+                format!("{:.3}", l.weight),
+                prob(l.weight),
+            ]
         }),
     )?;
     write_csv(
         &dir.join("rejected.csv"),
         &["source", "line", "reason", "raw"],
-        data.rejected.iter().map(|r| [r.source.clone(), r.line.to_string(), r.reason.clone(), r.raw.clone()]),
+        data.rejected.iter().map(|r| {
+            [
+                r.source.clone(),
+                r.line.to_string(),
+                r.reason.clone(),
+                r.raw.clone(),
+            ]
+        }),
     )?;
     if options.previous.is_some() {
         write_csv(
             &dir.join("changes.csv"),
             &["kind", "golden_id", "previous_ids", "records"],
-            res.ids.changes.iter().map(|c| [c.kind.to_string(), c.golden_id.clone(), c.previous_ids.join(";"), c.records.to_string()]),
+            res.ids.changes.iter().map(|c| {
+                [
+                    c.kind.to_string(),
+                    c.golden_id.clone(),
+                    c.previous_ids.join(";"),
+                    c.records.to_string(),
+                ]
+            }),
         )?;
     }
     if options.emit_pairs {
         write_pairs(res, &dir.join("pairs.csv"), &offsets, &members)?;
     }
     write_json(&dir.join("model.json"), &res.model)?;
-    write_json(&dir.join("state.json"), &IdState { next_golden_id: res.ids.next_id })?;
+    write_json(
+        &dir.join("state.json"),
+        &IdState {
+            next_golden_id: res.ids.next_id,
+        },
+    )?;
     progress.advance(data.records.len() as u64 / 4);
 
     write_lookup_index(res, &goldens, &dir.join("index"))?;
     progress.finish();
 
-    let mut seconds: Vec<(String, f64)> = res.timings.iter().map(|(s, t)| (s.to_string(), round3(*t))).collect();
+    let mut seconds: Vec<(String, f64)> = res
+        .timings
+        .iter()
+        .map(|(s, t)| (s.to_string(), round3(*t)))
+        .collect();
     seconds.push(("output".into(), round3(started.elapsed().as_secs_f64())));
     let report = RunReport {
         idresolve: env!("CARGO_PKG_VERSION"),
-        config: std::path::absolute(config_path).unwrap_or_else(|_| config_path.to_path_buf()).display().to_string(),
+        config: std::path::absolute(config_path)
+            .unwrap_or_else(|_| config_path.to_path_buf())
+            .display()
+            .to_string(),
         default_region: res.default_region.clone(),
         records_in: data.counts.iter().map(|c| c.rows).sum(),
         records_accepted: data.records.len() as u64,
@@ -259,10 +351,25 @@ fn round3(x: f64) -> f64 {
 }
 
 fn size_histogram(customers: &[Vec<u32>]) -> Vec<(String, u64)> {
-    let buckets: [(&str, usize, usize); 6] = [("1", 1, 1), ("2", 2, 2), ("3-5", 3, 5), ("6-10", 6, 10), ("11-50", 11, 50), ("51+", 51, usize::MAX)];
+    let buckets: [(&str, usize, usize); 6] = [
+        ("1", 1, 1),
+        ("2", 2, 2),
+        ("3-5", 3, 5),
+        ("6-10", 6, 10),
+        ("11-50", 11, 50),
+        ("51+", 51, usize::MAX),
+    ];
     buckets
         .iter()
-        .map(|(name, lo, hi)| (name.to_string(), customers.iter().filter(|c| (*lo..=*hi).contains(&c.len())).count() as u64))
+        .map(|(name, lo, hi)| {
+            (
+                name.to_string(),
+                customers
+                    .iter()
+                    .filter(|c| (*lo..=*hi).contains(&c.len()))
+                    .count() as u64,
+            )
+        })
         .collect()
 }
 
@@ -271,8 +378,15 @@ fn size_histogram(customers: &[Vec<u32>]) -> Vec<(String, u64)> {
 fn write_pairs(res: &Resolution, path: &Path, offsets: &[u32], members: &[u32]) -> Result<()> {
     let data = &res.data;
     let mut w = csv_writer(path)?;
-    w.write_record(["source_a", "record_id_a", "source_b", "record_id_b", "match_weight", "match_probability"])
-        .map_err(|e| csv_error(path, e))?;
+    w.write_record([
+        "source_a",
+        "record_id_a",
+        "source_b",
+        "record_id_b",
+        "match_weight",
+        "match_probability",
+    ])
+    .map_err(|e| csv_error(path, e))?;
     let recs = |p: u32| &members[offsets[p as usize] as usize..offsets[p as usize + 1] as usize];
     let mut rows: Vec<(u32, u32, f32)> = Vec::new();
     for e in &res.edges {
@@ -290,7 +404,7 @@ fn write_pairs(res: &Resolution, path: &Path, offsets: &[u32], members: &[u32]) 
             }
         }
     }
-    rows.sort_by(|x, y| (x.0, x.1).cmp(&(y.0, y.1)));
+    rows.sort_by_key(|r| (r.0, r.1));
     for (a, b, weight) in rows {
         let (ra, rb) = (&data.records[a as usize], &data.records[b as usize]);
         w.write_record([
@@ -320,7 +434,10 @@ fn write_lookup_index(res: &Resolution, goldens: &[GoldenRecord], dir: &Path) ->
     let data = &res.data;
     let units = res.customers.iter().enumerate().map(|(c, recs)| {
         let mut terms = Vec::new();
-        let mut profiles: Vec<u32> = recs.iter().map(|&r| data.records[r as usize].profile).collect();
+        let mut profiles: Vec<u32> = recs
+            .iter()
+            .map(|&r| data.records[r as usize].profile)
+            .collect();
         profiles.sort_unstable();
         profiles.dedup();
         for p in profiles {
@@ -328,7 +445,12 @@ fn write_lookup_index(res: &Resolution, goldens: &[GoldenRecord], dir: &Path) ->
         }
         for &r in recs {
             let rec = &data.records[r as usize];
-            terms.extend(rec.cases.iter().filter_map(|c| normalize_code(c)).map(|c| format!("k:{c}")));
+            terms.extend(
+                rec.cases
+                    .iter()
+                    .filter_map(|c| normalize_code(c))
+                    .map(|c| format!("k:{c}")),
+            );
             terms.extend(normalize_code(&rec.record_id).map(|c| format!("k:{c}")));
         }
         terms.sort_unstable();
@@ -358,7 +480,11 @@ fn write_lookup_index(res: &Resolution, goldens: &[GoldenRecord], dir: &Path) ->
                 &g.address,
                 &g.serials.join(";"),
                 &g.records.to_string(),
-                &g.by_source.iter().map(|(s, n)| format!("{s}:{n}")).collect::<Vec<_>>().join(";"),
+                &g.by_source
+                    .iter()
+                    .map(|(s, n)| format!("{s}:{n}"))
+                    .collect::<Vec<_>>()
+                    .join(";"),
                 &g.first_seen.map(|d| d.to_string()).unwrap_or_default(),
                 &g.last_seen.map(|d| d.to_string()).unwrap_or_default(),
             ])
@@ -368,7 +494,9 @@ fn write_lookup_index(res: &Resolution, goldens: &[GoldenRecord], dir: &Path) ->
         for r in sorted {
             let rec = &data.records[r as usize];
             let d = &rec.display;
-            let raw = |s: &Option<crate::record::Shown>| s.as_ref().map(|v| v.raw.clone()).unwrap_or_default();
+            let raw = |s: &Option<crate::record::Shown>| {
+                s.as_ref().map(|v| v.raw.clone()).unwrap_or_default()
+            };
             record_buf
                 .write_record([
                     data.sources[rec.source as usize].as_str(),
@@ -377,16 +505,28 @@ fn write_lookup_index(res: &Resolution, goldens: &[GoldenRecord], dir: &Path) ->
                     &raw(&d.name),
                     &raw(&d.email),
                     &raw(&d.phone),
-                    &d.serials.iter().map(|s| s.raw.as_str()).collect::<Vec<_>>().join(";"),
+                    &d.serials
+                        .iter()
+                        .map(|s| s.raw.as_str())
+                        .collect::<Vec<_>>()
+                        .join(";"),
                     &raw(&d.address),
                     &rec.cases.join(";"),
                 ])
                 .map_err(err)?;
         }
     }
-    let golden_bytes = golden_buf.into_inner().map_err(|e| Error::io(dir, std::io::Error::other(e.to_string())))?;
-    let record_bytes = record_buf.into_inner().map_err(|e| Error::io(dir, std::io::Error::other(e.to_string())))?;
-    for (name, bytes) in [(LOOKUP_GOLDEN, &golden_bytes), (LOOKUP_RECORDS, &record_bytes), (LOOKUP_CUSTOMERS, &entries)] {
+    let golden_bytes = golden_buf
+        .into_inner()
+        .map_err(|e| Error::io(dir, std::io::Error::other(e.to_string())))?;
+    let record_bytes = record_buf
+        .into_inner()
+        .map_err(|e| Error::io(dir, std::io::Error::other(e.to_string())))?;
+    for (name, bytes) in [
+        (LOOKUP_GOLDEN, &golden_bytes),
+        (LOOKUP_RECORDS, &record_bytes),
+        (LOOKUP_CUSTOMERS, &entries),
+    ] {
         let path = dir.join(name);
         let mut f = BufWriter::new(File::create(&path).map_err(|e| Error::io(&path, e))?);
         f.write_all(bytes).map_err(|e| Error::io(&path, e))?;

@@ -25,11 +25,26 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&e)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("records            {:>10}   (missing from mapping: {}, not in truth: {})", e.records, e.missing_from_mapping, e.not_in_truth);
-    println!("entities           {:>10} true, {} predicted clusters", e.true_entities, e.predicted_clusters);
-    println!("pairs              {:>10} true, {} predicted, {} correct", e.true_pairs, e.predicted_pairs, e.correct_pairs);
-    println!("pairwise   precision {:.4}  recall {:.4}  F1 {:.4}", e.pairwise_precision, e.pairwise_recall, e.pairwise_f1);
-    println!("B-cubed    precision {:.4}  recall {:.4}  F1 {:.4}", e.bcubed_precision, e.bcubed_recall, e.bcubed_f1);
+    println!(
+        "records            {:>10}   (missing from mapping: {}, not in truth: {})",
+        e.records, e.missing_from_mapping, e.not_in_truth
+    );
+    println!(
+        "entities           {:>10} true, {} predicted clusters",
+        e.true_entities, e.predicted_clusters
+    );
+    println!(
+        "pairs              {:>10} true, {} predicted, {} correct",
+        e.true_pairs, e.predicted_pairs, e.correct_pairs
+    );
+    println!(
+        "pairwise   precision {:.4}  recall {:.4}  F1 {:.4}",
+        e.pairwise_precision, e.pairwise_recall, e.pairwise_f1
+    );
+    println!(
+        "B-cubed    precision {:.4}  recall {:.4}  F1 {:.4}",
+        e.bcubed_precision, e.bcubed_recall, e.bcubed_f1
+    );
     println!("entities reproduced exactly {:.4}", e.exact_entities);
     if let (Some(pc), Some(n)) = (e.pair_completeness, e.candidate_pairs) {
         println!("pair completeness  {pc:.4}   ({n} candidate record pairs)");

@@ -25,18 +25,30 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     for r in [&e.a, &e.b] {
-        println!("{}:{}  (line {}, golden ID {})", r.source, r.record_id, r.line, r.golden_id);
+        println!(
+            "{}:{}  (line {}, golden ID {})",
+            r.source, r.record_id, r.line, r.golden_id
+        );
         for (k, v) in &r.values {
             println!("    {k:<9} {v}");
         }
     }
     println!();
-    println!("{:<12} {:<34} {:>8} {:>8}", "comparison", "level", "weight", "tf adj");
+    println!(
+        "{:<12} {:<34} {:>8} {:>8}",
+        "comparison", "level", "weight", "tf adj"
+    );
     println!("{:<12} {:<34} {:>8.2}", "prior", "", e.prior_weight);
     for c in &e.contributions {
-        println!("{:<12} {:<34} {:>8.2} {:>8.2}", c.comparison, c.level, c.weight, c.tf_adjustment);
+        println!(
+            "{:<12} {:<34} {:>8.2} {:>8.2}",
+            c.comparison, c.level, c.weight, c.tf_adjustment
+        );
     }
-    println!("{:<12} {:<34} {:>8.2}   probability {:.6} (threshold {})", "total", "", e.match_weight, e.match_probability, e.threshold);
+    println!(
+        "{:<12} {:<34} {:>8.2}   probability {:.6} (threshold {})",
+        "total", "", e.match_weight, e.match_probability, e.threshold
+    );
     println!();
     if e.same_golden_id {
         println!("same golden ID ({}): {}", e.a.golden_id, e.how);
@@ -44,7 +56,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             println!("    {} — {}  (weight {:.2})", s.from, s.to, s.match_weight);
         }
     } else {
-        println!("different golden IDs ({} and {})", e.a.golden_id, e.b.golden_id);
+        println!(
+            "different golden IDs ({} and {})",
+            e.a.golden_id, e.b.golden_id
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -19,8 +19,18 @@ pub struct Args {
 pub fn run(args: Args, quiet: bool) -> anyhow::Result<ExitCode> {
     let g = idresolve::generate::generate(args.customers, args.seed, &args.out)?;
     if !quiet {
-        let per: Vec<String> = g.per_source.iter().map(|(s, n)| format!("{s} {n}")).collect();
-        eprintln!("{} customers, {} records ({}) in {}", g.customers, g.records, per.join(", "), args.out.display());
+        let per: Vec<String> = g
+            .per_source
+            .iter()
+            .map(|(s, n)| format!("{s} {n}"))
+            .collect();
+        eprintln!(
+            "{} customers, {} records ({}) in {}",
+            g.customers,
+            g.records,
+            per.join(", "),
+            args.out.display()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -57,7 +57,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if let Some(batch) = &args.batch {
-        let file = std::fs::File::open(batch).map_err(|e| idresolve::Error::Io { path: batch.clone(), source: e })?;
+        let file = std::fs::File::open(batch).map_err(|e| idresolve::Error::Io {
+            path: batch.clone(),
+            source: e,
+        })?;
         let mut misses = 0;
         for line in std::io::BufReader::new(file).lines() {
             let line = line?;
@@ -67,15 +70,27 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             let (kind, text) = typed(&line);
             let answers = lookup.query(kind, text, 1, false)?;
             match answers.first() {
-                Some(a) if args.json => writeln!(out, "{}", serde_json::json!({"query": line, "golden_id": a.golden.golden_id, "name": a.golden.name, "confidence": a.confidence}))?,
-                Some(a) => writeln!(out, "{line}\t{}\t{}\t{:.2}", a.golden.golden_id, a.golden.name, a.confidence)?,
+                Some(a) if args.json => writeln!(
+                    out,
+                    "{}",
+                    serde_json::json!({"query": line, "golden_id": a.golden.golden_id, "name": a.golden.name, "confidence": a.confidence})
+                )?,
+                Some(a) => writeln!(
+                    out,
+                    "{line}\t{}\t{}\t{:.2}",
+                    a.golden.golden_id, a.golden.name, a.confidence
+                )?,
                 None => {
                     misses += 1;
                     writeln!(out, "{line}\t\t\t0")?
                 }
             }
         }
-        return Ok(if misses > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS });
+        return Ok(if misses > 0 {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        });
     }
     let (kind, text) = if let Some(v) = args.phone.as_deref() {
         (QueryKind::Phone, v)
@@ -110,20 +125,52 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 fn print_answers(out: &mut impl Write, answers: &[Answer]) -> std::io::Result<()> {
     for a in answers {
         let g = &a.golden;
-        writeln!(out, "{}. {}  {}  (confidence {:.2})", a.rank, g.golden_id, g.name, a.confidence)?;
+        writeln!(
+            out,
+            "{}. {}  {}  (confidence {:.2})",
+            a.rank, g.golden_id, g.name, a.confidence
+        )?;
         if a.rank > 1 {
             continue;
         }
-        let contact: Vec<String> = [("email", &g.email), ("phone", &g.phone), ("address", &g.address), ("serials", &g.serials)]
-            .iter()
-            .filter(|(_, v)| !v.is_empty())
-            .map(|(k, v)| format!("{k} {v}"))
-            .collect();
+        let contact: Vec<String> = [
+            ("email", &g.email),
+            ("phone", &g.phone),
+            ("address", &g.address),
+            ("serials", &g.serials),
+        ]
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
         writeln!(out, "   {}", contact.join(" · "))?;
-        writeln!(out, "   {} records ({}) · first seen {} · last seen {}", g.records, g.sources.replace(';', ", "), g.first_seen, g.last_seen)?;
+        writeln!(
+            out,
+            "   {} records ({}) · first seen {} · last seen {}",
+            g.records,
+            g.sources.replace(';', ", "),
+            g.first_seen,
+            g.last_seen
+        )?;
         for r in &a.records {
-            let what: Vec<&str> = [r.name.as_str(), r.phone.as_str(), r.email.as_str(), r.serials.as_str()].into_iter().filter(|v| !v.is_empty()).collect();
-            writeln!(out, "     {:<10}  {:<9} {:<12} {:<24} {}", if r.date.is_empty() { "-" } else { &r.date }, r.source, r.record_id, r.cases.replace(';', ", "), what.join(" · "))?;
+            let what: Vec<&str> = [
+                r.name.as_str(),
+                r.phone.as_str(),
+                r.email.as_str(),
+                r.serials.as_str(),
+            ]
+            .into_iter()
+            .filter(|v| !v.is_empty())
+            .collect();
+            writeln!(
+                out,
+                "     {:<10}  {:<9} {:<12} {:<24} {}",
+                if r.date.is_empty() { "-" } else { &r.date },
+                r.source,
+                r.record_id,
+                r.cases.replace(';', ", "),
+                what.join(" · ")
+            )?;
         }
     }
     Ok(())

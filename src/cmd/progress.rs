@@ -25,10 +25,16 @@ impl idresolve::Progress for Bars {
         }
         let bar = match total {
             Some(n) => ProgressBar::new(n).with_style(
-                ProgressStyle::with_template("{prefix:>10} {bar:30} {human_pos}/{human_len} {per_sec} {elapsed}").unwrap_or_else(|_| ProgressStyle::default_bar()),
+                ProgressStyle::with_template(
+                    "{prefix:>10} {bar:30} {human_pos}/{human_len} {per_sec} {elapsed}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
             ),
             None => ProgressBar::new_spinner().with_style(
-                ProgressStyle::with_template("{prefix:>10} {spinner} {human_pos} {per_sec} {elapsed}").unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                ProgressStyle::with_template(
+                    "{prefix:>10} {spinner} {human_pos} {per_sec} {elapsed}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
             ),
         };
         bar.set_draw_target(ProgressDrawTarget::stderr());

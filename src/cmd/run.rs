@@ -48,8 +48,16 @@ pub fn run(args: Args, quiet: bool) -> anyhow::Result<ExitCode> {
             report.clustering.refused_different_first_names + report.clustering.refused_conflicting_dob + report.clustering.refused_conflicting_id,
             report.golden_ids,
         );
-        let times: Vec<String> = report.seconds.iter().map(|(s, t)| format!("{s} {t:.2}s")).collect();
-        eprintln!("time: {} · output in {}", times.join(", "), args.out.display());
+        let times: Vec<String> = report
+            .seconds
+            .iter()
+            .map(|(s, t)| format!("{s} {t:.2}s"))
+            .collect();
+        eprintln!(
+            "time: {} · output in {}",
+            times.join(", "),
+            args.out.display()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -6,13 +6,39 @@ use super::{fold_text, is_placeholder};
 
 /// Long form → the abbreviation every address is rewritten to.
 const ABBREVIATIONS: &[(&str, &str)] = &[
-    ("street", "st"), ("str", "st"), ("avenue", "ave"), ("av", "ave"), ("road", "rd"),
-    ("drive", "dr"), ("lane", "ln"), ("boulevard", "blvd"), ("court", "ct"), ("place", "pl"),
-    ("crescent", "cres"), ("circuit", "cct"), ("parade", "pde"), ("highway", "hwy"),
-    ("terrace", "tce"), ("square", "sq"), ("parkway", "pkwy"), ("close", "cl"),
-    ("circle", "cir"), ("way", "wy"), ("apartment", "apt"), ("unit", "apt"), ("suite", "ste"),
-    ("floor", "fl"), ("building", "bldg"), ("north", "n"), ("south", "s"), ("east", "e"),
-    ("west", "w"), ("mount", "mt"), ("saint", "st"), ("fort", "ft"), ("number", "no"),
+    ("street", "st"),
+    ("str", "st"),
+    ("avenue", "ave"),
+    ("av", "ave"),
+    ("road", "rd"),
+    ("drive", "dr"),
+    ("lane", "ln"),
+    ("boulevard", "blvd"),
+    ("court", "ct"),
+    ("place", "pl"),
+    ("crescent", "cres"),
+    ("circuit", "cct"),
+    ("parade", "pde"),
+    ("highway", "hwy"),
+    ("terrace", "tce"),
+    ("square", "sq"),
+    ("parkway", "pkwy"),
+    ("close", "cl"),
+    ("circle", "cir"),
+    ("way", "wy"),
+    ("apartment", "apt"),
+    ("unit", "apt"),
+    ("suite", "ste"),
+    ("floor", "fl"),
+    ("building", "bldg"),
+    ("north", "n"),
+    ("south", "s"),
+    ("east", "e"),
+    ("west", "w"),
+    ("mount", "mt"),
+    ("saint", "st"),
+    ("fort", "ft"),
+    ("number", "no"),
 ];
 
 fn abbreviate(token: &str) -> &str {
@@ -28,7 +54,11 @@ fn normalize_tokens(raw: &str) -> Option<String> {
         return None;
     }
     let folded = fold_text(raw);
-    let out: Vec<&str> = folded.split(' ').filter(|t| !t.is_empty()).map(abbreviate).collect();
+    let out: Vec<&str> = folded
+        .split(' ')
+        .filter(|t| !t.is_empty())
+        .map(abbreviate)
+        .collect();
     (!out.is_empty()).then(|| out.join(" "))
 }
 
@@ -49,10 +79,19 @@ pub fn normalize_postcode(raw: &str) -> Option<String> {
     }
     let t = raw.trim();
     let b = t.as_bytes();
-    if b.len() == 10 && b[5] == b'-' && b.iter().enumerate().all(|(i, c)| i == 5 || c.is_ascii_digit()) {
+    if b.len() == 10
+        && b[5] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 5 || c.is_ascii_digit())
+    {
         return Some(t[..5].to_string());
     }
-    let code: String = t.chars().filter(char::is_ascii_alphanumeric).map(|c| c.to_ascii_uppercase()).collect();
+    let code: String = t
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
     (!code.is_empty() && !code.bytes().all(|c| c == b'0')).then_some(code)
 }
 
@@ -66,8 +105,14 @@ mod tests {
             ("12 Main Street", Some("12 main st")),
             ("12 MAIN ST.", Some("12 main st")),
             ("Apt 4, 221B Baker Street", Some("apt 4 221b baker st")),
-            ("Unit 4 / 7 Goldfinch Circuit", Some("apt 4 7 goldfinch cct")),
-            ("1600 Pennsylvania Avenue NW", Some("1600 pennsylvania ave nw")),
+            (
+                "Unit 4 / 7 Goldfinch Circuit",
+                Some("apt 4 7 goldfinch cct"),
+            ),
+            (
+                "1600 Pennsylvania Avenue NW",
+                Some("1600 pennsylvania ave nw"),
+            ),
             ("Rue de l'Église 5", Some("rue de leglise 5")),
             ("n/a", None),
         ];

@@ -18,7 +18,14 @@ pub fn parse_date(raw: &str) -> Option<NaiveDate> {
     let s = raw.trim();
     // Drop a time part: "2021-03-04T10:00:00Z", "03/04/2021 10:00".
     let s = match s.find(['T', ' ']) {
-        Some(pos) if pos >= 8 && s[..pos].bytes().all(|b| b.is_ascii_digit() || b"-/.".contains(&b)) => &s[..pos],
+        Some(pos)
+            if pos >= 8
+                && s[..pos]
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || b"-/.".contains(&b)) =>
+        {
+            &s[..pos]
+        }
         _ => s,
     };
     let date = parse_numeric(s).or_else(|| parse_with_month_name(s))?;
@@ -27,15 +34,26 @@ pub fn parse_date(raw: &str) -> Option<NaiveDate> {
 
 fn parse_numeric(s: &str) -> Option<NaiveDate> {
     if s.len() == 8 && s.bytes().all(|b| b.is_ascii_digit()) {
-        let (y, m, d) = (s[..4].parse().ok()?, s[4..6].parse().ok()?, s[6..].parse().ok()?);
+        let (y, m, d) = (
+            s[..4].parse().ok()?,
+            s[4..6].parse().ok()?,
+            s[6..].parse().ok()?,
+        );
         return NaiveDate::from_ymd_opt(y, m, d);
     }
     let sep = s.chars().find(|c| matches!(c, '-' | '/' | '.'))?;
     let parts: Vec<&str> = s.split(sep).collect();
-    if parts.len() != 3 || parts.iter().any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit())) {
+    if parts.len() != 3
+        || parts
+            .iter()
+            .any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
+    {
         return None;
     }
-    let n: Vec<u32> = parts.iter().map(|p| p.parse().ok()).collect::<Option<_>>()?;
+    let n: Vec<u32> = parts
+        .iter()
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
     if parts[0].len() == 4 {
         return NaiveDate::from_ymd_opt(n[0] as i32, n[1], n[2]);
     }
@@ -53,34 +71,57 @@ fn parse_numeric(s: &str) -> Option<NaiveDate> {
     };
     // "04.03.2021" is day first in every country that writes dots.
     let day_first = sep == '.' || n[0] > 12;
-    let (m, d) = if day_first { (n[1], n[0]) } else { (n[0], n[1]) };
+    let (m, d) = if day_first {
+        (n[1], n[0])
+    } else {
+        (n[0], n[1])
+    };
     NaiveDate::from_ymd_opt(year, m, d)
 }
 
 fn parse_with_month_name(s: &str) -> Option<NaiveDate> {
     let cleaned = s.replace(',', " ");
-    let tokens: Vec<&str> = cleaned.split([' ', '-']).filter(|t| !t.is_empty()).collect();
+    let tokens: Vec<&str> = cleaned
+        .split([' ', '-'])
+        .filter(|t| !t.is_empty())
+        .collect();
     if tokens.len() != 3 {
         return None;
     }
-    let (month_pos, month) = tokens.iter().enumerate().find_map(|(i, t)| month_number(t).map(|m| (i, m)))?;
+    let (month_pos, month) = tokens
+        .iter()
+        .enumerate()
+        .find_map(|(i, t)| month_number(t).map(|m| (i, m)))?;
     let numbers: Vec<u32> = tokens
         .iter()
         .enumerate()
         .filter(|(i, _)| *i != month_pos)
-        .map(|(_, t)| t.trim_end_matches(|c: char| c.is_ascii_alphabetic()).parse().ok())
+        .map(|(_, t)| {
+            t.trim_end_matches(|c: char| c.is_ascii_alphabetic())
+                .parse()
+                .ok()
+        })
         .collect::<Option<_>>()?;
-    let (day, year) = if numbers[0] > 31 { (numbers[1], numbers[0]) } else { (numbers[0], numbers[1]) };
+    let (day, year) = if numbers[0] > 31 {
+        (numbers[1], numbers[0])
+    } else {
+        (numbers[0], numbers[1])
+    };
     NaiveDate::from_ymd_opt(year as i32, month, day)
 }
 
 fn month_number(token: &str) -> Option<u32> {
-    const MONTHS: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+    const MONTHS: [&str; 12] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
     let lower = token.to_ascii_lowercase();
     if lower.len() < 3 || !lower.is_ascii() {
         return None;
     }
-    MONTHS.iter().position(|m| lower.starts_with(m)).map(|i| i as u32 + 1)
+    MONTHS
+        .iter()
+        .position(|m| lower.starts_with(m))
+        .map(|i| i as u32 + 1)
 }
 
 #[cfg(test)]
@@ -113,7 +154,11 @@ mod tests {
             ("yesterday", None),
         ];
         for (raw, want) in cases {
-            assert_eq!(parse_date(raw).map(|d| d.to_string()), want.map(String::from), "{raw:?}");
+            assert_eq!(
+                parse_date(raw).map(|d| d.to_string()),
+                want.map(String::from),
+                "{raw:?}"
+            );
         }
     }
 

@@ -27,14 +27,44 @@ impl Email {
 
 /// Local parts that name a function, not a person.
 const ROLE_LOCAL_PARTS: &[&str] = &[
-    "info", "support", "sales", "admin", "contact", "office", "help", "helpdesk", "billing",
-    "service", "services", "customerservice", "noreply", "no-reply", "team", "hello", "accounts",
-    "accounting", "enquiries", "inquiries", "orders", "webmaster", "hr", "jobs", "marketing",
-    "postmaster", "reception", "mail", "it", "finance", "purchasing", "shop", "store",
+    "info",
+    "support",
+    "sales",
+    "admin",
+    "contact",
+    "office",
+    "help",
+    "helpdesk",
+    "billing",
+    "service",
+    "services",
+    "customerservice",
+    "noreply",
+    "no-reply",
+    "team",
+    "hello",
+    "accounts",
+    "accounting",
+    "enquiries",
+    "inquiries",
+    "orders",
+    "webmaster",
+    "hr",
+    "jobs",
+    "marketing",
+    "postmaster",
+    "reception",
+    "mail",
+    "it",
+    "finance",
+    "purchasing",
+    "shop",
+    "store",
 ];
 
 /// Providers that ignore dots in the local part, and their canonical domain.
-const DOTLESS_PROVIDERS: &[(&str, &str)] = &[("gmail.com", "gmail.com"), ("googlemail.com", "gmail.com")];
+const DOTLESS_PROVIDERS: &[(&str, &str)] =
+    &[("gmail.com", "gmail.com"), ("googlemail.com", "gmail.com")];
 
 /// Normalizes an e-mail address; `None` for placeholders and invalid addresses.
 pub fn normalize_email(raw: &str) -> Option<Email> {
@@ -84,9 +114,9 @@ fn valid_domain(domain: &str) -> bool {
         return false;
     };
     tld.len() >= 2
-        && domain
-            .split('.')
-            .all(|label| !label.is_empty() && label.chars().all(|c| c.is_alphanumeric() || c == '-'))
+        && domain.split('.').all(|label| {
+            !label.is_empty() && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+        })
 }
 
 #[cfg(test)]
@@ -113,7 +143,11 @@ mod tests {
             ("", None),
         ];
         for (raw, want) in cases {
-            assert_eq!(normalize_email(raw).map(|e| e.address), want.map(String::from), "{raw:?}");
+            assert_eq!(
+                normalize_email(raw).map(|e| e.address),
+                want.map(String::from),
+                "{raw:?}"
+            );
         }
     }
 

@@ -17,14 +17,41 @@ pub use address::{normalize_address, normalize_city, normalize_postcode};
 pub use date::parse_date;
 pub use email::{normalize_email, Email};
 pub use name::{parse_full_name, parse_name_parts, PersonName};
-pub use phone::{PhoneNormalizer, Phone};
+pub use phone::{Phone, PhoneNormalizer};
 pub use serial::{normalize_serial, Serial};
 
 /// Values that mean "nothing here" in exports, compared after trimming and lower-casing.
 const PLACEHOLDERS: &[&str] = &[
-    "", "-", "--", "---", ".", "?", "??", "n/a", "na", "n.a.", "#n/a", "none", "null", "nil",
-    "unknown", "unk", "test", "tbd", "not available", "not provided", "no", "x", "xx", "xxx",
-    "missing", "(null)", "(blank)", "blank", "undefined", "0",
+    "",
+    "-",
+    "--",
+    "---",
+    ".",
+    "?",
+    "??",
+    "n/a",
+    "na",
+    "n.a.",
+    "#n/a",
+    "none",
+    "null",
+    "nil",
+    "unknown",
+    "unk",
+    "test",
+    "tbd",
+    "not available",
+    "not provided",
+    "no",
+    "x",
+    "xx",
+    "xxx",
+    "missing",
+    "(null)",
+    "(blank)",
+    "blank",
+    "undefined",
+    "0",
 ];
 
 /// True when a raw value is empty or a known placeholder.

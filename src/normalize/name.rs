@@ -67,7 +67,9 @@ const SUFFIXES: &[&str] = &[
     "jr", "sr", "ii", "iii", "iv", "v", "phd", "md", "esq", "dds", "jnr", "snr",
 ];
 /// Surname particles that belong to the last name ("van der Berg", "de la Cruz").
-const PARTICLES: &[&str] = &["van", "von", "der", "den", "de", "la", "le", "da", "di", "del", "du", "st", "mac", "bin", "al"];
+const PARTICLES: &[&str] = &[
+    "van", "von", "der", "den", "de", "la", "le", "da", "di", "del", "du", "st", "mac", "bin", "al",
+];
 
 /// Parses a full name written in one column: "SMITH, Robert J", "Dr Robert Smith Jr.",
 /// "Robert Smith". Returns `None` for empty and placeholder values.
@@ -86,7 +88,11 @@ pub fn parse_full_name(raw: &str) -> Option<PersonName> {
             let (first, middle) = split_first_middle(&rest_tokens);
             return PersonName::from_parts(&first, &middle, &last_tokens.join(" "));
         }
-        let tokens = if last_tokens.is_empty() { rest_tokens } else { last_tokens };
+        let tokens = if last_tokens.is_empty() {
+            rest_tokens
+        } else {
+            last_tokens
+        };
         return from_ordered_tokens(&tokens);
     }
     from_ordered_tokens(&clean_tokens(&fold_text(raw)))
@@ -94,8 +100,16 @@ pub fn parse_full_name(raw: &str) -> Option<PersonName> {
 
 /// Normalizes names given in separate columns.
 pub fn parse_name_parts(first_raw: &str, last_raw: &str) -> Option<PersonName> {
-    let first_raw = if is_placeholder(first_raw) { "" } else { first_raw };
-    let last_raw = if is_placeholder(last_raw) { "" } else { last_raw };
+    let first_raw = if is_placeholder(first_raw) {
+        ""
+    } else {
+        first_raw
+    };
+    let last_raw = if is_placeholder(last_raw) {
+        ""
+    } else {
+        last_raw
+    };
     let first_tokens = clean_tokens(&fold_text(first_raw));
     let last_tokens = clean_tokens(&fold_text(last_raw));
     let (first, middle) = split_first_middle(&first_tokens);
@@ -146,7 +160,9 @@ pub fn phonetic(folded: &str) -> String {
     }
     // rphonetic expects ASCII; `letters` is ASCII by construction.
     static ENCODER: OnceLock<DoubleMetaphone> = OnceLock::new();
-    ENCODER.get_or_init(DoubleMetaphone::default).encode(&letters)
+    ENCODER
+        .get_or_init(DoubleMetaphone::default)
+        .encode(&letters)
 }
 
 /// The nickname groups of a folded first name: ids of the formal names it can stand for
@@ -159,7 +175,10 @@ pub fn nickname_groups(folded_first: &str) -> Vec<u16> {
 
 /// The formal name behind a nickname group id (for indexing and explanations).
 pub fn nickname_group_name(id: u16) -> &'static str {
-    nickname_names().get(id as usize).map(String::as_str).unwrap_or("")
+    nickname_names()
+        .get(id as usize)
+        .map(String::as_str)
+        .unwrap_or("")
 }
 
 /// True when two folded first names may name the same person by nickname (Bob/Robert).
@@ -266,7 +285,10 @@ mod tests {
         assert!(nickname_equivalent(&g("bill"), &g("william")));
         assert!(nickname_equivalent(&g("peggy"), &g("margaret")));
         assert!(!nickname_equivalent(&g("robert"), &g("margaret")));
-        assert!(nickname_data().names.len() >= 300, "a few hundred name groups");
+        assert!(
+            nickname_data().names.len() >= 300,
+            "a few hundred name groups"
+        );
     }
 
     #[test]

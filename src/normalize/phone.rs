@@ -121,7 +121,11 @@ fn strip_extension(raw: &str) -> &str {
 /// All one digit ("0000000000") or a keyboard run ("1234567890").
 fn is_junk_digits(digits: &str) -> bool {
     let bytes = digits.as_bytes();
-    let national = if bytes.len() == 11 && bytes[0] == b'1' { &bytes[1..] } else { bytes };
+    let national = if bytes.len() == 11 && bytes[0] == b'1' {
+        &bytes[1..]
+    } else {
+        bytes
+    };
     national.iter().all(|&b| b == national[0])
         || "12345678901234567890".contains(digits)
         || "09876543210987654321".contains(digits)
@@ -132,7 +136,9 @@ mod tests {
     use super::*;
 
     fn us(raw: &str) -> Option<String> {
-        PhoneNormalizer::new(Region::US).normalize(raw).map(|p| p.e164)
+        PhoneNormalizer::new(Region::US)
+            .normalize(raw)
+            .map(|p| p.e164)
     }
 
     #[test]

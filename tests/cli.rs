@@ -1,0 +1,623 @@
+//! End-to-end tests: the real `idresolve` binary on the fixtures, in temporary folders.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn idresolve(args: &[&str]) -> Output {
+    Command::cargo_bin("idresolve")
+        .expect("binary")
+        .args(args)
+        .arg("--quiet")
+        .output()
+        .expect("runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = idresolve(args);
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn csv_rows(path: &Path) -> Vec<Vec<String>> {
+    let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    r.records()
+        .map(|row| row.expect("row").iter().map(str::to_string).collect())
+        .collect()
+}
+
+/// golden_id of each (source, record_id) in a mapping.
+fn golden_of(out: &Path) -> std::collections::HashMap<(String, String), String> {
+    csv_rows(&out.join("mapping.csv"))
+        .into_iter()
+        .map(|r| ((r[0].clone(), r[1].clone()), r[2].clone()))
+        .collect()
+}
+
+fn run_demo(out: &Path) {
+    let config = root().join("fixtures/demo/resolve.toml");
+    ok(&[
+        "run",
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+}
+
+#[test]
+fn demo_links_the_scattered_records_of_each_customer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    run_demo(&out);
+    for f in [
+        "mapping.csv",
+        "golden.csv",
+        "cases.csv",
+        "links.csv",
+        "rejected.csv",
+        "model.json",
+        "run.json",
+        "state.json",
+        "index/meta.json",
+    ] {
+        assert!(out.join(f).exists(), "{f} missing");
+    }
+    let g = golden_of(&out);
+    let id = |s: &str, r: &str| g[&(s.to_string(), r.to_string())].clone();
+    // Robert Smith of Springfield: warranty claim, account, five tickets, two orders.
+    let robert = id("warranty", "W-1001");
+    for (s, r) in [
+        ("billing", "A-77"),
+        ("support", "T-5001"),
+        ("support", "T-5003"),
+        ("support", "T-5008"),
+        ("shop", "O-9001"),
+        ("shop", "O-9002"),
+    ] {
+        assert_eq!(id(s, r), robert, "{s}:{r} should belong to Robert Smith");
+    }
+    // Jennifer shares his phone and address (a household) and is someone else; so is the
+    // other Robert Smith, in Dayton.
+    assert_ne!(id("billing", "A-78"), robert);
+    assert_ne!(id("billing", "A-82"), robert);
+    assert_eq!(id("billing", "A-78"), id("support", "T-5007"));
+    // Accents and umlauts: Müller / Mueller.
+    assert_eq!(id("warranty", "W-1006"), id("shop", "O-9007"));
+    // The ragged shop row is rejected, named and counted, not dropped.
+    let rejected = csv_rows(&out.join("rejected.csv"));
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(
+        (rejected[0][0].as_str(), rejected[0][1].as_str()),
+        ("shop", "9")
+    );
+    let run: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["records_rejected"], 1);
+    assert_eq!(run["records_accepted"], g.len());
+    // Every case number of Robert's, linked under his golden ID.
+    let cases: Vec<String> = csv_rows(&out.join("cases.csv"))
+        .into_iter()
+        .filter(|r| r[0] == robert)
+        .map(|r| r[2].clone())
+        .collect();
+    for c in ["W-1001", "T-5001", "T-5003", "A-77", "O-9002"] {
+        assert!(
+            cases.iter().any(|x| x == c),
+            "case {c} not linked to Robert: {cases:?}"
+        );
+    }
+}
+
+#[test]
+fn demo_quality_against_truth() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    run_demo(&out);
+    let truth = root().join("fixtures/demo/truth.csv");
+    let json = ok(&[
+        "evaluate",
+        "--mapping",
+        out.join("mapping.csv").to_str().unwrap(),
+        "--truth",
+        truth.to_str().unwrap(),
+        "--json",
+    ]);
+    let e: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(e["pairwise_precision"], 1.0, "{e}");
+    assert!(e["pairwise_recall"].as_f64().unwrap() >= 0.95, "{e}");
+    assert_eq!(e["missing_from_mapping"], 1, "the rejected row is reported");
+}
+
+#[test]
+fn same_output_for_one_and_two_threads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    ok(&[
+        "generate",
+        "--customers",
+        "400",
+        "--seed",
+        "3",
+        "--out",
+        data.to_str().unwrap(),
+    ]);
+    let config = data.join("resolve.toml");
+    let mut outs = Vec::new();
+    for threads in ["1", "2"] {
+        let out = tmp.path().join(format!("out{threads}"));
+        ok(&[
+            "run",
+            "--threads",
+            threads,
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--emit-pairs",
+        ]);
+        outs.push(out);
+    }
+    for f in [
+        "mapping.csv",
+        "golden.csv",
+        "cases.csv",
+        "links.csv",
+        "pairs.csv",
+        "model.json",
+        "rejected.csv",
+    ] {
+        assert_eq!(
+            fs::read(outs[0].join(f)).unwrap(),
+            fs::read(outs[1].join(f)).unwrap(),
+            "{f} differs between 1 and 2 threads"
+        );
+    }
+}
+
+#[test]
+fn generate_is_deterministic_for_a_seed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    ok(&[
+        "generate",
+        "--customers",
+        "200",
+        "--seed",
+        "9",
+        "--out",
+        a.to_str().unwrap(),
+    ]);
+    ok(&[
+        "generate",
+        "--customers",
+        "200",
+        "--seed",
+        "9",
+        "--out",
+        b.to_str().unwrap(),
+    ]);
+    for f in [
+        "warranty.csv",
+        "billing.csv",
+        "support.csv",
+        "shop.csv",
+        "truth.csv",
+        "resolve.toml",
+    ] {
+        assert_eq!(
+            fs::read(a.join(f)).unwrap(),
+            fs::read(b.join(f)).unwrap(),
+            "{f}"
+        );
+    }
+}
+
+#[test]
+fn rerun_with_previous_keeps_golden_ids() {
+    let tmp = tempfile::tempdir().unwrap();
+    let full = tmp.path().join("full");
+    ok(&[
+        "generate",
+        "--customers",
+        "600",
+        "--seed",
+        "5",
+        "--out",
+        full.to_str().unwrap(),
+    ]);
+    // Last night's exports: every tenth row of each export had not arrived yet.
+    let old = tmp.path().join("old");
+    fs::create_dir_all(&old).unwrap();
+    for f in [
+        "warranty.csv",
+        "billing.csv",
+        "support.csv",
+        "shop.csv",
+        "resolve.toml",
+    ] {
+        let text = fs::read_to_string(full.join(f)).unwrap();
+        let kept: Vec<&str> = if f.ends_with(".csv") {
+            text.lines()
+                .enumerate()
+                .filter(|(i, _)| *i == 0 || i % 10 != 0)
+                .map(|(_, l)| l)
+                .collect()
+        } else {
+            text.lines().collect()
+        };
+        fs::write(old.join(f), kept.join("\n") + "\n").unwrap();
+    }
+    let (out1, out2, out3) = (
+        tmp.path().join("out1"),
+        tmp.path().join("out2"),
+        tmp.path().join("out3"),
+    );
+    ok(&[
+        "run",
+        "--config",
+        old.join("resolve.toml").to_str().unwrap(),
+        "--out",
+        out1.to_str().unwrap(),
+    ]);
+    // Same input again: every ID unchanged.
+    ok(&[
+        "run",
+        "--config",
+        old.join("resolve.toml").to_str().unwrap(),
+        "--out",
+        out2.to_str().unwrap(),
+        "--previous",
+        out1.to_str().unwrap(),
+    ]);
+    assert_eq!(golden_of(&out1), golden_of(&out2));
+    // Tonight: ~10% more rows. Last night's customers keep their IDs: every real person
+    // (by the generator's truth) present last night has all their old records under one
+    // of the IDs they had then. (When new rows bridge a person whom last night split in
+    // two, one of the two IDs lives on: that is a merge, listed in changes.csv.)
+    ok(&[
+        "run",
+        "--config",
+        full.join("resolve.toml").to_str().unwrap(),
+        "--out",
+        out3.to_str().unwrap(),
+        "--previous",
+        out1.to_str().unwrap(),
+    ]);
+    let (before, after) = (golden_of(&out1), golden_of(&out3));
+    let truth: std::collections::HashMap<(String, String), String> =
+        csv_rows(&full.join("truth.csv"))
+            .into_iter()
+            .map(|r| ((r[0].clone(), r[1].clone()), r[2].clone()))
+            .collect();
+    let mut people: std::collections::HashMap<&String, Vec<&(String, String)>> = Default::default();
+    for rec in before.keys() {
+        people.entry(&truth[rec]).or_default().push(rec);
+    }
+    let kept = people
+        .values()
+        .filter(|recs| {
+            recs.iter()
+                .all(|r| recs.iter().any(|o| before[*o] == after[*r]))
+        })
+        .count();
+    let share = kept as f64 / people.len() as f64;
+    assert!(
+        share >= 0.999,
+        "only {share:.4} of last night's customers kept their golden ID"
+    );
+    // New customers get new IDs, never a previous one.
+    let old_ids: std::collections::HashSet<&String> = before.values().collect();
+    for (rec, id) in &after {
+        if !before.contains_key(rec) && old_ids.contains(id) {
+            // A new record may join an existing customer; then some old record has that ID too.
+            assert!(
+                after.iter().any(|(r, i)| i == id && before.contains_key(r)),
+                "{rec:?} got reused ID {id}"
+            );
+        }
+    }
+    assert!(out3.join("changes.csv").exists());
+}
+
+#[test]
+fn interrupted_run_leaves_the_previous_output_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    ok(&[
+        "generate",
+        "--customers",
+        "3000",
+        "--seed",
+        "4",
+        "--out",
+        data.to_str().unwrap(),
+    ]);
+    let out = tmp.path().join("out");
+    let config = data.join("resolve.toml");
+    ok(&[
+        "run",
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let before = fs::read(out.join("mapping.csv")).unwrap();
+    for delay_ms in [50, 400, 900] {
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("idresolve"))
+            .args([
+                "run",
+                "--quiet",
+                "--config",
+                config.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ])
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        // Whenever it was stopped, OUT holds one complete run: the same mapping (same input).
+        assert_eq!(
+            fs::read(out.join("mapping.csv")).unwrap(),
+            before,
+            "killed after {delay_ms} ms"
+        );
+        assert!(out.join("run.json").exists() && out.join("index/meta.json").exists());
+    }
+}
+
+#[test]
+fn explain_shows_levels_weights_and_the_link() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    run_demo(&out);
+    let text = ok(&[
+        "explain",
+        "--out",
+        out.to_str().unwrap(),
+        "warranty:W-1001",
+        "support:T-5003",
+    ]);
+    assert!(text.contains("shared_case_number"), "{text}");
+    assert!(text.contains("nickname"), "{text}");
+    assert!(text.contains("same golden ID"), "{text}");
+    let json = ok(&[
+        "explain",
+        "--out",
+        out.to_str().unwrap(),
+        "billing:A-77",
+        "billing:A-78",
+        "--json",
+    ]);
+    let e: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        e["same_golden_id"], false,
+        "Robert and Jennifer share a household, not an identity"
+    );
+    assert!(e["contributions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["comparison"] == "first_name" && c["level"] == "different"));
+    let bad = idresolve(&[
+        "explain",
+        "--out",
+        out.to_str().unwrap(),
+        "billing:NOPE",
+        "billing:A-77",
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn lookup_finds_customers_from_messy_queries() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    run_demo(&out);
+    let o = out.to_str().unwrap();
+    let top = |args: &[&str]| -> serde_json::Value {
+        let mut all = vec!["lookup", "--out", o, "--json"];
+        all.extend_from_slice(args);
+        let v: serde_json::Value = serde_json::from_str(&ok(&all)).unwrap();
+        v[0].clone()
+    };
+    let maria = top(&["--phone", "555.987.6543"]);
+    assert_eq!(
+        maria["golden"]["name"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .replace('í', "i"),
+        "maria garcia"
+    );
+    assert_eq!(maria["confidence"], 1.0);
+    assert!(
+        maria["records"].as_array().unwrap().len() >= 5,
+        "the whole history: {maria}"
+    );
+    assert_eq!(
+        top(&["--name", "Maria Garcai"])["golden"]["golden_id"],
+        maria["golden"]["golden_id"],
+        "misspelled name"
+    );
+    let robert = top(&["--case", "T-5003"]);
+    assert_eq!(
+        top(&["--serial", "5CD-1234-XYX"])["golden"]["golden_id"],
+        robert["golden"]["golden_id"],
+        "serial with a typo"
+    );
+    assert_eq!(
+        top(&["rob.smith@gmail.com"])["golden"]["golden_id"],
+        robert["golden"]["golden_id"],
+        "free text e-mail"
+    );
+    let text = ok(&["lookup", "--out", o, "--phone", "(555) 987-6543"]);
+    assert!(text.contains("T-5005") && text.contains("O-9003"), "{text}");
+    let none = idresolve(&["lookup", "--out", o, "--email", "nobody@nowhere.example"]);
+    assert_eq!(none.status.code(), Some(1));
+    let batch = tmp.path().join("queries.txt");
+    fs::write(&batch, "phone:555 222 3344\ncase:W-1005\n").unwrap();
+    let lines = ok(&["lookup", "--out", o, "--batch", batch.to_str().unwrap()]);
+    assert_eq!(lines.lines().count(), 2);
+    assert!(
+        lines
+            .lines()
+            .all(|l| l.split('\t').nth(1).is_some_and(|g| g.starts_with('G'))),
+        "{lines}"
+    );
+}
+
+#[test]
+fn bad_inputs_give_clear_errors_and_never_panic() {
+    let bad = root().join("fixtures/bad");
+    let tmp = tempfile::tempdir().unwrap();
+    let cases: [(&str, i32, &[&str]); 9] = [
+        ("empty.toml", 2, &["empty.csv", "empty"]),
+        ("header_only.toml", 1, &["header_only.csv", "no data rows"]),
+        ("garbage.toml", 2, &["garbage.csv", "binary"]),
+        ("missing_file.toml", 2, &["does_not_exist.csv", "not found"]),
+        (
+            "missing_column.toml",
+            2,
+            &[
+                "phone_number",
+                "did you mean `phone`",
+                "columns: `id`, `name`, `phone`",
+            ],
+        ),
+        (
+            "many_problems.toml",
+            2,
+            &["threshold", "telephone", "unique", "ident"],
+        ),
+        ("syntax.toml", 2, &["line 1"]),
+        ("empty_config.toml", 2, &["[[source]]"]),
+        ("nonexistent.toml", 2, &["nonexistent.toml"]),
+    ];
+    for (config, code, needles) in cases {
+        let out = idresolve(&[
+            "run",
+            "--config",
+            bad.join(config).to_str().unwrap(),
+            "--out",
+            tmp.path().join("o").to_str().unwrap(),
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{config}: {err}");
+        for n in needles {
+            assert!(err.contains(n), "{config}: message lacks {n:?}: {err}");
+        }
+        assert!(!err.contains("panicked"), "{config}: {err}");
+    }
+}
+
+#[test]
+fn ragged_rows_and_bad_ids_are_rejected_with_reasons_and_the_rest_is_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    ok(&[
+        "run",
+        "--config",
+        root().join("fixtures/bad/ragged.toml").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let rejected = csv_rows(&out.join("rejected.csv"));
+    let reasons: Vec<(&str, &str)> = rejected
+        .iter()
+        .map(|r| (r[1].as_str(), r[2].as_str()))
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|(l, r)| *l == "3" && r.contains("expected 3")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|(l, r)| *l == "4" && r.contains("found 4")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|(l, r)| *l == "5" && r.contains("empty record id")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|(_, r)| r.contains("duplicate record id `1`")),
+        "{reasons:?}"
+    );
+    let ids: Vec<String> = csv_rows(&out.join("mapping.csv"))
+        .into_iter()
+        .map(|r| r[1].clone())
+        .collect();
+    assert_eq!(
+        ids,
+        ["1", "3", "4"],
+        "every usable row is in the mapping, the quoted newline included"
+    );
+}
+
+#[test]
+fn windows_1252_exports_are_decoded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    ok(&[
+        "run",
+        "--config",
+        root().join("fixtures/bad/cp1252.toml").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let golden = fs::read_to_string(out.join("golden.csv")).unwrap();
+    assert!(
+        golden.contains("José Müller") && golden.contains("Zoë Smith"),
+        "{golden}"
+    );
+}
+
+#[test]
+fn evaluate_of_the_truth_itself_is_perfect() {
+    let truth = root().join("fixtures/demo/truth.csv");
+    let tmp = tempfile::tempdir().unwrap();
+    let mapping = tmp.path().join("mapping.csv");
+    let rows = csv_rows(&truth);
+    let mut text = String::from("source,record_id,golden_id\n");
+    for r in rows {
+        text.push_str(&format!("{},{},{}\n", r[0], r[1], r[2]));
+    }
+    fs::write(&mapping, text).unwrap();
+    let e: serde_json::Value = serde_json::from_str(&ok(&[
+        "evaluate",
+        "--mapping",
+        mapping.to_str().unwrap(),
+        "--truth",
+        truth.to_str().unwrap(),
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(
+        (
+            e["pairwise_f1"].as_f64(),
+            e["bcubed_f1"].as_f64(),
+            e["exact_entities"].as_f64()
+        ),
+        (Some(1.0), Some(1.0), Some(1.0))
+    );
+}
