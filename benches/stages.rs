@@ -19,29 +19,68 @@ fn stages(c: &mut Criterion) {
     let data = idresolve::ingest::ingest(&config, |_| {}).expect("ingest");
     let mut g = c.benchmark_group("stages-20k-customers");
     g.sample_size(10);
-    g.bench_function("ingest+normalize", |b| b.iter(|| idresolve::ingest::ingest(&config, |_| {}).expect("ingest")));
-    g.bench_function("index build", |b| b.iter(|| candidates::build_index(&data, |_| {}).expect("index")));
-    let index = candidates::build_index(&data, |_| {}).expect("index");
-    g.bench_function("candidates", |b| b.iter(|| candidates::generate(&data, &index, config.matching.candidates, |_| {})));
-    let cands = candidates::generate(&data, &index, config.matching.candidates, |_| {});
-    g.bench_function("compare", |b| b.iter(|| idresolve::compare_pairs(&data, &cands, &NoProgress)));
-    let comparisons = idresolve::compare_pairs(&data, &cands, &NoProgress);
-    g.bench_function("train (u sample + EM)", |b| {
-        b.iter(|| model::train(&data, &comparisons, config.matching.u_sample_pairs, config.matching.max_em_iterations))
+    g.bench_function("ingest+normalize", |b| {
+        b.iter(|| idresolve::ingest::ingest(&config, |_| {}).expect("ingest"))
     });
-    g.bench_function("end to end (no output)", |b| b.iter(|| idresolve::resolve(&config, &Options::default(), &NoProgress).expect("resolve")));
+    g.bench_function("index build", |b| {
+        b.iter(|| candidates::build_index(&data, |_| {}).expect("index"))
+    });
+    let index = candidates::build_index(&data, |_| {}).expect("index");
+    g.bench_function("candidates", |b| {
+        b.iter(|| candidates::generate(&data, &index, config.matching.candidates, |_| {}))
+    });
+    let cands = candidates::generate(&data, &index, config.matching.candidates, |_| {});
+    g.bench_function("compare", |b| {
+        b.iter(|| idresolve::compare_pairs(&data, &cands.pairs, &NoProgress))
+    });
+    let comparisons = idresolve::compare_pairs(&data, &cands.pairs, &NoProgress);
+    g.bench_function("train (u sample + EM)", |b| {
+        b.iter(|| {
+            model::train(
+                &data,
+                &comparisons,
+                config.matching.u_sample_pairs,
+                config.matching.max_em_iterations,
+            )
+        })
+    });
+    g.bench_function("end to end (no output)", |b| {
+        b.iter(|| idresolve::resolve(&config, &Options::default(), &NoProgress).expect("resolve"))
+    });
     g.finish();
 }
 
 fn normalizers(c: &mut Criterion) {
-    let names = ["SMITH, Robert", "Dr. María-José García Jr.", "bob smith", "O'Brien, Patrick J."];
-    c.bench_function("parse_full_name", |b| b.iter(|| names.iter().map(|n| normalize::parse_full_name(black_box(n))).count()));
+    let names = [
+        "SMITH, Robert",
+        "Dr. María-José García Jr.",
+        "bob smith",
+        "O'Brien, Patrick J.",
+    ];
+    c.bench_function("parse_full_name", |b| {
+        b.iter(|| {
+            names
+                .iter()
+                .map(|n| normalize::parse_full_name(black_box(n)))
+                .count()
+        })
+    });
     let mut phones = normalize::PhoneNormalizer::new(phonenumber::country::Id::US);
-    c.bench_function("phone (cached)", |b| b.iter(|| phones.normalize(black_box("(555) 123-4567"))));
+    c.bench_function("phone (cached)", |b| {
+        b.iter(|| phones.normalize(black_box("(555) 123-4567")))
+    });
     let a = normalize::parse_full_name("Robert Smith").expect("name");
-    let p = idresolve::record::Profile { names: vec![a], ..Default::default() };
-    let q = idresolve::record::Profile { names: vec![normalize::parse_full_name("SMITH, Bob").expect("name")], ..Default::default() };
-    c.bench_function("compare two profiles", |b| b.iter(|| compare::compare(black_box(&p), black_box(&q))));
+    let p = idresolve::record::Profile {
+        names: vec![a],
+        ..Default::default()
+    };
+    let q = idresolve::record::Profile {
+        names: vec![normalize::parse_full_name("SMITH, Bob").expect("name")],
+        ..Default::default()
+    };
+    c.bench_function("compare two profiles", |b| {
+        b.iter(|| compare::compare(black_box(&p), black_box(&q)))
+    });
 }
 
 criterion_group!(benches, normalizers, stages);

@@ -15,6 +15,7 @@ use crate::config::{Config, FieldKind, SourceConfig};
 use crate::error::{Error, Result};
 use crate::normalize::{self, PhoneNormalizer};
 use crate::record::{Dataset, Display, Profile, Record, Rejected, Shown, SourceCounts};
+use phonenumber::country::Id as Region;
 
 /// Bytes read to find the header and sniff the delimiter.
 const SNIFF_BYTES: usize = 64 * 1024;
@@ -106,7 +107,6 @@ fn decode(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
 pub fn ingest(config: &Config, mut progress: impl FnMut(u64)) -> Result<Dataset> {
     let region = normalize::phone::parse_region(&config.default_region)
         .ok_or_else(|| Error::Usage(format!("unknown region {}", config.default_region)))?;
-    let mut phones = PhoneNormalizer::new(region);
     let mut data = Dataset::default();
     let mut profile_ids: HashMap<Profile, u32> = HashMap::new();
     for (s, source) in config.sources.iter().enumerate() {
@@ -114,7 +114,7 @@ pub fn ingest(config: &Config, mut progress: impl FnMut(u64)) -> Result<Dataset>
         let counts = ingest_source(
             s as u16,
             source,
-            &mut phones,
+            region,
             &mut data,
             &mut profile_ids,
             &mut progress,
@@ -140,34 +140,100 @@ fn attach_shared_cases(data: &mut Dataset) {
             *seen.entry(c).or_default() += 1;
         }
     }
-    let old = std::mem::take(&mut data.profiles);
-    let mut ids: HashMap<Profile, u32> = HashMap::new();
-    for r in data.records.iter_mut() {
-        let mut p = old[r.profile as usize].clone();
-        p.cases = r
+    // Only records that cite a shared case, or hold no value at all, change profile;
+    // the others keep theirs (no re-hashing of a million profiles).
+    let mut split: HashMap<(u32, Vec<String>), u32> = HashMap::new();
+    for i in 0..data.records.len() {
+        let r = &data.records[i];
+        let mut shared: Vec<String> = r
             .cases
             .iter()
             .filter_map(|c| normalize_code(c))
             .filter(|c| seen.get(c).is_some_and(|&n| n > 1))
             .collect();
-        p.canonicalize();
+        shared.sort();
+        shared.dedup();
+        let old = r.profile;
+        let empty = data.profiles[old as usize].is_empty();
+        if shared.is_empty() && !empty {
+            continue;
+        }
         let next = data.profiles.len() as u32;
-        r.profile = if p.is_empty() {
-            data.profiles.push(p);
+        let new = if shared.is_empty() {
+            data.profiles.push(Profile::default());
             next
         } else {
-            *ids.entry(p).or_insert_with_key(|p| {
-                data.profiles.push(p.clone());
+            *split.entry((old, shared)).or_insert_with_key(|(_, cases)| {
+                let mut p = data.profiles[old as usize].clone();
+                p.cases = cases.clone();
+                data.profiles.push(p);
                 next
             })
         };
+        data.records[i].profile = new;
+    }
+    // Drop profiles left without records, keeping the order of the rest.
+    let mut used = vec![false; data.profiles.len()];
+    for r in &data.records {
+        used[r.profile as usize] = true;
+    }
+    let mut remap = vec![u32::MAX; data.profiles.len()];
+    let mut kept = 0u32;
+    for (i, u) in used.iter().enumerate() {
+        if *u {
+            remap[i] = kept;
+            kept += 1;
+        }
+    }
+    let profiles = std::mem::take(&mut data.profiles);
+    data.profiles = profiles
+        .into_iter()
+        .zip(used)
+        .filter_map(|(p, u)| u.then_some(p))
+        .collect();
+    for r in data.records.iter_mut() {
+        r.profile = remap[r.profile as usize];
     }
 }
+
+/// Rows normalized together in parallel; reading and bookkeeping stay sequential.
+const BATCH_ROWS: usize = 16_384;
+
+thread_local! {
+    /// Each worker thread keeps its own phone cache (the parser is not shared).
+    static PHONES: std::cell::RefCell<Option<PhoneNormalizer>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Normalizes a batch of accepted rows in parallel, in order.
+fn normalize_batch(
+    source: &SourceConfig,
+    rows: &[csv::ByteRecord],
+    region: Region,
+) -> Vec<Normalized> {
+    use rayon::prelude::*;
+    rows.par_iter()
+        .with_min_len(256)
+        .map(|row| {
+            PHONES.with(|cell| {
+                let mut slot = cell.borrow_mut();
+                if slot.as_ref().is_none_or(|p| p.region() != region) {
+                    *slot = Some(PhoneNormalizer::new(region));
+                }
+                match slot.as_mut() {
+                    Some(phones) => normalize_row(source, row, phones),
+                    None => normalize_row(source, row, &mut PhoneNormalizer::new(region)),
+                }
+            })
+        })
+        .collect()
+}
+
+type Normalized = (Profile, Display, Option<chrono::NaiveDate>, Vec<String>);
 
 fn ingest_source(
     s: u16,
     source: &SourceConfig,
-    phones: &mut PhoneNormalizer,
+    region: Region,
     data: &mut Dataset,
     profile_ids: &mut HashMap<Profile, u32>,
     progress: &mut impl FnMut(u64),
@@ -184,6 +250,34 @@ fn ingest_source(
     };
     let mut seen_ids: HashMap<String, u64> = HashMap::new();
     let mut row = csv::ByteRecord::new();
+    let mut batch: Vec<csv::ByteRecord> = Vec::with_capacity(BATCH_ROWS);
+    let mut batch_meta: Vec<(String, u64)> = Vec::with_capacity(BATCH_ROWS);
+    let flush = |batch: &mut Vec<csv::ByteRecord>,
+                 meta: &mut Vec<(String, u64)>,
+                 data: &mut Dataset,
+                 profile_ids: &mut HashMap<Profile, u32>| {
+        for ((profile, display, date, cases), (record_id, line)) in
+            normalize_batch(source, batch, region)
+                .into_iter()
+                .zip(meta.drain(..))
+        {
+            let next = data.profiles.len() as u32;
+            let profile_ord = *profile_ids.entry(profile).or_insert_with_key(|p| {
+                data.profiles.push(p.clone());
+                next
+            });
+            data.records.push(Record {
+                source: s,
+                line,
+                record_id,
+                date,
+                cases,
+                display,
+                profile: profile_ord,
+            });
+        }
+        batch.clear();
+    };
     let width = source.header.len();
     loop {
         match reader.read_byte_record(&mut row) {
@@ -248,23 +342,14 @@ fn ingest_source(
             continue;
         }
         seen_ids.insert(record_id.clone(), line);
-        let (profile, display, date, cases) = normalize_row(source, &row, phones);
-        let next = data.profiles.len() as u32;
-        let profile_ord = *profile_ids.entry(profile).or_insert_with_key(|p| {
-            data.profiles.push(p.clone());
-            next
-        });
-        data.records.push(Record {
-            source: s,
-            line,
-            record_id,
-            date,
-            cases,
-            display,
-            profile: profile_ord,
-        });
+        batch.push(row.clone());
+        batch_meta.push((record_id, line));
+        if batch.len() == BATCH_ROWS {
+            flush(&mut batch, &mut batch_meta, data, profile_ids);
+        }
         counts.accepted += 1;
     }
+    flush(&mut batch, &mut batch_meta, data, profile_ids);
     progress(counts.rows % 65_536);
     if counts.rows == 0 {
         return Err(Error::input(

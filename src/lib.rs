@@ -118,26 +118,27 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
     progress.finish();
     t.lap("candidates");
 
-    progress.stage("compare", Some(candidates.pairs.len() as u64));
-    let comparisons = compare_pairs(&data, &candidates, progress);
-    progress.finish();
-    t.lap("compare");
-
+    // Training needs a sample of comparison vectors, scoring needs all of them: the
+    // sample is compared twice, and the full set is never held in memory.
     progress.stage("model", None);
     let model = match reused_model {
         Some(m) => m,
-        None => model::train(
-            &data,
-            &comparisons,
-            config.matching.u_sample_pairs,
-            config.matching.max_em_iterations,
-        ),
+        None => {
+            let sample = training_sample(&candidates);
+            let comparisons = compare_pairs(&data, &sample, progress);
+            model::train(
+                &data,
+                &comparisons,
+                config.matching.u_sample_pairs,
+                config.matching.max_em_iterations,
+            )
+        }
     };
     let tf = TermFrequencies::from_data(&data);
     progress.finish();
     t.lap("model");
 
-    progress.stage("score", Some(comparisons.len() as u64));
+    progress.stage("compare+score", Some(candidates.pairs.len() as u64));
     let scorer = Scorer {
         model: &model,
         tf: &tf,
@@ -145,17 +146,23 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
     let mut edges: Vec<Edge> = candidates
         .pairs
         .par_iter()
-        .zip(comparisons.par_iter())
-        .map(|(&(a, b), c)| Edge {
-            a,
-            b,
-            weight: scorer.weight(c) as f32,
-            levels: c.levels,
-            phone_key: c.tf_keys[compare::PHONE],
-            address_key: c.tf_keys[compare::ADDRESS],
+        .enumerate()
+        .with_min_len(1024)
+        .map(|(i, &(a, b))| {
+            if i % 65_536 == 0 {
+                progress.advance(65_536);
+            }
+            let c = compare::compare(&data.profiles[a as usize], &data.profiles[b as usize]);
+            Edge {
+                a,
+                b,
+                weight: scorer.weight(&c) as f32,
+                levels: c.levels,
+                phone_key: c.tf_keys[compare::PHONE],
+                address_key: c.tf_keys[compare::ADDRESS],
+            }
         })
         .collect();
-    drop(comparisons);
     let mut sizes = vec![0u32; data.profiles.len()];
     for r in &data.records {
         sizes[r.profile as usize] += 1;
@@ -173,7 +180,7 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         })
         .collect();
     progress.finish();
-    t.lap("score");
+    t.lap("compare+score");
 
     progress.stage("cluster", None);
     let threshold_weight = model::weight_of_probability(config.matching.threshold);
@@ -199,14 +206,23 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
     })
 }
 
-/// Comparison vectors of all candidate pairs, in pair order.
+/// Most candidate pairs EM trains on: a deterministic, evenly spread sample. EM over a
+/// few million pairs estimates level probabilities to ~0.001; more only costs time.
+const MAX_TRAINING_PAIRS: usize = 3_000_000;
+
+/// Every k-th candidate pair, k chosen so that at most [`MAX_TRAINING_PAIRS`] remain.
+pub fn training_sample(candidates: &Candidates) -> Vec<(u32, u32)> {
+    let step = candidates.pairs.len().div_ceil(MAX_TRAINING_PAIRS).max(1);
+    candidates.pairs.iter().step_by(step).copied().collect()
+}
+
+/// Comparison vectors of profile pairs, in order.
 pub fn compare_pairs(
     data: &Dataset,
-    candidates: &Candidates,
+    pairs: &[(u32, u32)],
     progress: &dyn Progress,
 ) -> Vec<Comparison> {
-    candidates
-        .pairs
+    pairs
         .par_iter()
         .enumerate()
         .with_min_len(1024)
