@@ -9,8 +9,8 @@ cargo build --release --quiet
 bin=./target/release/idresolve
 work=${BENCH_DIR:-$(mktemp -d)}
 sizes=("$@"); [ ${#sizes[@]} -gt 0 ] || sizes=(2300 23000 230000)
-echo "| customers | records | wall s | ingest | index | candidates | compare | model | score | cluster | output | peak RSS GiB | cand/record | pair completeness | precision | recall | F1 |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| customers | records | wall s | ingest | index | candidates | model | compare+score | cluster | output | peak RSS GiB | cand/record | pair completeness | precision | recall | F1 |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for n in "${sizes[@]}"; do
   data="$work/data-$n"; out="$work/out-$n"
   [ -f "$data/truth.csv" ] || $bin generate --quiet --customers "$n" --seed 1 --out "$data"
@@ -27,7 +27,7 @@ parts = [float(x) for x in wall.split(":")]
 secs = sum(p * 60 ** i for i, p in enumerate(reversed(parts)))
 rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", tv).group(1)) / 1024 / 1024
 st = dict(run["seconds"])
-cols = [n, run["records_in"], f"{secs:.1f}"] + [f"{st.get(k, 0):.2f}" for k in ["ingest", "index", "candidates", "compare", "model", "score", "cluster", "output"]]
+cols = [n, run["records_in"], f"{secs:.1f}"] + [f"{st.get(k, 0):.2f}" for k in ["ingest", "index", "candidates", "model", "compare+score", "cluster", "output"]]
 cols += [f"{rss:.2f}", f"{run['candidates']['per_record_mean']:.1f}", f"{ev['pair_completeness']:.4f}", f"{ev['pairwise_precision']:.4f}", f"{ev['pairwise_recall']:.4f}", f"{ev['pairwise_f1']:.4f}"]
 print("| " + " | ".join(str(c) for c in cols) + " |")
 PY

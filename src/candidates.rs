@@ -23,6 +23,9 @@ pub fn max_term_doc_freq(profiles: usize) -> u64 {
 }
 /// A profile whose terms are all frequent still queries with its rarest few.
 pub const KEEP_RAREST_TERMS: usize = 4;
+/// Most terms one query uses (the rarest): a query's cost is the length of the posting
+/// lists it touches, and the rarest terms carry the most evidence.
+pub const MAX_QUERY_TERMS: usize = 16;
 /// An exact key (personal e-mail, phone, serial, id, case number) held by at most this
 /// many profiles ties them into one *key group*: one person's records under a handful of
 /// spellings, or a household. More than this is an office line or a shared mailbox.
@@ -81,7 +84,8 @@ pub fn generate(
             terms.clear();
             profile_terms(&data.profiles[i], terms);
             // One more than K: the profile itself is usually the first hit.
-            let hits = searcher.search(terms, top_k + 1, max_df, KEEP_RAREST_TERMS);
+            let hits =
+                searcher.search(terms, top_k + 1, max_df, KEEP_RAREST_TERMS, MAX_QUERY_TERMS);
             if i % 4096 == 0 {
                 progress(4096);
             }

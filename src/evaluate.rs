@@ -264,6 +264,38 @@ mod tests {
         assert_eq!((e.true_entities, e.predicted_clusters), (3, 3));
     }
 
+    /// Pair counting through intersections agrees with enumerating every pair.
+    #[test]
+    fn agrees_with_brute_force_pair_enumeration() {
+        let mut x: u64 = 88172645463325252;
+        let mut next = |m: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % m) as u32
+        };
+        for _ in 0..20 {
+            let n = 60;
+            let truth: Vec<u32> = (0..n).map(|_| next(15)).collect();
+            let pred: Vec<u32> = (0..n).map(|_| next(20)).collect();
+            let (mut t, mut p, mut both) = (0u64, 0u64, 0u64);
+            for i in 0..n {
+                for j in i + 1..n {
+                    let same_t = truth[i] == truth[j];
+                    let same_p = pred[i] == pred[j];
+                    t += same_t as u64;
+                    p += same_p as u64;
+                    both += (same_t && same_p) as u64;
+                }
+            }
+            let e = score(&truth, &pred);
+            assert_eq!(
+                (e.true_pairs, e.predicted_pairs, e.correct_pairs),
+                (t, p, both)
+            );
+        }
+    }
+
     #[test]
     fn perfect_and_all_singletons() {
         let truth = [0, 0, 1, 1, 1];

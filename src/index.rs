@@ -309,25 +309,29 @@ impl IndexSearcher {
         hits
     }
 
-    /// OR-query over `terms`, skipping terms held by more than `max_doc_freq` units but
-    /// always keeping the `keep_rarest` rarest ones; top `k` hits, ties broken by ordinal.
+    /// OR-query over the terms of a unit that is itself in the index: terms only it holds
+    /// are skipped, so are terms held by more than `max_doc_freq` units unless among the
+    /// `keep_rarest` rarest, and at most `max_terms` (the rarest) are used; top `k` hits,
+    /// ties broken by ordinal.
     pub fn search(
         &self,
         terms: &[String],
         k: usize,
         max_doc_freq: u64,
         keep_rarest: usize,
+        max_terms: usize,
     ) -> Vec<Hit> {
         let mut with_df: Vec<(u64, &String)> = terms
             .iter()
             .map(|t| (self.doc_freq(t), t))
-            .filter(|(df, _)| *df > 0)
+            .filter(|(df, _)| *df > 1)
             .collect();
         with_df.sort_unstable();
         let clauses: Vec<(Occur, Box<dyn Query>)> = with_df
             .iter()
             .enumerate()
             .filter(|(i, (df, _))| *df <= max_doc_freq || *i < keep_rarest)
+            .take(max_terms)
             .map(|(_, (_, t))| {
                 let term = TermQuery::new(
                     Term::from_field_text(self.fields.terms, t),

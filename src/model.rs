@@ -162,11 +162,16 @@ pub struct TermFrequencies {
 impl TermFrequencies {
     /// Counts every value of every profile.
     pub fn from_data(data: &Dataset) -> TermFrequencies {
+        Self::from_profiles(&data.profiles)
+    }
+
+    /// Counts every value of the given profiles.
+    pub fn from_profiles(profiles: &[crate::record::Profile]) -> TermFrequencies {
         let mut tf = TermFrequencies {
             counts: vec![HashMap::new(); N],
             totals: [0; N],
         };
-        for p in &data.profiles {
+        for p in profiles {
             compare::tf_values(p, |i, key| {
                 *tf.counts[i].entry(key).or_default() += 1;
                 tf.totals[i] += 1;
@@ -563,6 +568,66 @@ mod tests {
             }
         }
         assert!(!model.comparisons[compare::EMAIL].active);
+    }
+
+    #[test]
+    fn sharing_a_common_surname_counts_less_than_a_rare_one() {
+        use crate::normalize::parse_full_name;
+        let person = |n: &str| crate::record::Profile {
+            names: parse_full_name(n).into_iter().collect(),
+            ..Default::default()
+        };
+        // 50 Smiths and one Dalevankel among 60 profiles.
+        let mut profiles: Vec<_> = (0..50)
+            .map(|i| person(&format!("Person{i} Smith")))
+            .collect();
+        profiles.extend((0..9).map(|i| person(&format!("Other{i} Jones{i}"))));
+        profiles.push(person("Ann Dalevankel"));
+        let tf = TermFrequencies::from_profiles(&profiles);
+        let u: [Vec<f64>; N] = std::array::from_fn(|i| {
+            vec![1.0 / SPECS[i].levels.len() as f64; SPECS[i].levels.len()]
+        });
+        let mut m = u.clone();
+        m[compare::LAST_NAME] = vec![0.05, 0.05, 0.05, 0.05, 0.8];
+        let model = Model::from_params(
+            &m,
+            &u,
+            &u,
+            [true; N],
+            0.01,
+            Training {
+                u_sample_pairs: 0,
+                em_pairs: 0,
+                em_patterns: 0,
+                em_iterations: 0,
+                em_converged: true,
+            },
+        );
+        let scorer = Scorer {
+            model: &model,
+            tf: &tf,
+        };
+        let smith = compare::compare(&person("Ann Smith"), &person("Bob Smith"));
+        let rare = compare::compare(&person("Ann Dalevankel"), &person("Bob Dalevankel"));
+        assert_eq!(
+            smith.levels[compare::LAST_NAME],
+            rare.levels[compare::LAST_NAME],
+            "both agree exactly"
+        );
+        let (ws, wr) = (scorer.weight(&smith), scorer.weight(&rare));
+        assert!(
+            ws + 3.0 < wr,
+            "smith {ws:.2} should weigh clearly less than dalevankel {wr:.2}"
+        );
+        let adj = scorer
+            .contributions(&smith)
+            .into_iter()
+            .find(|c| c.comparison == "last_name")
+            .map(|c| c.tf_adjustment);
+        assert!(
+            adj.is_some_and(|a| a < 0.0),
+            "a common value is adjusted down: {adj:?}"
+        );
     }
 
     #[test]

@@ -45,7 +45,10 @@ pub fn run(args: Args, quiet: bool) -> anyhow::Result<ExitCode> {
             report.candidates.profile_pairs,
             report.candidates.per_record_mean,
             report.clustering.merges,
-            report.clustering.refused_different_first_names + report.clustering.refused_conflicting_dob + report.clustering.refused_conflicting_id,
+            report.clustering.refused_different_first_names
+                + report.clustering.refused_household_contact_only
+                + report.clustering.refused_conflicting_dob
+                + report.clustering.refused_conflicting_id,
             report.golden_ids,
         );
         let times: Vec<String> = report
