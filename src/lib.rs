@@ -143,26 +143,14 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         model: &model,
         tf: &tf,
     };
-    let mut edges: Vec<Edge> = candidates
-        .pairs
-        .par_iter()
-        .enumerate()
-        .with_min_len(1024)
-        .map(|(i, &(a, b))| {
-            if i % 65_536 == 0 {
-                progress.advance(65_536);
-            }
-            let c = compare::compare(&data.profiles[a as usize], &data.profiles[b as usize]);
-            Edge {
-                a,
-                b,
-                weight: scorer.weight(&c) as f32,
-                levels: c.levels,
-                phone_key: c.tf_keys[compare::PHONE],
-                address_key: c.tf_keys[compare::ADDRESS],
-            }
-        })
-        .collect();
+    let mut edges: Vec<Edge> = map_compared(&data, &candidates.pairs, progress, |a, b, c| Edge {
+        a,
+        b,
+        weight: scorer.weight(&c) as f32,
+        levels: c.levels,
+        phone_key: c.tf_keys[compare::PHONE],
+        address_key: c.tf_keys[compare::ADDRESS],
+    });
     let mut sizes = vec![0u32; data.profiles.len()];
     for r in &data.records {
         sizes[r.profile as usize] += 1;
@@ -222,6 +210,16 @@ pub fn compare_pairs(
     pairs: &[(u32, u32)],
     progress: &dyn Progress,
 ) -> Vec<Comparison> {
+    map_compared(data, pairs, progress, |_, _, c| c)
+}
+
+/// Compares every pair in parallel and maps each comparison, keeping pair order.
+fn map_compared<T: Send>(
+    data: &Dataset,
+    pairs: &[(u32, u32)],
+    progress: &dyn Progress,
+    f: impl Fn(u32, u32, Comparison) -> T + Sync,
+) -> Vec<T> {
     pairs
         .par_iter()
         .enumerate()
@@ -230,7 +228,11 @@ pub fn compare_pairs(
             if i % 65_536 == 0 {
                 progress.advance(65_536);
             }
-            compare::compare(&data.profiles[a as usize], &data.profiles[b as usize])
+            f(
+                a,
+                b,
+                compare::compare(&data.profiles[a as usize], &data.profiles[b as usize]),
+            )
         })
         .collect()
 }

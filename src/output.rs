@@ -87,6 +87,16 @@ fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     fs::write(path, text + "\n").map_err(|e| Error::io(path, e))
 }
 
+/// Header of `links.csv` and `pairs.csv`: two records and their score.
+const PAIR_HEADER: [&str; 6] = [
+    "source_a",
+    "record_id_a",
+    "source_b",
+    "record_id_b",
+    "match_weight",
+    "match_probability",
+];
+
 fn prob(weight: f32) -> String {
     if weight.is_nan() {
         String::new()
@@ -248,14 +258,7 @@ fn write_all(
     links.sort_by_key(|l| (l.a, l.b));
     write_csv(
         &dir.join("links.csv"),
-        &[
-            "source_a",
-            "record_id_a",
-            "source_b",
-            "record_id_b",
-            "match_weight",
-            "match_probability",
-        ],
+        &PAIR_HEADER,
         links.iter().map(|l| {
             let (ra, rb) = (rep(l.a), rep(l.b));
             [
@@ -378,15 +381,8 @@ fn size_histogram(customers: &[Vec<u32>]) -> Vec<(String, u64)> {
 fn write_pairs(res: &Resolution, path: &Path, offsets: &[u32], members: &[u32]) -> Result<()> {
     let data = &res.data;
     let mut w = csv_writer(path)?;
-    w.write_record([
-        "source_a",
-        "record_id_a",
-        "source_b",
-        "record_id_b",
-        "match_weight",
-        "match_probability",
-    ])
-    .map_err(|e| csv_error(path, e))?;
+    w.write_record(PAIR_HEADER)
+        .map_err(|e| csv_error(path, e))?;
     let recs = |p: u32| &members[offsets[p as usize] as usize..offsets[p as usize + 1] as usize];
     let mut rows: Vec<(u32, u32, f32)> = Vec::new();
     for e in &res.edges {
