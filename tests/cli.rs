@@ -44,6 +44,19 @@ fn golden_of(out: &Path) -> std::collections::HashMap<(String, String), String> 
         .collect()
 }
 
+/// `idresolve generate --customers N --seed S --out DIR`.
+fn generate(dir: &Path, customers: u32, seed: u32) {
+    ok(&[
+        "generate",
+        "--customers",
+        &customers.to_string(),
+        "--seed",
+        &seed.to_string(),
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+}
+
 fn run_demo(out: &Path) {
     let config = root().join("fixtures/demo/resolve.toml");
     ok(&[
@@ -143,15 +156,7 @@ fn demo_quality_against_truth() {
 fn same_output_for_one_and_two_threads() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    ok(&[
-        "generate",
-        "--customers",
-        "400",
-        "--seed",
-        "3",
-        "--out",
-        data.to_str().unwrap(),
-    ]);
+    generate(&data, 400, 3);
     let config = data.join("resolve.toml");
     let mut outs = Vec::new();
     for threads in ["1", "2"] {
@@ -189,24 +194,8 @@ fn same_output_for_one_and_two_threads() {
 fn generate_is_deterministic_for_a_seed() {
     let tmp = tempfile::tempdir().unwrap();
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
-    ok(&[
-        "generate",
-        "--customers",
-        "200",
-        "--seed",
-        "9",
-        "--out",
-        a.to_str().unwrap(),
-    ]);
-    ok(&[
-        "generate",
-        "--customers",
-        "200",
-        "--seed",
-        "9",
-        "--out",
-        b.to_str().unwrap(),
-    ]);
+    generate(&a, 200, 9);
+    generate(&b, 200, 9);
     for f in [
         "warranty.csv",
         "billing.csv",
@@ -227,15 +216,7 @@ fn generate_is_deterministic_for_a_seed() {
 fn rerun_with_previous_keeps_golden_ids() {
     let tmp = tempfile::tempdir().unwrap();
     let full = tmp.path().join("full");
-    ok(&[
-        "generate",
-        "--customers",
-        "600",
-        "--seed",
-        "5",
-        "--out",
-        full.to_str().unwrap(),
-    ]);
+    generate(&full, 600, 5);
     // Last night's exports: every tenth row of each export had not arrived yet.
     let old = tmp.path().join("old");
     fs::create_dir_all(&old).unwrap();
@@ -334,15 +315,7 @@ fn rerun_with_previous_keeps_golden_ids() {
 fn interrupted_run_leaves_the_previous_output_whole() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    ok(&[
-        "generate",
-        "--customers",
-        "3000",
-        "--seed",
-        "4",
-        "--out",
-        data.to_str().unwrap(),
-    ]);
+    generate(&data, 3000, 4);
     let out = tmp.path().join("out");
     let config = data.join("resolve.toml");
     ok(&[
