@@ -15,14 +15,19 @@ pub struct Args {
     pub out: PathBuf,
     /// Free text: tried as phone, e-mail, serial, case number and name.
     pub query: Option<String>,
+    /// A phone number in any format ("(555) 123-4567", "+1 555 123 4567").
     #[arg(long)]
     pub phone: Option<String>,
+    /// An e-mail address (case, plus-tags and gmail dots do not matter).
     #[arg(long)]
     pub email: Option<String>,
+    /// A serial number; one character off still finds its owner.
     #[arg(long)]
     pub serial: Option<String>,
+    /// A case number, claim or order as any source wrote it.
     #[arg(long)]
     pub case: Option<String>,
+    /// A name in any order or spelling ("SMITH, Robert", "bob smith").
     #[arg(long)]
     pub name: Option<String>,
     /// A file with one query per line (free text, or `phone:…`, `email:…`, `serial:…`,
