@@ -187,24 +187,6 @@ fn write_all(
         .collect();
     let mut order: Vec<usize> = (0..goldens.len()).collect();
     order.sort_by(|&a, &b| goldens[a].golden_id.cmp(&goldens[b].golden_id));
-    let golden_row = |g: &GoldenRecord| {
-        [
-            g.golden_id.clone(),
-            g.name.clone(),
-            g.email.clone(),
-            g.phone.clone(),
-            g.address.clone(),
-            g.serials.join(";"),
-            g.records.to_string(),
-            g.by_source
-                .iter()
-                .map(|(s, n)| format!("{s}:{n}"))
-                .collect::<Vec<_>>()
-                .join(";"),
-            g.first_seen.map(|d| d.to_string()).unwrap_or_default(),
-            g.last_seen.map(|d| d.to_string()).unwrap_or_default(),
-        ]
-    };
     const GOLDEN_HEADER: [&str; 10] = [
         "golden_id",
         "name",
@@ -349,6 +331,27 @@ fn write_all(
     Ok(report)
 }
 
+/// A golden record as a row of `golden.csv` (and of the lookup index's copy of it).
+fn golden_row(g: &GoldenRecord) -> [String; 10] {
+    let sources: Vec<String> = g
+        .by_source
+        .iter()
+        .map(|(s, n)| format!("{s}:{n}"))
+        .collect();
+    [
+        g.golden_id.clone(),
+        g.name.clone(),
+        g.email.clone(),
+        g.phone.clone(),
+        g.address.clone(),
+        g.serials.join(";"),
+        g.records.to_string(),
+        sources.join(";"),
+        g.first_seen.map(|d| d.to_string()).unwrap_or_default(),
+        g.last_seen.map(|d| d.to_string()).unwrap_or_default(),
+    ]
+}
+
 fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
@@ -467,24 +470,7 @@ fn write_lookup_index(res: &Resolution, goldens: &[GoldenRecord], dir: &Path) ->
         entries.extend_from_slice(&(record_buf.get_ref().len() as u64).to_le_bytes());
         entries.extend_from_slice(&(recs.len() as u32).to_le_bytes());
         let g = &goldens[c];
-        golden_buf
-            .write_record([
-                g.golden_id.as_str(),
-                &g.name,
-                &g.email,
-                &g.phone,
-                &g.address,
-                &g.serials.join(";"),
-                &g.records.to_string(),
-                &g.by_source
-                    .iter()
-                    .map(|(s, n)| format!("{s}:{n}"))
-                    .collect::<Vec<_>>()
-                    .join(";"),
-                &g.first_seen.map(|d| d.to_string()).unwrap_or_default(),
-                &g.last_seen.map(|d| d.to_string()).unwrap_or_default(),
-            ])
-            .map_err(err)?;
+        golden_buf.write_record(golden_row(g)).map_err(err)?;
         let mut sorted: Vec<u32> = recs.clone();
         sorted.sort_by_key(|&r| (data.records[r as usize].date, r));
         for r in sorted {

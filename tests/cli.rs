@@ -57,8 +57,8 @@ fn generate(dir: &Path, customers: u32, seed: u32) {
     ]);
 }
 
-fn run_demo(out: &Path) {
-    let config = root().join("fixtures/demo/resolve.toml");
+/// `idresolve run --config CONFIG --out OUT`.
+fn run(config: &Path, out: &Path) {
     ok(&[
         "run",
         "--config",
@@ -66,6 +66,11 @@ fn run_demo(out: &Path) {
         "--out",
         out.to_str().unwrap(),
     ]);
+}
+
+fn run_demo(out: &Path) {
+    let config = root().join("fixtures/demo/resolve.toml");
+    run(&config, out);
 }
 
 #[test]
@@ -244,13 +249,7 @@ fn rerun_with_previous_keeps_golden_ids() {
         tmp.path().join("out2"),
         tmp.path().join("out3"),
     );
-    ok(&[
-        "run",
-        "--config",
-        old.join("resolve.toml").to_str().unwrap(),
-        "--out",
-        out1.to_str().unwrap(),
-    ]);
+    run(&old.join("resolve.toml"), &out1);
     // Same input again: every ID unchanged.
     ok(&[
         "run",
@@ -318,13 +317,7 @@ fn interrupted_run_leaves_the_previous_output_whole() {
     generate(&data, 3000, 4);
     let out = tmp.path().join("out");
     let config = data.join("resolve.toml");
-    ok(&[
-        "run",
-        "--config",
-        config.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    run(&config, &out);
     let before = fs::read(out.join("mapping.csv")).unwrap();
     for delay_ms in [50, 400, 900] {
         let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("idresolve"))
@@ -500,13 +493,7 @@ fn bad_inputs_give_clear_errors_and_never_panic() {
 fn ragged_rows_and_bad_ids_are_rejected_with_reasons_and_the_rest_is_kept() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
-    ok(&[
-        "run",
-        "--config",
-        root().join("fixtures/bad/ragged.toml").to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    run(&root().join("fixtures/bad/ragged.toml"), &out);
     let rejected = csv_rows(&out.join("rejected.csv"));
     let reasons: Vec<(&str, &str)> = rejected
         .iter()
@@ -551,13 +538,7 @@ fn ragged_rows_and_bad_ids_are_rejected_with_reasons_and_the_rest_is_kept() {
 fn windows_1252_exports_are_decoded() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
-    ok(&[
-        "run",
-        "--config",
-        root().join("fixtures/bad/cp1252.toml").to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    run(&root().join("fixtures/bad/cp1252.toml"), &out);
     let golden = fs::read_to_string(out.join("golden.csv")).unwrap();
     assert!(
         golden.contains("José Müller") && golden.contains("Zoë Smith"),

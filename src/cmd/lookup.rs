@@ -64,7 +64,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(batch) = &args.batch {
         let file = std::fs::File::open(batch).map_err(|e| idresolve::Error::Io {
             path: batch.clone(),
-            source: e,
+            cause: e,
         })?;
         let mut misses = 0;
         for line in std::io::BufReader::new(file).lines() {
