@@ -9,8 +9,8 @@
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 
+use crate::similarity::{jaro_winkler, within_one_edit};
 use chrono::{Datelike, NaiveDate};
-use strsim::{damerau_levenshtein, jaro_winkler};
 
 use crate::config::FieldKind;
 use crate::normalize::name::nickname_equivalent;
@@ -180,7 +180,7 @@ pub fn compare(a: &Profile, b: &Profile) -> Comparison {
             } else {
                 (3, value_hash(&x.address))
             }
-        } else if !x.role && !y.role && damerau_levenshtein(&x.address, &y.address) <= 1 {
+        } else if !x.role && !y.role && within_one_edit(&x.address, &y.address) {
             (1, 0)
         } else {
             (0, 0)
@@ -202,7 +202,7 @@ pub fn compare(a: &Profile, b: &Profile) -> Comparison {
             (3, value_hash(&x.key))
         } else if x.folded == y.folded {
             (2, 0)
-        } else if damerau_levenshtein(&x.folded, &y.folded) <= 1 {
+        } else if within_one_edit(&x.folded, &y.folded) {
             (1, 0)
         } else {
             (0, 0)
@@ -227,7 +227,7 @@ pub fn compare(a: &Profile, b: &Profile) -> Comparison {
     best(&mut c, POSTCODE, &a.postcodes, &b.postcodes, |x, y| {
         if x == y {
             (2, value_hash(x))
-        } else if damerau_levenshtein(x, y) <= 1 {
+        } else if within_one_edit(x, y) {
             (1, 0)
         } else {
             (0, 0)
@@ -268,14 +268,14 @@ fn digits_one_edit(x: &NaiveDate, y: &NaiveDate) -> bool {
         }
         out
     };
-    strsim::generic_damerau_levenshtein(&digits(x), &digits(y)) <= 1
+    crate::similarity::one_edit(&digits(x), &digits(y))
 }
 
 /// Identifier level: exact, or one edit apart (ids of four characters or more).
 pub fn id_level(x: &str, y: &str) -> (u8, u64) {
     if x == y {
         (2, value_hash(x))
-    } else if x.len() >= 4 && damerau_levenshtein(x, y) <= 1 {
+    } else if x.len() >= 4 && within_one_edit(x, y) {
         (1, 0)
     } else {
         (0, 0)

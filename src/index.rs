@@ -37,7 +37,7 @@ fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let indexing = TextFieldIndexing::default()
         .set_tokenizer("raw")
-        .set_index_option(IndexRecordOption::Basic)
+        .set_index_option(IndexRecordOption::WithFreqs)
         .set_fieldnorms(false);
     let terms = b.add_text_field(
         "terms",
@@ -266,7 +266,7 @@ impl IndexSearcher {
         for t in terms {
             let term = TermQuery::new(
                 Term::from_field_text(self.fields.terms, t),
-                IndexRecordOption::Basic,
+                IndexRecordOption::WithFreqs,
             );
             clauses.push((
                 Occur::Should,
@@ -335,7 +335,7 @@ impl IndexSearcher {
             .map(|(_, (_, t))| {
                 let term = TermQuery::new(
                     Term::from_field_text(self.fields.terms, t),
-                    IndexRecordOption::Basic,
+                    IndexRecordOption::WithFreqs,
                 );
                 let q: Box<dyn Query> = Box::new(BoostQuery::new(Box::new(term), term_boost(t)));
                 (Occur::Should, q)

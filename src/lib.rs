@@ -23,6 +23,7 @@ pub mod model;
 pub mod normalize;
 pub mod output;
 pub mod record;
+pub mod similarity;
 
 use std::path::PathBuf;
 use std::time::Instant;
