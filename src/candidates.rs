@@ -59,12 +59,12 @@ pub struct CandidateStats {
 
 /// Builds the candidate index over all profiles (in RAM).
 pub fn build_index(data: &Dataset, progress: impl FnMut(u64)) -> crate::Result<TermIndex> {
-    let units = data.profiles.iter().enumerate().map(|(i, p)| {
-        let mut terms = Vec::new();
-        profile_terms(p, &mut terms);
-        (i as u64, terms)
-    });
-    TermIndex::build(units, None, progress)
+    TermIndex::build(
+        data.profiles.len(),
+        |i, terms| profile_terms(&data.profiles[i], terms),
+        None,
+        progress,
+    )
 }
 
 /// Searches candidates for every profile.

@@ -11,6 +11,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::compare;
@@ -102,7 +103,7 @@ fn first_names_compatible(a: &PersonName, b: &PersonName) -> bool {
 /// compared with itself (used for profiles with several records).
 pub fn cluster(
     data: &Dataset,
-    edges: &mut [Edge],
+    edges: &[Edge],
     self_weight: &[f32],
     threshold_weight: f64,
     model: &Model,
@@ -144,17 +145,19 @@ pub fn cluster(
     c.stats.household_addresses = household_addresses.len() as u64;
     // Penalty of a conflict: the evidence a "different" level carries in the model.
     let penalty = |i: usize| -model.comparisons[i].levels[0].weight.min(0.0);
-    edges.sort_by(|x, y| {
+    // Only links at or above the threshold take part: sort those, strongest first.
+    let mut strong: Vec<&Edge> = edges
+        .par_iter()
+        .filter(|e| e.weight as f64 >= threshold_weight)
+        .collect();
+    strong.par_sort_unstable_by(|x, y| {
         y.weight
             .total_cmp(&x.weight)
             .then(x.a.cmp(&y.a))
             .then(x.b.cmp(&y.b))
     });
-    for e in edges.iter() {
+    for e in strong {
         let w = e.weight as f64;
-        if w < threshold_weight {
-            break;
-        }
         c.stats.edges_above_threshold += 1;
         // Household evidence alone (a phone or address that people with different first
         // names share, plus the surname) links a household, not a person.

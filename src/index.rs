@@ -11,6 +11,7 @@
 
 use std::path::Path;
 
+use rayon::prelude::*;
 use tantivy::collector::TopDocs;
 use tantivy::indexer::NoMergePolicy;
 use tantivy::query::{BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, TermQuery};
@@ -25,6 +26,8 @@ use crate::record::Profile;
 /// Writer memory budget. One writer thread with this budget keeps 1M profiles in one
 /// segment (DESIGN.md: ~65 MB of index per 1M records), so DocIds follow insertion order.
 const WRITER_BUDGET_BYTES: usize = 512 * 1024 * 1024;
+/// Units whose terms are made in parallel before they go to the writer.
+const BUILD_BATCH: usize = 8192;
 
 /// Schema fields.
 #[derive(Clone, Copy)]
@@ -53,13 +56,13 @@ pub fn profile_terms(p: &Profile, out: &mut Vec<String>) {
         // First and last names share prefixes so that swapped fields still meet.
         for part in [&n.first, &n.last] {
             for word in part.split(' ').filter(|w| w.len() > 1) {
-                out.push(format!("n:{word}"));
+                out.push(term("n:", word));
                 trigrams(word, "g:", out);
             }
         }
         for code in [&n.first_phonetic, &n.last_phonetic] {
             if !code.is_empty() {
-                out.push(format!("ph:{code}"));
+                out.push(term("ph:", code));
             }
         }
         for g in &n.first_groups {
@@ -67,46 +70,54 @@ pub fn profile_terms(p: &Profile, out: &mut Vec<String>) {
         }
     }
     for e in &p.emails {
-        out.push(format!("e:{}", e.address));
+        out.push(term("e:", &e.address));
         if !e.role {
-            out.push(format!("el:{}", e.local()));
+            out.push(term("el:", e.local()));
         }
     }
     for ph in &p.phones {
-        out.push(format!("p:{}", ph.e164));
-        out.push(format!("p7:{}", ph.last7()));
+        out.push(term("p:", &ph.e164));
+        out.push(term("p7:", ph.last7()));
     }
     for s in &p.serials {
-        out.push(format!("s:{}", s.key));
-        out.push(format!("sf:{}", s.folded));
+        out.push(term("s:", &s.key));
+        out.push(term("sf:", &s.folded));
     }
     for d in &p.dobs {
         out.push(format!("d:{d}"));
     }
     for a in &p.addresses {
         for t in a.split(' ') {
-            out.push(format!("a:{t}"));
+            out.push(term("a:", t));
         }
     }
     for c in &p.cities {
-        out.push(format!("c:{c}"));
+        out.push(term("c:", c));
     }
     for pc in &p.postcodes {
-        out.push(format!("pc:{pc}"));
+        out.push(term("pc:", pc));
     }
     for id in &p.ids {
-        out.push(format!("i:{id}"));
+        out.push(term("i:", id));
     }
     for c in &p.cases {
-        out.push(format!("k:{c}"));
+        out.push(term("k:", c));
     }
     for t in &p.texts {
         for w in t.split(' ').filter(|w| w.len() > 2) {
-            out.push(format!("x:{w}"));
+            out.push(term("x:", w));
         }
     }
     out.sort_unstable();
     out.dedup();
+}
+
+/// `prefix` followed by `value`, allocated once (format! was a visible share of term making).
+fn term(prefix: &str, value: &str) -> String {
+    let mut t = String::with_capacity(prefix.len() + value.len());
+    t.push_str(prefix);
+    t.push_str(value);
+    t
 }
 
 /// How much a matching term counts next to BM25's rarity: an exact key (e-mail, phone,
@@ -146,16 +157,16 @@ pub struct TermIndex {
 }
 
 impl TermIndex {
-    /// Builds an index from `(ordinal, terms)` units, in RAM or in `dir`.
-    /// One writer thread: DocIds follow insertion order and builds are reproducible.
-    pub fn build<I>(
-        units: I,
+    /// Builds an index over `n` units, unit `i` having ordinal `i` and the terms
+    /// `terms_of(i, buffer)` appends, in RAM or in `dir`. Terms are made in parallel, a
+    /// batch at a time, while tantivy's single writer thread indexes the previous batch:
+    /// one writer thread keeps DocIds in insertion order and builds reproducible.
+    pub fn build(
+        n: usize,
+        terms_of: impl Fn(usize, &mut Vec<String>) + Sync,
         dir: Option<&Path>,
         mut progress: impl FnMut(u64),
-    ) -> Result<TermIndex>
-    where
-        I: IntoIterator<Item = (u64, Vec<String>)>,
-    {
+    ) -> Result<TermIndex> {
         let (schema, fields) = schema();
         let index = match dir {
             Some(d) => {
@@ -167,20 +178,26 @@ impl TermIndex {
         let mut writer =
             index.writer_with_num_threads::<TantivyDocument>(1, WRITER_BUDGET_BYTES)?;
         writer.set_merge_policy(Box::new(NoMergePolicy));
-        let mut n = 0u64;
-        for (ord, terms) in units {
-            let mut doc = TantivyDocument::default();
-            doc.add_u64(fields.ord, ord);
-            for t in &terms {
-                doc.add_text(fields.terms, t);
+        for start in (0..n).step_by(BUILD_BATCH) {
+            let end = (start + BUILD_BATCH).min(n);
+            let docs: Vec<TantivyDocument> = (start..end)
+                .into_par_iter()
+                .map_init(Vec::new, |terms, i| {
+                    terms.clear();
+                    terms_of(i, terms);
+                    let mut doc = TantivyDocument::default();
+                    doc.add_u64(fields.ord, i as u64);
+                    for t in terms.drain(..) {
+                        doc.add_text(fields.terms, t);
+                    }
+                    doc
+                })
+                .collect();
+            for doc in docs {
+                writer.add_document(doc)?;
             }
-            writer.add_document(doc)?;
-            n += 1;
-            if n % 16_384 == 0 {
-                progress(16_384);
-            }
+            progress((end - start) as u64);
         }
-        progress(n % 16_384);
         writer.commit()?;
         let segments = index.searchable_segment_ids()?;
         if segments.len() > 1 {

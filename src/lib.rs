@@ -71,7 +71,7 @@ pub struct Resolution {
     pub candidates: Candidates,
     pub model: Model,
     pub tf: TermFrequencies,
-    /// Scored candidate pairs, strongest first.
+    /// Scored candidate pairs, in candidate order.
     pub edges: Vec<Edge>,
     /// Weight of each profile compared with itself (NaN for single-record profiles).
     pub self_weight: Vec<f32>,
@@ -144,7 +144,7 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         model: &model,
         tf: &tf,
     };
-    let mut edges: Vec<Edge> = map_compared(&data, &candidates.pairs, progress, |a, b, c| Edge {
+    let edges: Vec<Edge> = map_compared(&data, &candidates.pairs, progress, |a, b, c| Edge {
         a,
         b,
         weight: scorer.weight(&c) as f32,
@@ -173,7 +173,7 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
 
     progress.stage("cluster", None);
     let threshold_weight = model::weight_of_probability(config.matching.threshold);
-    let clustering = cluster::cluster(&data, &mut edges, &self_weight, threshold_weight, &model);
+    let clustering = cluster::cluster(&data, &edges, &self_weight, threshold_weight, &model);
     let customers = golden::customers(&data, &clustering);
     let ids = golden::assign_ids(&data, &customers, previous.as_ref());
     progress.finish();

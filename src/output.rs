@@ -12,6 +12,7 @@ use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::candidates::CandidateStats;
@@ -163,6 +164,68 @@ fn write_all(
             customer_of[r as usize] = c as u32;
         }
     }
+    let goldens: Vec<GoldenRecord> = res
+        .customers
+        .par_iter()
+        .zip(&res.ids.ids)
+        .map(|(recs, id)| golden::golden_record(data, id, recs))
+        .collect();
+    // The lookup index (a tantivy build) and the CSV tables are independent: one thread each.
+    let (index, tables) = rayon::join(
+        || write_lookup_index(res, &goldens, &dir.join("index")),
+        || write_tables(res, dir, options, &customer_of, &goldens, progress),
+    );
+    index?;
+    tables?;
+    progress.finish();
+
+    let mut seconds: Vec<(String, f64)> = res
+        .timings
+        .iter()
+        .map(|(s, t)| (s.to_string(), round3(*t)))
+        .collect();
+    seconds.push(("output".into(), round3(started.elapsed().as_secs_f64())));
+    let report = RunReport {
+        idresolve: env!("CARGO_PKG_VERSION"),
+        config: std::path::absolute(config_path)
+            .unwrap_or_else(|_| config_path.to_path_buf())
+            .display()
+            .to_string(),
+        default_region: res.default_region.clone(),
+        records_in: data.counts.iter().map(|c| c.rows).sum(),
+        records_accepted: data.records.len() as u64,
+        records_rejected: data.rejected.len() as u64,
+        sources: data.counts.clone(),
+        profiles: data.profiles.len() as u64,
+        candidates: res.candidates.stats.clone(),
+        model: ModelSummary {
+            reused: options.model.is_some(),
+            prior: res.model.prior,
+            em_iterations: res.model.training.em_iterations,
+            em_converged: res.model.training.em_converged,
+        },
+        threshold: res.threshold,
+        clustering: res.clustering.stats.clone(),
+        golden_ids: res.customers.len() as u64,
+        golden_ids_kept_from_previous: options.previous.as_ref().map(|_| res.ids.kept as u64),
+        cluster_sizes: size_histogram(&res.customers),
+        seconds,
+        threads: rayon::current_num_threads(),
+    };
+    write_json(&dir.join("run.json"), &report)?;
+    Ok(report)
+}
+
+/// The CSV and JSON tables of a run (everything but the lookup index).
+fn write_tables(
+    res: &Resolution,
+    dir: &Path,
+    options: &Options,
+    customer_of: &[u32],
+    goldens: &[GoldenRecord],
+    progress: &dyn Progress,
+) -> Result<()> {
+    let data = &res.data;
     let source = |r: &crate::record::Record| data.sources[r.source as usize].as_str();
     let path = dir.join("mapping.csv");
     write_csv(
@@ -179,12 +242,6 @@ fn write_all(
     )?;
     progress.advance(data.records.len() as u64 / 4);
 
-    let goldens: Vec<GoldenRecord> = res
-        .customers
-        .iter()
-        .zip(&res.ids.ids)
-        .map(|(recs, id)| golden::golden_record(data, id, recs))
-        .collect();
     let mut order: Vec<usize> = (0..goldens.len()).collect();
     order.sort_by(|&a, &b| goldens[a].golden_id.cmp(&goldens[b].golden_id));
     const GOLDEN_HEADER: [&str; 10] = [
@@ -290,45 +347,7 @@ fn write_all(
         },
     )?;
     progress.advance(data.records.len() as u64 / 4);
-
-    write_lookup_index(res, &goldens, &dir.join("index"))?;
-    progress.finish();
-
-    let mut seconds: Vec<(String, f64)> = res
-        .timings
-        .iter()
-        .map(|(s, t)| (s.to_string(), round3(*t)))
-        .collect();
-    seconds.push(("output".into(), round3(started.elapsed().as_secs_f64())));
-    let report = RunReport {
-        idresolve: env!("CARGO_PKG_VERSION"),
-        config: std::path::absolute(config_path)
-            .unwrap_or_else(|_| config_path.to_path_buf())
-            .display()
-            .to_string(),
-        default_region: res.default_region.clone(),
-        records_in: data.counts.iter().map(|c| c.rows).sum(),
-        records_accepted: data.records.len() as u64,
-        records_rejected: data.rejected.len() as u64,
-        sources: data.counts.clone(),
-        profiles: data.profiles.len() as u64,
-        candidates: res.candidates.stats.clone(),
-        model: ModelSummary {
-            reused: options.model.is_some(),
-            prior: res.model.prior,
-            em_iterations: res.model.training.em_iterations,
-            em_converged: res.model.training.em_converged,
-        },
-        threshold: res.threshold,
-        clustering: res.clustering.stats.clone(),
-        golden_ids: res.customers.len() as u64,
-        golden_ids_kept_from_previous: options.previous.as_ref().map(|_| res.ids.kept as u64),
-        cluster_sizes: size_histogram(&res.customers),
-        seconds,
-        threads: rayon::current_num_threads(),
-    };
-    write_json(&dir.join("run.json"), &report)?;
-    Ok(report)
+    Ok(())
 }
 
 /// A golden record as a row of `golden.csv` (and of the lookup index's copy of it).
@@ -431,8 +450,8 @@ pub const CUSTOMER_ENTRY_BYTES: usize = 20;
 /// so that `lookup` reads only the rows it shows.
 fn write_lookup_index(res: &Resolution, goldens: &[GoldenRecord], dir: &Path) -> Result<()> {
     let data = &res.data;
-    let units = res.customers.iter().enumerate().map(|(c, recs)| {
-        let mut terms = Vec::new();
+    let customer_terms = |c: usize, terms: &mut Vec<String>| {
+        let recs = &res.customers[c];
         let mut profiles: Vec<u32> = recs
             .iter()
             .map(|&r| data.records[r as usize].profile)
@@ -440,7 +459,7 @@ fn write_lookup_index(res: &Resolution, goldens: &[GoldenRecord], dir: &Path) ->
         profiles.sort_unstable();
         profiles.dedup();
         for p in profiles {
-            profile_terms(&data.profiles[p as usize], &mut terms);
+            profile_terms(&data.profiles[p as usize], terms);
         }
         for &r in recs {
             let rec = &data.records[r as usize];
@@ -454,9 +473,8 @@ fn write_lookup_index(res: &Resolution, goldens: &[GoldenRecord], dir: &Path) ->
         }
         terms.sort_unstable();
         terms.dedup();
-        (c as u64, terms)
-    });
-    TermIndex::build(units, Some(dir), |_| {})?;
+    };
+    TermIndex::build(res.customers.len(), customer_terms, Some(dir), |_| {})?;
 
     // Row files with offsets.
     let mut golden_buf = csv::Writer::from_writer(Vec::new());
