@@ -78,6 +78,16 @@ pub struct Lookup {
     phones: std::sync::Mutex<PhoneNormalizer>,
 }
 
+/// Whether the lookup index needs a term: the kinds [`Lookup::terms`] can ask for
+/// (phones, e-mails, serials, case numbers and names).
+pub fn is_searched_term(term: &str) -> bool {
+    let kind = term.split_once(':').map_or("", |(k, _)| k);
+    matches!(
+        kind,
+        "p" | "p7" | "e" | "el" | "s" | "sf" | "k" | "n" | "g" | "ph" | "nk"
+    )
+}
+
 impl Lookup {
     /// Opens the lookup index of a finished run.
     pub fn open(out: &Path) -> Result<Lookup> {

@@ -471,6 +471,9 @@ fn write_lookup_index(res: &Resolution, goldens: &[GoldenRecord], dir: &Path) ->
             );
             terms.extend(normalize_code(&rec.record_id).map(|c| format!("k:{c}")));
         }
+        // Only the kinds of term a lookup asks for: the single writer thread is the
+        // bottleneck of this index, and addresses, dates and ids are never queried.
+        terms.retain(|t| crate::lookup::is_searched_term(t));
         terms.sort_unstable();
         terms.dedup();
     };
