@@ -539,7 +539,11 @@ fn personal_email(c: &Customer, rng: &mut ChaCha8Rng, taken: &mut HashSet<String
             2 => format!("{first}{last}{suffix}@{provider}"),
             _ => format!("{first}_{l}{}@{provider}", rng.gen_range(1950..2005)),
         };
-        if taken.insert(email.clone()) {
+        // Unique as a mailbox, not as a string: gmail ignores dots, so
+        // kevin.jackson@ and kevinjackson@ there are one person's.
+        let mailbox =
+            crate::normalize::normalize_email(&email).map_or(email.clone(), |e| e.address);
+        if taken.insert(mailbox) {
             return email;
         }
     }
@@ -845,7 +849,8 @@ impl Writers {
     ) -> Result<()> {
         let name = ["warranty", "billing", "support", "shop"][source];
         let record_id = fields[0].clone();
-        if rng.gen_bool(P_JUNK_ROW) {
+        let junk = rng.gen_bool(P_JUNK_ROW);
+        if junk {
             for f in fields.iter_mut().skip(1) {
                 *f = ["N/A", "test", "", "unknown"]
                     .choose(rng)
@@ -863,8 +868,14 @@ impl Writers {
         };
         let path = self.out.join(format!("{name}.csv"));
         w.write_record(&fields).map_err(|e| csv_err(&path, e))?;
+        // A junk row is a test entry: it belongs to nobody, so it is its own entity.
+        let entity = if junk {
+            format!("junk-{record_id}")
+        } else {
+            c.id.to_string()
+        };
         self.truth
-            .write_record([name, record_id.as_str(), c.id.to_string().as_str()])
+            .write_record([name, record_id.as_str(), entity.as_str()])
             .map_err(|e| csv_err(&self.out.join("truth.csv"), e))
     }
 }
