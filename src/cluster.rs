@@ -64,6 +64,9 @@ pub struct Clustering {
     pub stats: ClusterStats,
 }
 
+/// First-name level of an initial agreeing with a name (see `compare::SPECS`).
+const INITIAL_LEVEL: u8 = 1;
+
 /// Upper bound of exclusive values tracked per group: enough for typos, bounded memory.
 const MAX_TRACKED_VALUES: usize = 16;
 
@@ -160,10 +163,11 @@ pub fn cluster(
         let w = e.weight as f64;
         c.stats.edges_above_threshold += 1;
         // Household evidence alone (a phone or address that people with different first
-        // names share, plus the surname) links a household, not a person.
+        // names share, plus the surname) links a household, not a person. An initial does
+        // not tell household members apart (J. is James and John).
         let person_evidence = has_personal_key(&e.levels)
             || (e.levels[compare::FIRST_NAME] != compare::MISSING
-                && e.levels[compare::FIRST_NAME] > 0);
+                && e.levels[compare::FIRST_NAME] > INITIAL_LEVEL);
         let via_household = (e.levels[compare::PHONE] == 3
             && household_phones.contains(&e.phone_key))
             || (e.levels[compare::ADDRESS] == 3 && household_addresses.contains(&e.address_key));

@@ -180,7 +180,7 @@ pub fn compare(a: &Profile, b: &Profile) -> Comparison {
             } else {
                 (3, value_hash(&x.address))
             }
-        } else if !x.role && !y.role && within_one_edit(&x.address, &y.address) {
+        } else if !x.role && !y.role && email_typo(&x.address, &y.address) {
             (1, 0)
         } else {
             (0, 0)
@@ -239,6 +239,20 @@ pub fn compare(a: &Profile, b: &Profile) -> Comparison {
         c.levels[CASE] = u8::from(a.cases.iter().any(|x| b.cases.binary_search(x).is_ok()));
     }
     c
+}
+
+/// Two personal addresses one typo apart. The typo must touch a letter: addresses
+/// whose letters agree but whose digits or separators differ (`jroslan68@` /
+/// `jroslan67@`, `david.ulzel@` / `davidulzel@`) are how two people with the same name
+/// get distinct mailboxes at one provider, so they count as different.
+pub fn email_typo(x: &str, y: &str) -> bool {
+    let decoration = |s: &str| -> String {
+        s.chars()
+            .filter(|c| !c.is_alphabetic() && *c != '@')
+            .collect()
+    };
+    let letters = |s: &str| -> String { s.chars().filter(|c| c.is_alphabetic()).collect() };
+    within_one_edit(x, y) && (letters(x) != letters(y) || decoration(x) == decoration(y))
 }
 
 /// Date-of-birth level: exact, day and month transposed, one component or digit off.
@@ -497,6 +511,18 @@ mod tests {
         };
         p.canonicalize();
         p
+    }
+
+    #[test]
+    fn an_email_typo_touches_a_letter() {
+        assert!(email_typo("robert.smith@aol.com", "robert.smiht@aol.com"));
+        assert!(email_typo("robert.smith@aol.com", "robert.smth@aol.com"));
+        assert!(email_typo("jroslan68@yahoo.com", "jroslan68@yahho.com"));
+        // Namesakes' mailboxes at one provider: same letters, other digits or separators.
+        assert!(!email_typo("jroslan68@yahoo.com", "jroslan67@yahoo.com"));
+        assert!(!email_typo("david.ulzel@aol.com", "davidulzel@aol.com"));
+        assert!(!email_typo("robert.smith@aol.com", "robert_smith@aol.com"));
+        assert!(!email_typo("robert.smith@aol.com", "bob.smith@aol.com"));
     }
 
     #[test]
