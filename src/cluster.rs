@@ -49,6 +49,9 @@ pub struct ClusterStats {
     pub household_addresses: u64,
     pub refused_conflicting_dob: u64,
     pub refused_conflicting_id: u64,
+    /// Scored pairs below the threshold raised to it because the two records shared a
+    /// golden ID in the previous run (`--previous`) and no evidence is against it.
+    pub links_kept_from_previous: u64,
 }
 
 /// Result of clustering profiles.
@@ -63,6 +66,9 @@ pub struct Clustering {
     pub links: Vec<Link>,
     pub stats: ClusterStats,
 }
+
+/// E-mail level of two personal addresses one typo apart (see `compare::SPECS`).
+const EMAIL_TYPO_LEVEL: u8 = 1;
 
 /// First-name level of an initial agreeing with a name (see `compare::SPECS`).
 const INITIAL_LEVEL: u8 = 1;
@@ -164,8 +170,10 @@ pub fn cluster(
         c.stats.edges_above_threshold += 1;
         // Household evidence alone (a phone or address that people with different first
         // names share, plus the surname) links a household, not a person. An initial does
-        // not tell household members apart (J. is James and John).
+        // not tell household members apart (J. is James and John); a typo'd personal
+        // e-mail does.
         let person_evidence = has_personal_key(&e.levels)
+            || e.levels[compare::EMAIL] == EMAIL_TYPO_LEVEL
             || (e.levels[compare::FIRST_NAME] != compare::MISSING
                 && e.levels[compare::FIRST_NAME] > INITIAL_LEVEL);
         let via_household = (e.levels[compare::PHONE] == 3

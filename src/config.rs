@@ -142,7 +142,7 @@ impl OneOrMany {
 }
 
 /// Default match probability above which two records are linked; see docs/matching.md.
-pub const DEFAULT_THRESHOLD: f64 = 0.9;
+pub const DEFAULT_THRESHOLD: f64 = 0.97;
 /// Default number of candidates searched per distinct record profile; see docs/benchmarks.md.
 pub const DEFAULT_CANDIDATES: usize = 20;
 /// Random record pairs sampled to estimate `u` probabilities (Splink uses 1e6–1e7).

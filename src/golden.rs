@@ -101,6 +101,63 @@ pub fn load_previous(dir: &Path) -> Result<Previous> {
     Ok(prev)
 }
 
+/// Largest group of tonight's profiles that shared a previous golden ID whose pairs are
+/// all compared again; larger groups (rare) are compared with their first profile only.
+const MAX_CARRIED_GROUP: usize = 32;
+
+/// Profile pairs `(a, b)`, `a < b`, sorted, whose records shared a golden ID in the
+/// previous run.
+pub fn previous_pairs(data: &Dataset, prev: &Previous) -> Vec<(u32, u32)> {
+    let mut by_id: HashMap<&str, Vec<u32>> = HashMap::new();
+    for r in &data.records {
+        let key = (data.sources[r.source as usize].clone(), r.record_id.clone());
+        if let Some(g) = prev.mapping.get(&key) {
+            by_id.entry(g.as_str()).or_default().push(r.profile);
+        }
+    }
+    let mut pairs = Vec::new();
+    for mut v in by_id.into_values() {
+        v.sort_unstable();
+        v.dedup();
+        if v.len() <= MAX_CARRIED_GROUP {
+            for (i, &a) in v.iter().enumerate() {
+                pairs.extend(v[i + 1..].iter().map(|&b| (a, b)));
+            }
+        } else {
+            pairs.extend(v[1..].iter().map(|&b| (v[0], b)));
+        }
+    }
+    pairs.sort_unstable();
+    pairs.dedup();
+    pairs
+}
+
+/// A nightly job's links are kept: a scored pair of records that shared a golden ID last
+/// night is raised to the threshold when tonight's evidence is short of it but not against
+/// it (weight ≥ 0, i.e. at least even odds). The clustering guards still apply, so new
+/// evidence of two people (a conflicting date of birth, a household) still splits them.
+/// Returns how many links were kept this way. `carried` is sorted.
+pub fn keep_previous_links(
+    edges: &mut [crate::cluster::Edge],
+    carried: &[(u32, u32)],
+    threshold_weight: f64,
+) -> u64 {
+    // The threshold as an f32 no smaller than it (edge weights are f32).
+    let mut raised = threshold_weight as f32;
+    while (raised as f64) < threshold_weight {
+        raised += raised.abs().max(f32::MIN_POSITIVE) * f32::EPSILON;
+    }
+    let mut kept = 0;
+    for e in edges.iter_mut() {
+        let w = e.weight as f64;
+        if (0.0..threshold_weight).contains(&w) && carried.binary_search(&(e.a, e.b)).is_ok() {
+            e.weight = raised;
+            kept += 1;
+        }
+    }
+    kept
+}
+
 /// A change of golden IDs between runs, for `changes.csv`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct IdChange {

@@ -112,9 +112,20 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
     t.lap("index");
 
     progress.stage("candidates", Some(data.profiles.len() as u64));
-    let candidates = candidates::generate(&data, &index, config.matching.candidates, |n| {
+    let mut candidates = candidates::generate(&data, &index, config.matching.candidates, |n| {
         progress.advance(n)
     });
+    // Records that shared a golden ID last night are compared again tonight, whether or
+    // not the search pairs them (a bigger index can push one out of another's top K).
+    let carried = previous
+        .as_ref()
+        .map(|prev| golden::previous_pairs(&data, prev))
+        .unwrap_or_default();
+    if !carried.is_empty() {
+        candidates.pairs.extend(carried.iter().copied());
+        candidates.pairs.par_sort_unstable();
+        candidates.pairs.dedup();
+    }
     drop(index);
     progress.finish();
     t.lap("candidates");
@@ -144,7 +155,7 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         model: &model,
         tf: &tf,
     };
-    let edges: Vec<Edge> = map_compared(&data, &candidates.pairs, progress, |a, b, c| Edge {
+    let mut edges: Vec<Edge> = map_compared(&data, &candidates.pairs, progress, |a, b, c| Edge {
         a,
         b,
         weight: scorer.weight(&c) as f32,
@@ -173,7 +184,9 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
 
     progress.stage("cluster", None);
     let threshold_weight = model::weight_of_probability(config.matching.threshold);
-    let clustering = cluster::cluster(&data, &edges, &self_weight, threshold_weight, &model);
+    let links_kept = golden::keep_previous_links(&mut edges, &carried, threshold_weight);
+    let mut clustering = cluster::cluster(&data, &edges, &self_weight, threshold_weight, &model);
+    clustering.stats.links_kept_from_previous = links_kept;
     let customers = golden::customers(&data, &clustering);
     let ids = golden::assign_ids(&data, &customers, previous.as_ref());
     progress.finish();
