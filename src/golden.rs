@@ -404,6 +404,32 @@ mod tests {
     }
 
     #[test]
+    fn last_nights_links_are_kept_unless_evidence_is_against_them() {
+        let edge = |a, b, weight| crate::cluster::Edge {
+            a,
+            b,
+            weight,
+            levels: [crate::compare::MISSING; crate::compare::N],
+            phone_key: 0,
+            address_key: 0,
+        };
+        let threshold = 5.01;
+        let mut edges = vec![
+            edge(0, 1, 2.0),  // together last night, weak tonight: kept
+            edge(0, 2, -1.0), // together last night, evidence against: not kept
+            edge(1, 2, 9.0),  // above the threshold anyway
+            edge(3, 4, 2.0),  // not together last night
+        ];
+        let carried = vec![(0, 1), (0, 2), (1, 2)];
+        assert_eq!(keep_previous_links(&mut edges, &carried, threshold), 1);
+        assert!(edges[0].weight as f64 >= threshold);
+        assert_eq!(
+            [edges[1].weight, edges[2].weight, edges[3].weight],
+            [-1.0, 9.0, 2.0]
+        );
+    }
+
+    #[test]
     fn ids_round_trip() {
         assert_eq!(format_id(42), "G0000042");
         assert_eq!(parse_id("G0000042"), Some(42));
