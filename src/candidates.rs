@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::index::{profile_terms, TermIndex};
+use crate::index::{profile_terms, record_case_terms, TermIndex};
 use crate::record::{Dataset, ProfileOrd};
 
 /// Terms held by more profiles than this are left out of a query (unless among the
@@ -57,11 +57,19 @@ pub struct CandidateStats {
     pub top_k: usize,
 }
 
-/// Builds the candidate index over all profiles (in RAM).
+/// Builds the candidate index over all profiles (in RAM); `output` saves it for `lookup`.
 pub fn build_index(data: &Dataset, progress: impl FnMut(u64)) -> crate::Result<TermIndex> {
+    let (offsets, members) = data.profile_members();
     TermIndex::build(
         data.profiles.len(),
-        |i, terms| profile_terms(&data.profiles[i], terms),
+        |i, terms| {
+            profile_terms(&data.profiles[i], terms);
+            for &r in &members[offsets[i] as usize..offsets[i + 1] as usize] {
+                record_case_terms(&data.records[r as usize], terms);
+            }
+            terms.sort_unstable();
+            terms.dedup();
+        },
         None,
         progress,
     )

@@ -13,14 +13,16 @@ use std::path::Path;
 
 use rayon::prelude::*;
 use tantivy::collector::TopDocs;
+use tantivy::directory::{MmapDirectory, RamDirectory};
 use tantivy::indexer::NoMergePolicy;
 use tantivy::query::{BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
     Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST, INDEXED,
 };
-use tantivy::{Index, IndexReader, Searcher, TantivyDocument, Term};
+use tantivy::{Index, IndexReader, IndexSettings, Searcher, TantivyDocument, Term};
 
 use crate::error::Result;
+use crate::ingest::normalize_code;
 use crate::record::Profile;
 
 /// Writer memory budget. One writer thread with this budget keeps 1M profiles in one
@@ -112,6 +114,18 @@ pub fn profile_terms(p: &Profile, out: &mut Vec<String>) {
     out.dedup();
 }
 
+/// Case-number terms of one record: its own id and every case it quotes, normalized
+/// (`k:T5003`). The candidate index holds them for every record so that `lookup` finds a
+/// customer by any case; a code only one profile holds is skipped by the search.
+pub fn record_case_terms(rec: &crate::record::Record, out: &mut Vec<String>) {
+    let codes = rec
+        .cases
+        .iter()
+        .map(String::as_str)
+        .chain([rec.record_id.as_str()]);
+    out.extend(codes.filter_map(normalize_code).map(|c| term("k:", &c)));
+}
+
 /// `prefix` followed by `value`, allocated once (format! was a visible share of term making).
 fn term(prefix: &str, value: &str) -> String {
     let mut t = String::with_capacity(prefix.len() + value.len());
@@ -154,6 +168,8 @@ pub struct TermIndex {
     index: Index,
     reader: IndexReader,
     fields: Fields,
+    /// The directory of an index built in RAM, for [`TermIndex::persist`].
+    ram: Option<RamDirectory>,
 }
 
 impl TermIndex {
@@ -168,12 +184,17 @@ impl TermIndex {
         mut progress: impl FnMut(u64),
     ) -> Result<TermIndex> {
         let (schema, fields) = schema();
+        let mut ram = None;
         let index = match dir {
             Some(d) => {
                 std::fs::create_dir_all(d).map_err(|e| crate::Error::io(d, e))?;
                 Index::create_in_dir(d, schema)?
             }
-            None => Index::create_in_ram(schema),
+            None => {
+                let r = RamDirectory::create();
+                ram = Some(r.clone());
+                Index::create(r, schema, IndexSettings::default())?
+            }
         };
         let mut writer =
             index.writer_with_num_threads::<TantivyDocument>(1, WRITER_BUDGET_BYTES)?;
@@ -211,7 +232,19 @@ impl TermIndex {
             index,
             reader,
             fields,
+            ram,
         })
+    }
+
+    /// Writes an index built in RAM into `dir`, where [`TermIndex::open`] finds it.
+    pub fn persist(&self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(|e| crate::Error::io(dir, e))?;
+        if let Some(ram) = &self.ram {
+            let dest = MmapDirectory::open(dir)
+                .map_err(|e| crate::Error::io(dir, std::io::Error::other(e.to_string())))?;
+            ram.persist(&dest)?;
+        }
+        Ok(())
     }
 
     /// Opens an index persisted by [`TermIndex::build`].
@@ -227,6 +260,7 @@ impl TermIndex {
             index,
             reader,
             fields,
+            ram: None,
         })
     }
 

@@ -68,6 +68,8 @@ pub struct Options {
 /// Everything a run computed; [`output::write`] turns it into files.
 pub struct Resolution {
     pub data: Dataset,
+    /// The candidate index (profiles' terms), saved into `OUT/index/` for `lookup`.
+    pub index: index::TermIndex,
     pub candidates: Candidates,
     pub model: Model,
     pub tf: TermFrequencies,
@@ -126,7 +128,6 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         candidates.pairs.par_sort_unstable();
         candidates.pairs.dedup();
     }
-    drop(index);
     progress.finish();
     t.lap("candidates");
 
@@ -194,6 +195,7 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
 
     Ok(Resolution {
         data,
+        index,
         candidates,
         model,
         tf,

@@ -1,5 +1,6 @@
-//! `lookup`: the support agent's view. Opens the index a run saved in `OUT/index/` (one
-//! document per golden customer) and answers a phone number, e-mail, serial, case number,
+//! `lookup`: the support agent's view. Opens the index a run saved in `OUT/index/` (the
+//! candidate index: one document per distinct record profile, with a table of the
+//! customers each profile belongs to) and answers a phone number, e-mail, serial, case number,
 //! name or free text with the best-matching customers and, for each, the golden record
 //! and every linked record in date order. Values go through the same normalizers as
 //! ingestion, so "(555) 123-4567" finds "+15551234567" and "bob smith" finds
@@ -12,11 +13,16 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::index::{profile_terms, IndexSearcher, TermIndex};
+use crate::index::{profile_terms, Hit, IndexSearcher, TermIndex};
 use crate::ingest::normalize_code;
 use crate::normalize::{self, PhoneNormalizer};
-use crate::output::{CUSTOMER_ENTRY_BYTES, LOOKUP_CUSTOMERS, LOOKUP_GOLDEN, LOOKUP_RECORDS};
+use crate::output::{
+    CUSTOMER_ENTRY_BYTES, LOOKUP_CUSTOMERS, LOOKUP_GOLDEN, LOOKUP_PROFILES, LOOKUP_RECORDS,
+};
 use crate::record::Profile;
+
+/// Profiles fetched per requested answer.
+const PROFILES_PER_ANSWER: usize = 8;
 
 /// What the query value is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,18 +80,10 @@ pub struct Answer {
 pub struct Lookup {
     searcher: IndexSearcher,
     customers: Vec<u8>,
+    /// Customers of each indexed profile (see [`LOOKUP_PROFILES`]).
+    profiles: Vec<u8>,
     dir: PathBuf,
     phones: std::sync::Mutex<PhoneNormalizer>,
-}
-
-/// Whether the lookup index needs a term: the kinds [`Lookup::terms`] can ask for
-/// (phones, e-mails, serials, case numbers and names).
-pub fn is_searched_term(term: &str) -> bool {
-    let kind = term.split_once(':').map_or("", |(k, _)| k);
-    matches!(
-        kind,
-        "p" | "p7" | "e" | "el" | "s" | "sf" | "k" | "n" | "g" | "ph" | "nk"
-    )
 }
 
 impl Lookup {
@@ -102,6 +100,8 @@ impl Lookup {
         let customers_path = dir.join(LOOKUP_CUSTOMERS);
         let customers =
             std::fs::read(&customers_path).map_err(|e| Error::io(&customers_path, e))?;
+        let profiles_path = dir.join(LOOKUP_PROFILES);
+        let profiles = std::fs::read(&profiles_path).map_err(|e| Error::io(&profiles_path, e))?;
         let run_path = out.join("run.json");
         let region = std::fs::read_to_string(&run_path)
             .ok()
@@ -113,6 +113,7 @@ impl Lookup {
         Ok(Lookup {
             searcher: index.searcher(),
             customers,
+            profiles,
             dir,
             phones: std::sync::Mutex::new(PhoneNormalizer::new(region)),
         })
@@ -169,7 +170,26 @@ impl Lookup {
         full: bool,
     ) -> Result<Vec<Answer>> {
         let (exact, fuzzy) = self.terms(kind, text);
-        let hits = self.searcher.search_fuzzy(&exact, &fuzzy, limit.max(1));
+        // Hits are profiles; a customer scores as its best profile. Enough profiles are
+        // fetched to fill `limit` customers in practice (a customer has a few profiles).
+        let limit = limit.max(1);
+        let profile_hits = self
+            .searcher
+            .search_fuzzy(&exact, &fuzzy, limit * PROFILES_PER_ANSWER);
+        let mut hits: Vec<Hit> = Vec::new();
+        for h in profile_hits {
+            for c in self.customers_of(h.ord)? {
+                if !hits.iter().any(|x| x.ord == c) {
+                    hits.push(Hit {
+                        ord: c,
+                        score: h.score,
+                    });
+                }
+            }
+        }
+        // Profile hits come best first, so each customer kept its best score.
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.ord.cmp(&b.ord)));
+        hits.truncate(limit);
         if hits.is_empty() {
             return Ok(Vec::new());
         }
@@ -203,6 +223,40 @@ impl Lookup {
                     golden,
                     records,
                 })
+            })
+            .collect()
+    }
+
+    /// Customers holding records of profile `p`.
+    fn customers_of(&self, p: u64) -> Result<Vec<u64>> {
+        let damaged = || {
+            Error::input(
+                self.dir.join(LOOKUP_PROFILES),
+                format!("profile {p} is missing: the index is damaged"),
+            )
+        };
+        let u64_at = |i: usize| -> Option<u64> {
+            Some(u64::from_le_bytes(
+                self.profiles.get(i..i + 8)?.try_into().ok()?,
+            ))
+        };
+        let n = u64_at(0).ok_or_else(damaged)?;
+        if p >= n {
+            return Err(damaged());
+        }
+        let (from, to) = (
+            u64_at(8 + 8 * p as usize).ok_or_else(damaged)?,
+            u64_at(16 + 8 * p as usize).ok_or_else(damaged)?,
+        );
+        let base = 8 + 8 * (n as usize + 1);
+        (from..to)
+            .map(|i| {
+                let at = base + 4 * i as usize;
+                self.profiles
+                    .get(at..at + 4)
+                    .and_then(|b| b.try_into().ok())
+                    .map(|b| u32::from_le_bytes(b) as u64)
+                    .ok_or_else(damaged)
             })
             .collect()
     }

@@ -19,8 +19,6 @@ use crate::candidates::CandidateStats;
 use crate::cluster::ClusterStats;
 use crate::error::{Error, Result};
 use crate::golden::{self, GoldenRecord, IdState};
-use crate::index::{profile_terms, TermIndex};
-use crate::ingest::normalize_code;
 use crate::model;
 use crate::record::SourceCounts;
 use crate::{Options, Progress, Resolution};
@@ -170,7 +168,7 @@ fn write_all(
         .zip(&res.ids.ids)
         .map(|(recs, id)| golden::golden_record(data, id, recs))
         .collect();
-    // The lookup index (a tantivy build) and the CSV tables are independent: one thread each.
+    // The lookup index and the CSV tables are independent: one thread each.
     let (index, tables) = rayon::join(
         || write_lookup_index(res, &goldens, &dir.join("index")),
         || write_tables(res, dir, options, &customer_of, &goldens, progress),
@@ -442,42 +440,43 @@ fn write_pairs(res: &Resolution, path: &Path, offsets: &[u32], members: &[u32]) 
 pub const LOOKUP_CUSTOMERS: &str = "customers.bin";
 pub const LOOKUP_RECORDS: &str = "records.csv";
 pub const LOOKUP_GOLDEN: &str = "golden.csv";
+/// Customers of each indexed profile: `u64` profile count n, n + 1 `u64` offsets, `u32`
+/// customer ordinals.
+pub const LOOKUP_PROFILES: &str = "profiles.bin";
 /// Bytes per customer in `customers.bin`: golden row offset, records offset, record count.
 pub const CUSTOMER_ENTRY_BYTES: usize = 20;
 
-/// The lookup index: one tantivy document per customer holding the search terms of all
-/// its records plus its case numbers and record ids, and two row files with byte offsets
-/// so that `lookup` reads only the rows it shows.
+/// The lookup index: the run's candidate index (one tantivy document per profile, with
+/// every record's case numbers and id), the customers of each profile, and two row files
+/// with byte offsets so that `lookup` reads only the rows it shows.
 fn write_lookup_index(res: &Resolution, goldens: &[GoldenRecord], dir: &Path) -> Result<()> {
     let data = &res.data;
-    let customer_terms = |c: usize, terms: &mut Vec<String>| {
-        let recs = &res.customers[c];
-        let mut profiles: Vec<u32> = recs
-            .iter()
-            .map(|&r| data.records[r as usize].profile)
-            .collect();
-        profiles.sort_unstable();
-        profiles.dedup();
-        for p in profiles {
-            profile_terms(&data.profiles[p as usize], terms);
-        }
+    // The candidate index is the lookup index: one document per profile, plus which
+    // customers each profile's records belong to (a profile whose records did not link
+    // is one customer per record).
+    res.index.persist(dir)?;
+    let mut customers_of: Vec<Vec<u32>> = vec![Vec::new(); data.profiles.len()];
+    for (c, recs) in res.customers.iter().enumerate() {
         for &r in recs {
-            let rec = &data.records[r as usize];
-            terms.extend(
-                rec.cases
-                    .iter()
-                    .filter_map(|c| normalize_code(c))
-                    .map(|c| format!("k:{c}")),
-            );
-            terms.extend(normalize_code(&rec.record_id).map(|c| format!("k:{c}")));
+            let list = &mut customers_of[data.records[r as usize].profile as usize];
+            if list.last() != Some(&(c as u32)) {
+                list.push(c as u32);
+            }
         }
-        // Only the kinds of term a lookup asks for: the single writer thread is the
-        // bottleneck of this index, and addresses, dates and ids are never queried.
-        terms.retain(|t| crate::lookup::is_searched_term(t));
-        terms.sort_unstable();
-        terms.dedup();
-    };
-    TermIndex::build(res.customers.len(), customer_terms, Some(dir), |_| {})?;
+    }
+    let mut table = Vec::with_capacity(8 + 8 * (customers_of.len() + 1) + 4 * data.records.len());
+    table.extend_from_slice(&(customers_of.len() as u64).to_le_bytes());
+    let mut offset = 0u64;
+    for list in &customers_of {
+        table.extend_from_slice(&offset.to_le_bytes());
+        offset += list.len() as u64;
+    }
+    table.extend_from_slice(&offset.to_le_bytes());
+    for c in customers_of.iter().flatten() {
+        table.extend_from_slice(&c.to_le_bytes());
+    }
+    let path = dir.join(LOOKUP_PROFILES);
+    fs::write(&path, table).map_err(|e| Error::io(&path, e))?;
 
     // Row files with offsets.
     let mut golden_buf = csv::Writer::from_writer(Vec::new());
