@@ -114,20 +114,9 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
     t.lap("index");
 
     progress.stage("candidates", Some(data.profiles.len() as u64));
-    let mut candidates = candidates::generate(&data, &index, config.matching.candidates, |n| {
+    let candidates = candidates::generate(&data, &index, config.matching.candidates, |n| {
         progress.advance(n)
     });
-    // Records that shared a golden ID last night are compared again tonight, whether or
-    // not the search pairs them (a bigger index can push one out of another's top K).
-    let carried = previous
-        .as_ref()
-        .map(|prev| golden::previous_pairs(&data, prev))
-        .unwrap_or_default();
-    if !carried.is_empty() {
-        candidates.pairs.extend(carried.iter().copied());
-        candidates.pairs.par_sort_unstable();
-        candidates.pairs.dedup();
-    }
     progress.finish();
     t.lap("candidates");
 
@@ -151,12 +140,26 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
     progress.finish();
     t.lap("model");
 
-    progress.stage("compare+score", Some(candidates.pairs.len() as u64));
+    // Records that shared a golden ID last night are compared again tonight, whether or
+    // not the search pairs them (a bigger index can push one out of another's top K).
+    // They are scored, not trained on: the model sees the search's candidates only.
+    let carried = previous
+        .as_ref()
+        .map(|prev| golden::previous_pairs(&data, prev))
+        .unwrap_or_default();
+    let mut scored_pairs = std::borrow::Cow::Borrowed(&candidates.pairs);
+    if !carried.is_empty() {
+        let pairs = scored_pairs.to_mut();
+        pairs.extend(carried.iter().copied());
+        pairs.par_sort_unstable();
+        pairs.dedup();
+    }
+    progress.stage("compare+score", Some(scored_pairs.len() as u64));
     let scorer = Scorer {
         model: &model,
         tf: &tf,
     };
-    let mut edges: Vec<Edge> = map_compared(&data, &candidates.pairs, progress, |a, b, c| Edge {
+    let mut edges: Vec<Edge> = map_compared(&data, &scored_pairs, progress, |a, b, c| Edge {
         a,
         b,
         weight: scorer.weight(&c) as f32,
