@@ -101,6 +101,13 @@ impl Lookup {
         let customers =
             std::fs::read(&customers_path).map_err(|e| Error::io(&customers_path, e))?;
         let profiles_path = dir.join(LOOKUP_PROFILES);
+        if !profiles_path.exists() {
+            return Err(Error::input(
+                out,
+                "the lookup index was written by an earlier idresolve (no index/profiles.bin): \
+                 run `idresolve run` again",
+            ));
+        }
         let profiles = std::fs::read(&profiles_path).map_err(|e| Error::io(&profiles_path, e))?;
         let run_path = out.join("run.json");
         let region = std::fs::read_to_string(&run_path)
