@@ -70,7 +70,6 @@ pub fn build_index(data: &Dataset, progress: impl FnMut(u64)) -> crate::Result<T
             terms.sort_unstable();
             terms.dedup();
         },
-        None,
         progress,
     )
 }

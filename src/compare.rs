@@ -9,13 +9,13 @@
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 
-use crate::similarity::{jaro_winkler, within_one_edit};
 use chrono::{Datelike, NaiveDate};
 
 use crate::config::FieldKind;
 use crate::normalize::name::nickname_equivalent;
 use crate::normalize::PersonName;
 use crate::record::Profile;
+use crate::similarity::{jaro_winkler, within_one_edit};
 
 /// The level of a comparison whose value is absent on either side.
 pub const MISSING: u8 = u8::MAX;

@@ -174,34 +174,25 @@ pub struct TermIndex {
     index: Index,
     reader: IndexReader,
     fields: Fields,
-    /// The directory of an index built in RAM, for [`TermIndex::persist`].
+    /// The directory of an index built in RAM (not one opened from disk), for
+    /// [`TermIndex::persist`].
     ram: Option<RamDirectory>,
 }
 
 impl TermIndex {
-    /// Builds an index over `n` units, unit `i` having ordinal `i` and the terms
-    /// `terms_of(i, buffer)` appends, in RAM or in `dir`. Terms are made in parallel, a
-    /// batch at a time, while tantivy's single writer thread indexes the previous batch:
-    /// one writer thread keeps DocIds in insertion order and builds reproducible.
+    /// Builds an index in RAM over `n` units, unit `i` having ordinal `i` and the terms
+    /// `terms_of(i, buffer)` appends ([`TermIndex::persist`] saves it). Terms are made in
+    /// parallel, a batch at a time, while tantivy's single writer thread indexes the
+    /// previous batch: one writer thread keeps DocIds in insertion order and builds
+    /// reproducible.
     pub fn build(
         n: usize,
         terms_of: impl Fn(usize, &mut Vec<String>) + Sync,
-        dir: Option<&Path>,
         mut progress: impl FnMut(u64),
     ) -> Result<TermIndex> {
         let (schema, fields) = schema();
-        let mut ram = None;
-        let index = match dir {
-            Some(d) => {
-                std::fs::create_dir_all(d).map_err(|e| crate::Error::io(d, e))?;
-                Index::create_in_dir(d, schema)?
-            }
-            None => {
-                let r = RamDirectory::create();
-                ram = Some(r.clone());
-                Index::create(r, schema, IndexSettings::default())?
-            }
-        };
+        let ram = RamDirectory::create();
+        let index = Index::create(ram.clone(), schema, IndexSettings::default())?;
         let mut writer =
             index.writer_with_num_threads::<TantivyDocument>(1, WRITER_BUDGET_BYTES)?;
         writer.set_merge_policy(Box::new(NoMergePolicy));
@@ -238,7 +229,7 @@ impl TermIndex {
             index,
             reader,
             fields,
-            ram,
+            ram: Some(ram),
         })
     }
 
