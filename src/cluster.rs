@@ -152,6 +152,24 @@ pub fn cluster(
     let (household_phones, household_addresses) = household_keys(data);
     c.stats.household_phones = household_phones.len() as u64;
     c.stats.household_addresses = household_addresses.len() as u64;
+    let holds_household_phone: Vec<bool> = data
+        .profiles
+        .par_iter()
+        .map(|p| {
+            p.phones
+                .iter()
+                .any(|x| household_phones.contains(&compare::value_hash(&x.e164)))
+        })
+        .collect();
+    let holds_household_address: Vec<bool> = data
+        .profiles
+        .par_iter()
+        .map(|p| {
+            p.addresses
+                .iter()
+                .any(|x| household_addresses.contains(&compare::value_hash(x)))
+        })
+        .collect();
     // Penalty of a conflict: the evidence a "different" level carries in the model.
     let penalty = |i: usize| -model.comparisons[i].levels[0].weight.min(0.0);
     // Only links at or above the threshold take part: sort those, strongest first.
@@ -176,9 +194,18 @@ pub fn cluster(
             || e.levels[compare::EMAIL] == EMAIL_TYPO_LEVEL
             || (e.levels[compare::FIRST_NAME] != compare::MISSING
                 && e.levels[compare::FIRST_NAME] > INITIAL_LEVEL);
-        let via_household = (e.levels[compare::PHONE] == 3
-            && household_phones.contains(&e.phone_key))
-            || (e.levels[compare::ADDRESS] == 3 && household_addresses.contains(&e.address_key));
+        // A phone or address one keystroke from a household's counts as the household's:
+        // a nameless ticket whose callback number has a typo is no more one person's.
+        let near_household = |held: &[bool]| held[e.a as usize] || held[e.b as usize];
+        let via_household = match e.levels[compare::PHONE] {
+            3 => household_phones.contains(&e.phone_key),
+            1 | 2 => near_household(&holds_household_phone),
+            _ => false,
+        } || match e.levels[compare::ADDRESS] {
+            3 => household_addresses.contains(&e.address_key),
+            2 => near_household(&holds_household_address),
+            _ => false,
+        };
         if !person_evidence && via_household {
             c.stats.refused_household_contact_only += 1;
             continue;
@@ -190,9 +217,7 @@ pub fn cluster(
                 continue;
             };
             // A household or an office: shared contact details, clearly different people.
-            if !has_personal_key(&e.levels)
-                && conflicts(&ga.firsts, &gb.firsts, first_names_compatible)
-            {
+            if !has_personal_key(&e.levels) && first_names_conflict(&ga.firsts, &gb.firsts) {
                 c.stats.refused_different_first_names += 1;
                 continue;
             }
@@ -293,6 +318,20 @@ fn first_names(p: &Profile) -> Vec<PersonName> {
     v.sort();
     v.dedup();
     v
+}
+
+/// Two groups whose first names cannot be one person's: no name of one agrees with any
+/// of the other (Jen and R), or no *spelled-out* name does (an initial would let a
+/// household's "J" join Jennifer's records to Jonathan's).
+fn first_names_conflict(a: &[PersonName], b: &[PersonName]) -> bool {
+    let spelled = |v: &[PersonName]| -> Vec<PersonName> {
+        v.iter()
+            .filter(|n| n.first.chars().count() > 1)
+            .cloned()
+            .collect()
+    };
+    conflicts(a, b, first_names_compatible)
+        || conflicts(&spelled(a), &spelled(b), first_names_compatible)
 }
 
 /// Both sides hold values and no value of one agrees with any value of the other.

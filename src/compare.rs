@@ -92,7 +92,7 @@ pub const SPECS: [ComparisonSpec; N] = [
     },
     ComparisonSpec {
         name: "phone",
-        levels: &["different", "same_last_7_digits", "one_digit_off", "exact"],
+        levels: &["different", "same_last_7_digits", "one_edit", "exact"],
         kinds: &[FieldKind::Phone],
         tf_level: Some(3),
     },
@@ -189,7 +189,8 @@ pub fn compare(a: &Profile, b: &Profile) -> Comparison {
     best(&mut c, PHONE, &a.phones, &b.phones, |x, y| {
         if x.e164 == y.e164 {
             (3, value_hash(&x.e164))
-        } else if x.e164.len() == y.e164.len() && hamming_at_most_one(&x.e164, &y.e164) {
+        } else if within_one_edit(&x.e164, &y.e164) {
+            // One keystroke: a digit mistyped, two swapped, one dropped or doubled.
             (2, 0)
         } else if x.last7() == y.last7() {
             (1, 0)
@@ -321,10 +322,6 @@ fn best<T>(c: &mut Comparison, i: usize, xs: &[T], ys: &[T], f: impl Fn(&T, &T) 
         c.levels[i] = level;
         c.tf_keys[i] = key;
     }
-}
-
-fn hamming_at_most_one(a: &str, b: &str) -> bool {
-    a.bytes().zip(b.bytes()).filter(|(x, y)| x != y).count() <= 1
 }
 
 /// Share of the smaller token set found in the other.
@@ -567,7 +564,7 @@ mod tests {
         );
         assert_eq!(
             SPECS[PHONE].levels[c.levels[PHONE] as usize],
-            "one_digit_off"
+            "one_edit"
         );
         assert_eq!(
             SPECS[FIRST_NAME].levels[c.levels[FIRST_NAME] as usize],

@@ -76,6 +76,7 @@ pub fn profile_terms(p: &Profile, out: &mut Vec<String>) {
         for g in &n.first_groups {
             out.push(format!("nk:{g}"));
         }
+        name_pair_terms(n, out);
     }
     for e in &p.emails {
         out.push(term("e:", &e.address));
@@ -95,6 +96,9 @@ pub fn profile_terms(p: &Profile, out: &mut Vec<String>) {
         out.push(format!("d:{d}"));
     }
     for a in &p.addresses {
+        // The whole address as one term: "1626 walnut ln" is held by a household, each
+        // of its words by thousands.
+        out.push(term("ad:", a));
         for t in a.split(' ') {
             out.push(term("a:", t));
         }
@@ -118,6 +122,38 @@ pub fn profile_terms(p: &Profile, out: &mut Vec<String>) {
     }
     out.sort_unstable();
     out.dedup();
+}
+
+/// Terms for the first and last name *together*. "Nicole" and "Moore" are each held by
+/// thousands of profiles at 200k, so a query that has only them (a support ticket with a
+/// name and a callback number) ranks every Nicole and every Moore alike and its top K is
+/// a lottery; "Nicole Moore" is held by a handful. Both orders meet (the pair is sorted,
+/// for swapped fields), and so do a nickname ("Bob" and "Robert" share a nickname group),
+/// the sound of the name (Double Metaphone) and an initial ("R Brown").
+fn name_pair_terms(n: &crate::normalize::PersonName, out: &mut Vec<String>) {
+    fn pair(prefix: &str, a: &str, b: &str) -> String {
+        let (a, b) = if a <= b { (a, b) } else { (b, a) };
+        let mut t = String::with_capacity(prefix.len() + a.len() + b.len() + 1);
+        t.push_str(prefix);
+        t.push_str(a);
+        t.push('|');
+        t.push_str(b);
+        t
+    }
+    if n.first.is_empty() || n.last.is_empty() {
+        return;
+    }
+    out.push(pair("nf:", &n.first, &n.last));
+    if !n.first_phonetic.is_empty() && !n.last_phonetic.is_empty() {
+        out.push(pair("np:", &n.first_phonetic, &n.last_phonetic));
+    }
+    for g in &n.first_groups {
+        out.push(pair("nn:", &n.last, &g.to_string()));
+    }
+    if let Some(initial) = n.first.chars().next() {
+        let mut buf = [0u8; 4];
+        out.push(pair("ni:", &n.last, initial.encode_utf8(&mut buf)));
+    }
 }
 
 /// Case-number terms of one record: its own id and every case it quotes, normalized
@@ -147,8 +183,8 @@ fn term(prefix: &str, value: &str) -> String {
 pub fn term_boost(term: &str) -> f32 {
     match term.split_once(':').map(|(k, _)| k).unwrap_or("") {
         "e" | "el" | "p" | "s" | "sf" | "i" | "k" => 4.0,
-        "d" | "p7" => 2.0,
-        "n" | "ph" | "nk" | "pc" => 1.0,
+        "d" | "p7" | "ad" => 2.0,
+        "n" | "ph" | "nk" | "pc" | "nf" | "nn" | "np" | "ni" => 1.0,
         "a" | "c" => 0.5,
         "g" => 0.35,
         _ => 0.3,

@@ -181,7 +181,20 @@ impl TermFrequencies {
     }
 
     /// Relative frequency of a value among the values of comparison `i` (at least 1/total).
+    /// A name counts as common if it is common as a given name *or* as a surname: names
+    /// compared with first and last swapped ("SANCHEZ Dennis" read as given name
+    /// Sanchez) would otherwise look as rare as a surname used as a given name.
     pub fn frequency(&self, i: usize, key: u64) -> Option<f64> {
+        let own = self.relative(i, key)?;
+        let other = match i {
+            compare::FIRST_NAME => self.relative(compare::LAST_NAME, key),
+            compare::LAST_NAME => self.relative(compare::FIRST_NAME, key),
+            _ => None,
+        };
+        Some(other.map_or(own, |o| own.max(o)))
+    }
+
+    fn relative(&self, i: usize, key: u64) -> Option<f64> {
         let total = self.totals[i];
         if total == 0 {
             return None;

@@ -95,7 +95,32 @@ pub fn parse_full_name(raw: &str) -> Option<PersonName> {
         };
         return from_ordered_tokens(&tokens);
     }
+    if let Some((surname, given)) = split_capitalized_surname(raw) {
+        return parse_full_name(&format!("{surname}, {given}"));
+    }
     from_ordered_tokens(&clean_tokens(&fold_text(raw)))
+}
+
+/// "SMITH Robert": a surname in capitals before a given name in mixed case, as many
+/// registration systems write names (and as "SMITH, Robert" reads with its comma lost).
+/// Splits off the leading all-capital words when a word with lower-case letters follows.
+fn split_capitalized_surname(raw: &str) -> Option<(&str, &str)> {
+    let words: Vec<&str> = raw.split_whitespace().collect();
+    // Three letters at least: "AJ Smith" and "JR Smith" are initials, not surnames.
+    let capital = |w: &str| {
+        w.chars().filter(|c| c.is_alphabetic()).count() >= 3
+            && !w.chars().any(|c| c.is_lowercase())
+            && !HONORIFICS.contains(&w.to_lowercase().trim_end_matches('.'))
+    };
+    let k = words.iter().take_while(|w| capital(w)).count();
+    let rest_mixed = words[k..]
+        .iter()
+        .any(|w| w.chars().any(|c| c.is_lowercase()));
+    if k == 0 || k == words.len() || !rest_mixed {
+        return None;
+    }
+    let split = raw.find(words[k])?;
+    Some((raw[..split].trim(), raw[split..].trim()))
 }
 
 /// Normalizes names given in separate columns.
@@ -258,6 +283,12 @@ mod tests {
             ("Smith, Jr.", ("", "", "smith")),
             ("Robert Smith, PhD", ("robert", "", "smith")),
             ("Cher", ("", "", "cher")),
+            ("SANCHEZ Dennis", ("dennis", "", "sanchez")),
+            ("VAN DER BERG Anna Maria", ("anna", "maria", "van der berg")),
+            ("AJ Smith", ("aj", "", "smith")),
+            ("MRS Mary Jones", ("mary", "", "jones")),
+            ("ROBERT SMITH", ("robert", "", "smith")),
+            ("Robert SMITH", ("robert", "", "smith")),
         ];
         for (raw, want) in cases {
             let n = parse_full_name(raw).unwrap_or_else(|| panic!("{raw} parsed to nothing"));
