@@ -84,10 +84,26 @@ impl PhoneNormalizer {
         if digits.len() < MIN_PHONE_DIGITS || digits.len() > 17 || is_junk_digits(digits) {
             return None;
         }
+        // The parser reads letters as keypad digits ("1-800-FLOWERS"), so they are part of
+        // the cache key: "615-4p6-3310" and "615-46-3310" share their digits but not their
+        // number, and which one a thread met first must not decide the other's.
+        let letters = main.chars().any(|c| c.is_ascii_alphabetic());
+        if letters {
+            key.push('/');
+            key.extend(
+                main.chars()
+                    .filter(char::is_ascii_alphanumeric)
+                    .map(|c| c.to_ascii_lowercase()),
+            );
+        }
         if let Some(hit) = self.cache.get(&key) {
             return hit.clone();
         }
-        let parsed = self.nanp(&key).or_else(|| self.parse(&main));
+        let parsed = if letters {
+            self.parse(&main)
+        } else {
+            self.nanp(&key).or_else(|| self.parse(&main))
+        };
         self.cache.insert(key, parsed.clone());
         parsed
     }
@@ -212,6 +228,23 @@ mod tests {
         let b = n.normalize("555 123 4567");
         assert_eq!(a, b);
         assert_eq!(n.cache.len(), 1);
+    }
+
+    /// Ingestion threads keep their own caches and meet values in different orders: an
+    /// answer must not depend on what a cache saw before.
+    #[test]
+    fn cached_answers_do_not_depend_on_order() {
+        let values = ["615-4p6-3310", "615-46-3310", "1-800-FLOWERS", "1800356-9377"];
+        let fresh: Vec<_> = values
+            .iter()
+            .map(|v| PhoneNormalizer::new(Region::US).normalize(v))
+            .collect();
+        let mut shared = PhoneNormalizer::new(Region::US);
+        for order in [[0, 1, 2, 3], [3, 2, 1, 0]] {
+            for i in order {
+                assert_eq!(shared.normalize(values[i]), fresh[i], "{}", values[i]);
+            }
+        }
     }
 
     #[test]
