@@ -299,16 +299,25 @@ impl TermIndex {
 
     pub fn searcher(&self) -> IndexSearcher {
         let searcher = self.reader.searcher();
-        let ords = searcher
-            .segment_readers()
+        let segments = searcher.segment_readers();
+        let ords = segments
             .iter()
             .map(|s| s.fast_fields().u64("ord"))
             .collect::<tantivy::Result<Vec<_>>>()
             .unwrap_or_default();
+        let inverted: Vec<_> = segments
+            .iter()
+            .filter_map(|s| s.inverted_index(self.fields.terms).ok())
+            .collect();
+        let total_tokens = inverted.iter().map(|i| i.total_num_tokens()).sum();
+        let total_docs = searcher.num_docs();
         IndexSearcher {
             searcher,
             fields: self.fields,
             ords,
+            inverted,
+            total_tokens,
+            total_docs,
         }
     }
 
@@ -326,6 +335,37 @@ pub struct IndexSearcher {
     searcher: Searcher,
     fields: Fields,
     ords: Vec<tantivy::columnar::Column<u64>>,
+    /// The terms field of each segment, held once: `Searcher::doc_freq` fetches it behind
+    /// a lock for every call, a visible share of candidate search.
+    inverted: Vec<std::sync::Arc<tantivy::InvertedIndexReader>>,
+    total_tokens: u64,
+    total_docs: u64,
+}
+
+/// BM25 statistics for one query whose document frequencies are already known: tantivy
+/// would otherwise look every term up in the term dictionary a second time.
+struct KnownStatistics<'a> {
+    searcher: &'a IndexSearcher,
+    doc_freqs: &'a [(u64, &'a String)],
+}
+
+impl tantivy::query::Bm25StatisticsProvider for KnownStatistics<'_> {
+    fn total_num_tokens(&self, _field: Field) -> tantivy::Result<u64> {
+        Ok(self.searcher.total_tokens)
+    }
+
+    fn total_num_docs(&self) -> tantivy::Result<u64> {
+        Ok(self.searcher.total_docs)
+    }
+
+    fn doc_freq(&self, term: &Term) -> tantivy::Result<u64> {
+        let value = term.value();
+        let text = value.as_str().unwrap_or("");
+        Ok(match self.doc_freqs.iter().find(|(_, t)| t.as_str() == text) {
+            Some(&(df, _)) => df,
+            None => self.searcher.doc_freq(text),
+        })
+    }
 }
 
 /// One search hit: the unit's ordinal and its BM25 score.
@@ -338,9 +378,11 @@ pub struct Hit {
 impl IndexSearcher {
     /// Number of units holding a term.
     pub fn doc_freq(&self, term: &str) -> u64 {
-        self.searcher
-            .doc_freq(&Term::from_field_text(self.fields.terms, term))
-            .unwrap_or(0)
+        self.inverted
+            .iter()
+            .filter_map(|i| i.terms().get(term.as_bytes()).ok().flatten())
+            .map(|info| u64::from(info.doc_freq))
+            .sum()
     }
 
     /// OR-query over exact `terms` plus terms matched within one edit (`fuzzy`), for
@@ -364,18 +406,28 @@ impl IndexSearcher {
                 Box::new(BoostQuery::new(Box::new(term), term_boost(t))),
             ));
         }
-        self.run(clauses, k)
+        self.run(clauses, k, &[])
     }
 
-    fn run(&self, clauses: Vec<(Occur, Box<dyn Query>)>, k: usize) -> Vec<Hit> {
+    fn run(
+        &self,
+        clauses: Vec<(Occur, Box<dyn Query>)>,
+        k: usize,
+        doc_freqs: &[(u64, &String)],
+    ) -> Vec<Hit> {
         if clauses.is_empty() || k == 0 {
             return Vec::new();
         }
         let query = BooleanQuery::new(clauses);
-        let top = match self
-            .searcher
-            .search(&query, &TopDocs::with_limit(k).order_by_score())
-        {
+        let statistics = KnownStatistics {
+            searcher: self,
+            doc_freqs,
+        };
+        let top = match self.searcher.search_with_statistics_provider(
+            &query,
+            &TopDocs::with_limit(k).order_by_score(),
+            &statistics,
+        ) {
             Ok(top) => top,
             Err(_) => return Vec::new(),
         };
@@ -425,7 +477,7 @@ impl IndexSearcher {
                 (Occur::Should, q)
             })
             .collect();
-        self.run(clauses, k)
+        self.run(clauses, k, &with_df)
     }
 }
 
