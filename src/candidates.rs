@@ -104,8 +104,11 @@ pub fn generate(
             for &p in unit.iter() {
                 profile_terms(&data.profiles[p as usize], terms);
             }
-            terms.sort_unstable();
-            terms.dedup();
+            if unit.len() > 1 {
+                // Members share most of their terms; look each up once.
+                terms.sort_unstable();
+                terms.dedup();
+            }
             let k = if unit.len() > 1 { group_k } else { top_k };
             let max_terms = MAX_QUERY_TERMS + GROUP_EXTRA_TERMS.min(4 * (unit.len() - 1));
             // The unit's own profiles are usually the first hits.

@@ -58,7 +58,9 @@ fn schema() -> (Schema, Fields) {
     (b.build(), Fields { terms, ord })
 }
 
-/// Appends the search terms of a profile to `out`.
+/// Appends the search terms of a profile to `out`, unsorted and possibly repeated (two
+/// names with one surname): an index document wants them deduplicated, a query does not
+/// mind.
 pub fn profile_terms(p: &Profile, out: &mut Vec<String>) {
     for n in &p.names {
         // First and last names share prefixes so that swapped fields still meet.
@@ -120,8 +122,6 @@ pub fn profile_terms(p: &Profile, out: &mut Vec<String>) {
             out.push(term("x:", w));
         }
     }
-    out.sort_unstable();
-    out.dedup();
 }
 
 /// Terms for the first and last name *together*. "Nicole" and "Moore" are each held by
@@ -463,6 +463,7 @@ impl IndexSearcher {
             .filter(|(df, _)| *df > 1)
             .collect();
         with_df.sort_unstable();
+        with_df.dedup();
         let clauses: Vec<(Occur, Box<dyn Query>)> = with_df
             .iter()
             .enumerate()

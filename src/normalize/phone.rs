@@ -78,17 +78,27 @@ impl PhoneNormalizer {
         if plus {
             key.push('+');
         }
+        // The parser reads letters as keypad digits. A word ("1-800-FLOWERS") is a vanity
+        // number and its letters are part of the number and of the cache key; a stray
+        // letter among digits ("1y850-816-1154") is a slip of the keyboard and is dropped,
+        // as it is for the cache key, so a thread's earlier values never decide a later
+        // one's answer.
+        let vanity = main
+            .as_bytes()
+            .windows(3)
+            .any(|w| w.iter().all(u8::is_ascii_alphabetic));
         let digits_start = key.len();
         key.extend(main.chars().filter(char::is_ascii_digit));
         let digits = &key[digits_start..];
-        if digits.len() < MIN_PHONE_DIGITS || digits.len() > 17 || is_junk_digits(digits) {
+        let keyed = if vanity {
+            main.chars().filter(char::is_ascii_alphanumeric).count()
+        } else {
+            digits.len()
+        };
+        if keyed < MIN_PHONE_DIGITS || keyed > 17 || is_junk_digits(digits) {
             return None;
         }
-        // The parser reads letters as keypad digits ("1-800-FLOWERS"), so they are part of
-        // the cache key: "615-4p6-3310" and "615-46-3310" share their digits but not their
-        // number, and which one a thread met first must not decide the other's.
-        let letters = main.chars().any(|c| c.is_ascii_alphabetic());
-        if letters {
+        if vanity {
             key.push('/');
             key.extend(
                 main.chars()
@@ -99,10 +109,14 @@ impl PhoneNormalizer {
         if let Some(hit) = self.cache.get(&key) {
             return hit.clone();
         }
-        let parsed = if letters {
+        let parsed = if vanity {
             self.parse(&main)
         } else {
-            self.nanp(&key).or_else(|| self.parse(&main))
+            self.nanp(&key).or_else(|| {
+                let without_letters: String =
+                    main.chars().filter(|c| !c.is_ascii_alphabetic()).collect();
+                self.parse(&without_letters)
+            })
         };
         self.cache.insert(key, parsed.clone());
         parsed
@@ -235,6 +249,17 @@ mod tests {
     #[test]
     fn cached_answers_do_not_depend_on_order() {
         let values = ["615-4p6-3310", "615-46-3310", "1-800-FLOWERS", "1800356-9377"];
+        let mut n = PhoneNormalizer::new(Region::US);
+        assert_eq!(
+            n.normalize("1y850-816-1154").map(|p| p.e164),
+            Some("+18508161154".into()),
+            "a stray letter is a typo"
+        );
+        assert_eq!(
+            n.normalize("1-800-FLOWERS").map(|p| p.e164),
+            Some("+18003569377".into()),
+            "a word is a vanity number"
+        );
         let fresh: Vec<_> = values
             .iter()
             .map(|v| PhoneNormalizer::new(Region::US).normalize(v))
