@@ -160,7 +160,11 @@ fn search_units(n: usize, groups: &[Vec<u32>]) -> Vec<Vec<u32>> {
         g.iter().for_each(|&p| grouped[p as usize] = true);
     }
     let mut units: Vec<Vec<u32>> = groups.to_vec();
-    units.extend((0..n as u32).filter(|&p| !grouped[p as usize]).map(|p| vec![p]));
+    units.extend(
+        (0..n as u32)
+            .filter(|&p| !grouped[p as usize])
+            .map(|p| vec![p]),
+    );
     units.sort_unstable_by_key(|u| u[0]);
     units
 }

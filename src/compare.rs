@@ -562,10 +562,7 @@ mod tests {
             SPECS[EMAIL].levels[c.levels[EMAIL] as usize],
             "exact_role_mailbox"
         );
-        assert_eq!(
-            SPECS[PHONE].levels[c.levels[PHONE] as usize],
-            "one_edit"
-        );
+        assert_eq!(SPECS[PHONE].levels[c.levels[PHONE] as usize], "one_edit");
         assert_eq!(
             SPECS[FIRST_NAME].levels[c.levels[FIRST_NAME] as usize],
             "different"

@@ -361,10 +361,12 @@ impl tantivy::query::Bm25StatisticsProvider for KnownStatistics<'_> {
     fn doc_freq(&self, term: &Term) -> tantivy::Result<u64> {
         let value = term.value();
         let text = value.as_str().unwrap_or("");
-        Ok(match self.doc_freqs.iter().find(|(_, t)| t.as_str() == text) {
-            Some(&(df, _)) => df,
-            None => self.searcher.doc_freq(text),
-        })
+        Ok(
+            match self.doc_freqs.iter().find(|(_, t)| t.as_str() == text) {
+                Some(&(df, _)) => df,
+                None => self.searcher.doc_freq(text),
+            },
+        )
     }
 }
 

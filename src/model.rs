@@ -643,6 +643,27 @@ mod tests {
         );
     }
 
+    /// "SMITH Robert" read with first and last swapped matches "Robert Smith" on the given
+    /// name Smith: a common surname, not a rare given name.
+    #[test]
+    fn a_surname_compared_as_a_given_name_keeps_its_frequency() {
+        use crate::normalize::parse_name_parts;
+        let person = |first: &str, last: &str| crate::record::Profile {
+            names: parse_name_parts(first, last).into_iter().collect(),
+            ..Default::default()
+        };
+        let mut profiles: Vec<_> = (0..50)
+            .map(|i| person(&format!("P{i}x"), "Smith"))
+            .collect();
+        profiles.push(person("Smith", "Robertson"));
+        let tf = TermFrequencies::from_profiles(&profiles);
+        let key = compare::value_hash("smith");
+        let as_given = tf.frequency(compare::FIRST_NAME, key).unwrap();
+        let as_surname = tf.frequency(compare::LAST_NAME, key).unwrap();
+        assert!(as_surname > 0.9, "{as_surname}");
+        assert_eq!(as_given, as_surname, "the larger of the two");
+    }
+
     #[test]
     fn probability_and_weight_are_inverse() {
         for p in [0.01, 0.5, 0.9, 0.999] {

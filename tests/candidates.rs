@@ -6,14 +6,35 @@ use std::path::Path;
 use idresolve::{candidates, ingest, Config};
 
 fn write_source(dir: &Path, rows: &[[String; 4]]) -> Config {
-    let mut csv = String::from("id,name,email,phone\n");
+    let rows: Vec<Vec<String>> = rows.iter().map(|r| r.to_vec()).collect();
+    write_columns(
+        dir,
+        &[
+            ("name", "full_name"),
+            ("email", "email"),
+            ("phone", "phone"),
+        ],
+        &rows,
+    )
+}
+
+/// One export `people.csv` with an `id` column and the given (column, field kind) pairs.
+fn write_columns(dir: &Path, columns: &[(&str, &str)], rows: &[Vec<String>]) -> Config {
+    let mut csv = String::from("id");
+    let mut fields = String::new();
+    for (column, kind) in columns {
+        csv.push_str(&format!(",{column}"));
+        fields.push_str(&format!("{kind} = \"{column}\"\n"));
+    }
+    csv.push('\n');
     for r in rows {
-        csv.push_str(&format!("{},{},{},{}\n", r[0], r[1], r[2], r[3]));
+        csv.push_str(&r.join(","));
+        csv.push('\n');
     }
     fs::write(dir.join("people.csv"), csv).unwrap();
     fs::write(
         dir.join("resolve.toml"),
-        "[[source]]\nname = \"people\"\npath = \"people.csv\"\nrecord_id = \"id\"\n[source.fields]\nfull_name = \"name\"\nemail = \"email\"\nphone = \"phone\"\n",
+        format!("[[source]]\nname = \"people\"\npath = \"people.csv\"\nrecord_id = \"id\"\n[source.fields]\n{fields}"),
     )
     .unwrap();
     Config::load(&dir.join("resolve.toml")).unwrap()
@@ -106,4 +127,140 @@ fn a_household_phone_does_not_pull_in_the_whole_street() {
         "{} pairs: the shared phone joined everyone",
         c.pairs.len()
     );
+}
+
+fn profile_pair(data: &idresolve::record::Dataset, a: &str, b: &str) -> (u32, u32) {
+    let (a, b) = (
+        data.records[data.find("people", a).unwrap() as usize].profile,
+        data.records[data.find("people", b).unwrap() as usize].profile,
+    );
+    (a.min(b), a.max(b))
+}
+
+/// A support ticket that gives only a common name and a phone meets the shop order that
+/// gives the name and an address through the account that has both: the ticket and the
+/// account share a phone, so they search as one.
+#[test]
+fn what_one_record_knows_finds_records_for_another() {
+    let dir = tempfile::tempdir().unwrap();
+    // Sixty tickets from other Nicole Moores that give nothing but the name: among them,
+    // the name alone is a lottery.
+    let mut rows: Vec<Vec<String>> = (0..60)
+        .map(|i| {
+            vec![
+                format!("N{i}"),
+                // Middle names keep them apart (one profile each), and are not searched.
+                format!(
+                    "Nicole {}{} Moore",
+                    (b'a' + i / 26) as char,
+                    (b'a' + i % 26) as char
+                ),
+                String::new(),
+                String::new(),
+                String::new(),
+            ]
+        })
+        .collect();
+    rows.extend(filler(300).into_iter().map(|r| {
+        let mut r = r.to_vec();
+        r.push(String::new());
+        r
+    }));
+    rows.push(vec![
+        "TICKET".into(),
+        "Nicole Moore".into(),
+        String::new(),
+        "(650) 555-0142".into(),
+        String::new(),
+    ]);
+    rows.push(vec![
+        "ACCOUNT".into(),
+        "Nicole Moore".into(),
+        "nmoore@example.net".into(),
+        "(650) 555-0142".into(),
+        "77 Quarry Lane".into(),
+    ]);
+    rows.push(vec![
+        "ORDER".into(),
+        "Nicole Moore".into(),
+        String::new(),
+        String::new(),
+        "77 Quarry Lane".into(),
+    ]);
+    let config = write_columns(
+        dir.path(),
+        &[
+            ("name", "full_name"),
+            ("email", "email"),
+            ("phone", "phone"),
+            ("address", "address"),
+        ],
+        &rows,
+    );
+    let (data, c) = pairs_of(&config);
+    let pair = profile_pair(&data, "TICKET", "ORDER");
+    assert!(
+        c.pairs.contains(&pair),
+        "the ticket never met the order it shares a customer with"
+    );
+}
+
+/// Phone numbers one keystroke apart are candidates whatever else the records hold.
+#[test]
+fn phones_one_keystroke_apart_are_candidates() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rows = filler(300);
+    for (id, phone) in [
+        ("A", "(503) 248-1190"),
+        ("SWAPPED", "(503) 284-1190"),
+        ("DROPPED", "503-248-190"),
+    ] {
+        rows.push([id.into(), String::new(), String::new(), phone.into()]);
+    }
+    let config = write_source(dir.path(), &rows);
+    let (data, c) = pairs_of(&config);
+    for other in ["SWAPPED", "DROPPED"] {
+        assert!(
+            c.pairs.contains(&profile_pair(&data, "A", other)),
+            "A and {other} are not candidates"
+        );
+    }
+    assert!(c.stats.near_phone_pairs >= 2);
+}
+
+/// "Nicole" and "Moore" are each common; "Nicole Moore" is not. Two records of hers that
+/// share nothing but the name still meet among hundreds of Nicoles and Moores.
+#[test]
+fn a_common_first_and_last_name_together_are_rare() {
+    let dir = tempfile::tempdir().unwrap();
+    let others = [
+        "Adams", "Baker", "Clark", "Davis", "Evans", "Foster", "Gray", "Hayes", "Irwin", "Jones",
+    ];
+    let mut rows: Vec<[String; 4]> = Vec::new();
+    for i in 0..300 {
+        let other = format!("{}{}", others[i % others.len()], i / others.len());
+        // Twice as many Moores: a query's rarest single terms are all Nicole's.
+        for (id, name) in [
+            (format!("F{i}"), format!("Nicole {other}")),
+            (format!("L{i}"), format!("{other} Moore")),
+            (format!("M{i}"), format!("{other}x Moore")),
+        ] {
+            rows.push([id, name, String::new(), String::new()]);
+        }
+    }
+    rows.push([
+        "A".into(),
+        "Nicole Moore".into(),
+        String::new(),
+        "(971) 555-0188".into(),
+    ]);
+    rows.push([
+        "B".into(),
+        "Nicole Moore".into(),
+        "nicole.m@example.org".into(),
+        String::new(),
+    ]);
+    let config = write_source(dir.path(), &rows);
+    let (data, c) = pairs_of(&config);
+    assert!(c.pairs.contains(&profile_pair(&data, "A", "B")));
 }

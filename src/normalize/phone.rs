@@ -248,7 +248,12 @@ mod tests {
     /// answer must not depend on what a cache saw before.
     #[test]
     fn cached_answers_do_not_depend_on_order() {
-        let values = ["615-4p6-3310", "615-46-3310", "1-800-FLOWERS", "1800356-9377"];
+        let values = [
+            "615-4p6-3310",
+            "615-46-3310",
+            "1-800-FLOWERS",
+            "1800356-9377",
+        ];
         let mut n = PhoneNormalizer::new(Region::US);
         assert_eq!(
             n.normalize("1y850-816-1154").map(|p| p.e164),
