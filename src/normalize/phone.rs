@@ -95,7 +95,7 @@ impl PhoneNormalizer {
         } else {
             digits.len()
         };
-        if keyed < MIN_PHONE_DIGITS || keyed > 17 || is_junk_digits(digits) {
+        if !(MIN_PHONE_DIGITS..=17).contains(&keyed) || is_junk_digits(digits) {
             return None;
         }
         if vanity {
