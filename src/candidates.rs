@@ -5,8 +5,6 @@
 //! and deduplicated. Runs in parallel over one shared searcher; the result does not
 //! depend on the thread count.
 
-use std::collections::HashMap;
-
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -151,7 +149,7 @@ fn group_top_k(top_k: usize) -> usize {
 }
 
 /// More query terms a key group may use than one profile, 4 per further member.
-const GROUP_EXTRA_TERMS: usize = 16;
+const GROUP_EXTRA_TERMS: usize = 8;
 
 /// Search units: every small key group, and every profile outside one on its own.
 fn search_units(n: usize, groups: &[Vec<u32>]) -> Vec<Vec<u32>> {
@@ -191,7 +189,7 @@ impl KeyGroups {
         };
         self.small.iter().for_each(|g| all_pairs(g, &mut out));
         self.keys.iter().for_each(|k| all_pairs(k, &mut out));
-        out.sort_unstable();
+        out.par_sort_unstable();
         out.dedup();
         out
     }
@@ -199,33 +197,39 @@ impl KeyGroups {
 
 fn key_groups(data: &Dataset) -> KeyGroups {
     use crate::compare::value_hash;
-    let mut by_key: HashMap<u64, Vec<u32>> = HashMap::new();
-    for (i, p) in data.profiles.iter().enumerate() {
-        let i = i as u32;
-        let mut add = |k: u64| by_key.entry(k).or_default().push(i);
-        p.emails
-            .iter()
-            .filter(|e| !e.role)
-            .for_each(|e| add(value_hash(&("e", &e.address))));
-        p.phones
-            .iter()
-            .for_each(|x| add(value_hash(&("p", &x.e164))));
-        p.serials
-            .iter()
-            .for_each(|x| add(value_hash(&("s", &x.folded))));
-        p.ids.iter().for_each(|x| add(value_hash(&("i", x))));
-        p.cases.iter().for_each(|x| add(value_hash(&("k", x))));
-    }
-    let mut keys: Vec<Vec<u32>> = by_key
-        .into_values()
-        .map(|mut v| {
-            v.sort_unstable();
-            v.dedup();
-            v
+    // (key, profile) for every exact key, grouped by a parallel sort (a hash map of
+    // vectors was a second of single-threaded work at 1M records).
+    let mut keyed: Vec<(u64, u32)> = data
+        .profiles
+        .par_iter()
+        .enumerate()
+        .flat_map_iter(|(i, p)| {
+            let i = i as u32;
+            let emails = p
+                .emails
+                .iter()
+                .filter(|e| !e.role)
+                .map(|e| value_hash(&("e", &e.address)));
+            let phones = p.phones.iter().map(|x| value_hash(&("p", &x.e164)));
+            let serials = p.serials.iter().map(|x| value_hash(&("s", &x.folded)));
+            let ids = p.ids.iter().map(|x| value_hash(&("i", x)));
+            let cases = p.cases.iter().map(|x| value_hash(&("k", x)));
+            emails
+                .chain(phones)
+                .chain(serials)
+                .chain(ids)
+                .chain(cases)
+                .map(move |k| (k, i))
         })
-        .filter(|v| v.len() >= 2 && v.len() <= MAX_PROFILES_PER_KEY)
         .collect();
-    keys.sort_unstable();
+    keyed.par_sort_unstable();
+    keyed.dedup();
+    let mut keys: Vec<Vec<u32>> = keyed
+        .chunk_by(|x, y| x.0 == y.0)
+        .filter(|run| run.len() >= 2 && run.len() <= MAX_PROFILES_PER_KEY)
+        .map(|run| run.iter().map(|&(_, p)| p).collect())
+        .collect();
+    keys.par_sort_unstable();
     // Union-find over profiles by shared keys.
     let mut parent: Vec<u32> = (0..data.profiles.len() as u32).collect();
     fn find(parent: &mut [u32], mut x: u32) -> u32 {
@@ -243,21 +247,17 @@ fn key_groups(data: &Dataset) -> KeyGroups {
             }
         }
     }
-    let mut groups: HashMap<u32, Vec<u32>> = HashMap::new();
-    for v in &keys {
-        for &p in v {
-            let r = find(&mut parent, p);
-            groups.entry(r).or_default().push(p);
-        }
-    }
-    let mut small: Vec<Vec<u32>> = groups
-        .into_values()
-        .map(|mut members| {
-            members.sort_unstable();
-            members.dedup();
-            members
-        })
-        .filter(|m| m.len() <= MAX_KEY_GROUP)
+    let mut members: Vec<(u32, u32)> = keys
+        .iter()
+        .flatten()
+        .map(|&p| (find(&mut parent, p), p))
+        .collect();
+    members.par_sort_unstable();
+    members.dedup();
+    let mut small: Vec<Vec<u32>> = members
+        .chunk_by(|x, y| x.0 == y.0)
+        .filter(|group| group.len() <= MAX_KEY_GROUP)
+        .map(|group| group.iter().map(|&(_, p)| p).collect())
         .collect();
     small.sort_unstable();
     KeyGroups { small, keys }
@@ -271,29 +271,34 @@ fn key_groups(data: &Dataset) -> KeyGroups {
 /// neighbourhood and pairs nothing. Found by a sort-based join rather than the search:
 /// eleven more terms per phone made the 1M-record index 2.5 times slower to build.
 fn near_phone_pairs(data: &Dataset) -> Vec<(u32, u32)> {
-    use crate::compare::value_hash;
-    // (key, profile, phone): the phone's hash tells holders of one number apart.
-    let mut keyed: Vec<(u64, u32, u64)> = data
+    use std::hash::Hasher;
+    // (key, profile, which of its phones): 16 bytes an entry, ~11 entries a phone.
+    let mut keyed: Vec<(u64, u32, u16)> = data
         .profiles
         .par_iter()
         .enumerate()
         .flat_map_iter(|(i, p)| {
-            p.phones.iter().flat_map(move |ph| {
-                let national = ph.national();
-                let phone = value_hash(&ph.e164);
-                (0..=national.len()).map(move |skip| {
-                    // skip == len: the number itself.
-                    let mut key = String::with_capacity(national.len() + 4);
-                    key.push_str(&ph.e164[..ph.country_len as usize]);
-                    key.push_str(&national[..skip]);
-                    key.push_str(national.get(skip + 1..).unwrap_or(""));
-                    (value_hash(&key), i as u32, phone)
+            p.phones
+                .iter()
+                .take(u16::MAX as usize)
+                .enumerate()
+                .flat_map(move |(j, ph)| {
+                    let national = ph.national();
+                    (0..=national.len()).map(move |skip| {
+                        // skip == len: the number itself. The hasher streams its input, so
+                        // the three writes hash the concatenated variant.
+                        let mut h = std::hash::DefaultHasher::new();
+                        h.write(&ph.e164.as_bytes()[..ph.country_len as usize]);
+                        h.write(&national.as_bytes()[..skip]);
+                        h.write(national.as_bytes().get(skip + 1..).unwrap_or(&[]));
+                        (h.finish(), i as u32, j as u16)
+                    })
                 })
-            })
         })
         .collect();
     keyed.par_sort_unstable();
     keyed.dedup();
+    let phone = |&(_, p, j): &(u64, u32, u16)| &data.profiles[p as usize].phones[j as usize].e164;
     let mut out = Vec::new();
     for run in keyed.chunk_by(|x, y| x.0 == y.0) {
         if run.len() < 2 || run.len() > MAX_PROFILES_PER_KEY {
@@ -302,7 +307,7 @@ fn near_phone_pairs(data: &Dataset) -> Vec<(u32, u32)> {
         for (i, x) in run.iter().enumerate() {
             for y in &run[i + 1..] {
                 // Same number: a key group's pair already.
-                if x.2 != y.2 && x.1 != y.1 {
+                if x.1 != y.1 && phone(x) != phone(y) {
                     out.push((x.1.min(y.1), x.1.max(y.1)));
                 }
             }

@@ -76,7 +76,7 @@ pub fn profile_terms(p: &Profile, out: &mut Vec<String>) {
             }
         }
         for g in &n.first_groups {
-            out.push(format!("nk:{g}"));
+            out.push(term("nk:", itoa::Buffer::new().format(*g)));
         }
         name_pair_terms(n, out);
     }
@@ -148,7 +148,7 @@ fn name_pair_terms(n: &crate::normalize::PersonName, out: &mut Vec<String>) {
         out.push(pair("np:", &n.first_phonetic, &n.last_phonetic));
     }
     for g in &n.first_groups {
-        out.push(pair("nn:", &n.last, &g.to_string()));
+        out.push(pair("nn:", &n.last, itoa::Buffer::new().format(*g)));
     }
     if let Some(initial) = n.first.chars().next() {
         let mut buf = [0u8; 4];
@@ -193,12 +193,27 @@ pub fn term_boost(term: &str) -> f32 {
 
 /// Character trigrams of a word padded with `_` at both ends ("_sm", "smi", …, "th_").
 pub fn trigrams(word: &str, prefix: &str, out: &mut Vec<String>) {
+    let push = |w: &[u8], out: &mut Vec<String>| {
+        let mut t = String::with_capacity(prefix.len() + 3);
+        t.push_str(prefix);
+        // Names are folded to ASCII by normalization; windows of ASCII bytes are chars.
+        t.extend(w.iter().map(|&b| b as char));
+        out.push(t);
+    };
+    if word.is_ascii() {
+        let mut padded = Vec::with_capacity(word.len() + 2);
+        padded.push(b'_');
+        padded.extend_from_slice(word.as_bytes());
+        padded.push(b'_');
+        padded.windows(3).for_each(|w| push(w, out));
+        return;
+    }
     let padded: Vec<char> = std::iter::once('_')
         .chain(word.chars())
         .chain(std::iter::once('_'))
         .collect();
     for w in padded.windows(3) {
-        let mut t = String::with_capacity(prefix.len() + 3);
+        let mut t = String::with_capacity(prefix.len() + 3 * 4);
         t.push_str(prefix);
         t.extend(w);
         out.push(t);
