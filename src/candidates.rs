@@ -1,9 +1,10 @@
-//! Candidate generation: which profile pairs are worth comparing. Every distinct profile
-//! queries the [`crate::index`] once with its own terms (rare terms only, see below) and
-//! keeps its top K hits; profiles that share a case number (a warranty claim citing a
-//! support ticket) are joined directly by hash. Pairs are ordered (lower ordinal first)
-//! and deduplicated. Runs in parallel over one shared searcher; the result does not
-//! depend on the thread count.
+//! Candidate generation: which profile pairs are worth comparing. Three sources, merged:
+//! profiles that share an exact key (e-mail, phone, serial, id, cited case number) form
+//! *key groups* whose pairs are all candidates; each key group, and each profile in none,
+//! queries the [`crate::index`] once with its terms (rare terms only, see below) and keeps
+//! its top K hits; phone numbers one keystroke apart are joined directly. Pairs are
+//! ordered (lower ordinal first) and deduplicated. Runs in parallel over one shared
+//! searcher; the result does not depend on the thread count.
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -141,9 +142,9 @@ pub fn generate(
 
 /// Hits a key group keeps, each paired with every member: half a lone profile's K. A
 /// group already holds its customer's keyed records; what it searches for is the rest,
-/// and every hit costs one pair per member. (On generated data, 50k customers: a group K
-/// of 5, 8, 10 and 20 gave pair completeness 0.9944, 0.9954, 0.9959, 0.9962 at 16.6,
-/// 21.3, 24.5 and ~40 candidates per record, with the same F1.)
+/// and every hit costs one pair per member. (Measured when this was chosen, on generated
+/// data, 50k customers: a group K of 5, 8, 10 and 20 gave pair completeness 0.9944,
+/// 0.9954, 0.9959, 0.9962 at 16.6, 21.3, 24.5 and ~40 candidates per record, same F1.)
 fn group_top_k(top_k: usize) -> usize {
     top_k.div_ceil(2)
 }

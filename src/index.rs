@@ -193,31 +193,17 @@ pub fn term_boost(term: &str) -> f32 {
 
 /// Character trigrams of a word padded with `_` at both ends ("_sm", "smi", …, "th_").
 pub fn trigrams(word: &str, prefix: &str, out: &mut Vec<String>) {
-    let push = |w: &[u8], out: &mut Vec<String>| {
-        let mut t = String::with_capacity(prefix.len() + 3);
-        t.push_str(prefix);
-        // Names are folded to ASCII by normalization; windows of ASCII bytes are chars.
-        t.extend(w.iter().map(|&b| b as char));
-        out.push(t);
-    };
-    if word.is_ascii() {
-        let mut padded = Vec::with_capacity(word.len() + 2);
-        padded.push(b'_');
-        padded.extend_from_slice(word.as_bytes());
-        padded.push(b'_');
-        padded.windows(3).for_each(|w| push(w, out));
-        return;
-    }
-    let padded: Vec<char> = std::iter::once('_')
-        .chain(word.chars())
-        .chain(std::iter::once('_'))
+    let mut padded = String::with_capacity(word.len() + 2);
+    padded.push('_');
+    padded.push_str(word);
+    padded.push('_');
+    // Byte offsets of each char and of the end: a trigram spans four of them.
+    let bounds: Vec<usize> = padded
+        .char_indices()
+        .map(|(i, _)| i)
+        .chain([padded.len()])
         .collect();
-    for w in padded.windows(3) {
-        let mut t = String::with_capacity(prefix.len() + 3 * 4);
-        t.push_str(prefix);
-        t.extend(w);
-        out.push(t);
-    }
+    out.extend(bounds.windows(4).map(|w| term(prefix, &padded[w[0]..w[3]])));
 }
 
 /// A built index, ready for searching from many threads.
@@ -504,3 +490,41 @@ const _: fn() = || {
     fn is_send_sync<T: Send + Sync>() {}
     is_send_sync::<IndexSearcher>();
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trigrams_are_padded_and_whole_characters() {
+        let mut out = Vec::new();
+        trigrams("smith", "g:", &mut out);
+        assert_eq!(out, ["g:_sm", "g:smi", "g:mit", "g:ith", "g:th_"]);
+        out.clear();
+        trigrams("zoë", "g:", &mut out);
+        assert_eq!(out, ["g:_zo", "g:zoë", "g:oë_"]);
+        out.clear();
+        trigrams("a", "g:", &mut out);
+        assert_eq!(out, ["g:_a_"]);
+    }
+
+    #[test]
+    fn name_pair_terms_meet_across_order_nickname_and_initial() {
+        use crate::normalize::parse_full_name;
+        let terms = |raw: &str| {
+            let mut out = Vec::new();
+            name_pair_terms(&parse_full_name(raw).unwrap(), &mut out);
+            out
+        };
+        let shared = |a: &str, b: &str| {
+            let (x, y) = (terms(a), terms(b));
+            x.into_iter().filter(|t| y.contains(t)).collect::<Vec<_>>()
+        };
+        assert!(shared("Nicole Moore", "MOORE, Nicole").contains(&"nf:moore|nicole".to_string()));
+        assert!(shared("Bob Smith", "Robert Smith")
+            .iter()
+            .any(|t| t.starts_with("nn:")));
+        assert_eq!(shared("R Brown", "Robert Brown"), ["ni:brown|r"]);
+        assert!(shared("Nicole Moore", "Nicole Adams").is_empty());
+    }
+}
