@@ -78,18 +78,20 @@ impl PhoneNormalizer {
         if plus {
             key.push('+');
         }
-        // The parser reads letters as keypad digits. A word ("1-800-FLOWERS") is a vanity
-        // number and its letters are part of the number and of the cache key; a stray
-        // letter among digits ("1y850-816-1154") is a slip of the keyboard and is dropped,
-        // as it is for the cache key, so a thread's earlier values never decide a later
+        // The parser reads letters as keypad digits. A word that stands in for digits
+        // ("1-800-FLOWERS": too few digits without it) is a vanity number, and its letters
+        // are part of the number and of the cache key. Any other letters are dropped, as
+        // they are from the cache key: a label ("555-123-4567 home") or a slip of the
+        // keyboard ("1y850-816-1154"). So a thread's earlier values never decide a later
         // one's answer.
-        let vanity = main
-            .as_bytes()
-            .windows(3)
-            .any(|w| w.iter().all(u8::is_ascii_alphabetic));
         let digits_start = key.len();
         key.extend(main.chars().filter(char::is_ascii_digit));
         let digits = &key[digits_start..];
+        let vanity = digits.len() < MIN_PHONE_DIGITS
+            && main
+                .as_bytes()
+                .windows(3)
+                .any(|w| w.iter().all(u8::is_ascii_alphabetic));
         let keyed = if vanity {
             main.chars().filter(char::is_ascii_alphanumeric).count()
         } else {
@@ -263,8 +265,19 @@ mod tests {
         assert_eq!(
             n.normalize("1-800-FLOWERS").map(|p| p.e164),
             Some("+18003569377".into()),
-            "a word is a vanity number"
+            "a word in place of digits is a vanity number"
         );
+        for labelled in [
+            "555-123-4567 home",
+            "Tel: 555-123-4567",
+            "555-123-4567 (work)",
+        ] {
+            assert_eq!(
+                n.normalize(labelled).map(|p| p.e164),
+                Some("+15551234567".into()),
+                "{labelled}: a label is not part of the number"
+            );
+        }
         let fresh: Vec<_> = values
             .iter()
             .map(|v| PhoneNormalizer::new(Region::US).normalize(v))
