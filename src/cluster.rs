@@ -152,24 +152,21 @@ pub fn cluster(
     let (household_phones, household_addresses) = household_keys(data);
     c.stats.household_phones = household_phones.len() as u64;
     c.stats.household_addresses = household_addresses.len() as u64;
-    let holds_household_phone: Vec<bool> = data
-        .profiles
-        .par_iter()
-        .map(|p| {
-            p.phones
-                .iter()
-                .any(|x| household_phones.contains(&compare::value_hash(&x.e164)))
-        })
-        .collect();
-    let holds_household_address: Vec<bool> = data
-        .profiles
-        .par_iter()
-        .map(|p| {
-            p.addresses
-                .iter()
-                .any(|x| household_addresses.contains(&compare::value_hash(x)))
-        })
-        .collect();
+    let holds = |keys: &HashSet<u64>, values: fn(&Profile) -> Vec<u64>| -> Vec<bool> {
+        data.profiles
+            .par_iter()
+            .map(|p| values(p).iter().any(|k| keys.contains(k)))
+            .collect()
+    };
+    let holds_household_phone = holds(&household_phones, |p| {
+        p.phones
+            .iter()
+            .map(|x| compare::value_hash(&x.e164))
+            .collect()
+    });
+    let holds_household_address = holds(&household_addresses, |p| {
+        p.addresses.iter().map(compare::value_hash).collect()
+    });
     // Penalty of a conflict: the evidence a "different" level carries in the model.
     let penalty = |i: usize| -model.comparisons[i].levels[0].weight.min(0.0);
     // Only links at or above the threshold take part: sort those, strongest first.
@@ -324,14 +321,13 @@ fn first_names(p: &Profile) -> Vec<PersonName> {
 /// of the other (Jen and R), or no *spelled-out* name does (an initial would let a
 /// household's "J" join Jennifer's records to Jonathan's).
 fn first_names_conflict(a: &[PersonName], b: &[PersonName]) -> bool {
-    let spelled = |v: &[PersonName]| -> Vec<PersonName> {
-        v.iter()
-            .filter(|n| n.first.chars().count() > 1)
-            .cloned()
-            .collect()
-    };
+    fn spelled(v: &[PersonName]) -> Vec<&PersonName> {
+        v.iter().filter(|n| n.first.chars().count() > 1).collect()
+    }
     conflicts(a, b, first_names_compatible)
-        || conflicts(&spelled(a), &spelled(b), first_names_compatible)
+        || conflicts(&spelled(a), &spelled(b), |x, y| {
+            first_names_compatible(x, y)
+        })
 }
 
 /// Both sides hold values and no value of one agrees with any value of the other.
