@@ -30,10 +30,11 @@ pub enum FieldKind {
     Case,
     Id,
     Text,
+    Country,
 }
 
 impl FieldKind {
-    pub const ALL: [FieldKind; 14] = [
+    pub const ALL: [FieldKind; 15] = [
         FieldKind::FirstName,
         FieldKind::LastName,
         FieldKind::FullName,
@@ -48,6 +49,7 @@ impl FieldKind {
         FieldKind::Case,
         FieldKind::Id,
         FieldKind::Text,
+        FieldKind::Country,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -66,6 +68,7 @@ impl FieldKind {
             FieldKind::Case => "case",
             FieldKind::Id => "id",
             FieldKind::Text => "text",
+            FieldKind::Country => "country",
         }
     }
 }
@@ -120,6 +123,18 @@ pub struct RawSource {
     pub path: Option<String>,
     pub record_id: Option<String>,
     pub delimiter: Option<String>,
+    /// Phone region of the source (default: `[normalize] default_region`).
+    pub region: Option<String>,
+    /// `dmy`, `mdy` or `ymd` (default: the region's usual order).
+    pub date_order: Option<String>,
+    /// Accept short rows, the missing fields empty.
+    #[serde(default)]
+    pub flexible: bool,
+    /// Accept an export with a header and no rows (a quiet night).
+    #[serde(default)]
+    pub allow_empty: bool,
+    /// Share of rejected rows above which the run fails (default 0.5).
+    pub max_rejected_share: Option<f64>,
     #[serde(default)]
     pub fields: BTreeMap<String, OneOrMany>,
 }
@@ -150,6 +165,12 @@ pub const DEFAULT_U_SAMPLE_PAIRS: usize = 2_000_000;
 /// EM iteration cap; EM on these models converges in 10–40 iterations.
 pub const DEFAULT_MAX_EM_ITERATIONS: usize = 200;
 
+/// Default share of rejected rows above which a source fails the run.
+pub const DEFAULT_MAX_REJECTED_SHARE: f64 = 0.5;
+/// Most random pairs for u-estimation: beyond ~1e8 the estimate gains nothing, and the
+/// sample is held in memory.
+pub const MAX_U_SAMPLE_PAIRS: usize = 100_000_000;
+
 /// A validated source.
 #[derive(Debug, Clone)]
 pub struct SourceConfig {
@@ -159,6 +180,12 @@ pub struct SourceConfig {
     pub record_id_column: usize,
     pub delimiter: u8,
     pub header: Vec<String>,
+    /// Phone region (ISO 3166 alpha-2, upper case).
+    pub region: String,
+    pub date_order: crate::normalize::DateOrder,
+    pub flexible: bool,
+    pub allow_empty: bool,
+    pub max_rejected_share: f64,
     /// Field kind → column indexes, in config order.
     pub fields: Vec<(FieldKind, Vec<usize>)>,
 }
@@ -230,15 +257,17 @@ impl Config {
             ));
         }
         let u_sample_pairs = m.u_sample_pairs.unwrap_or(DEFAULT_U_SAMPLE_PAIRS);
-        if u_sample_pairs < 1000 {
+        if !(1000..=MAX_U_SAMPLE_PAIRS).contains(&u_sample_pairs) {
             problems.push(format!(
-                "[match] u_sample_pairs = {u_sample_pairs} is too small (at least 1000)"
+                "[match] u_sample_pairs = {u_sample_pairs} must be between 1000 and {MAX_U_SAMPLE_PAIRS}"
             ));
         }
-        let max_em_iterations = m
-            .max_em_iterations
-            .unwrap_or(DEFAULT_MAX_EM_ITERATIONS)
-            .max(1);
+        let max_em_iterations = m.max_em_iterations.unwrap_or(DEFAULT_MAX_EM_ITERATIONS);
+        if !(1..=100_000).contains(&max_em_iterations) {
+            problems.push(format!(
+                "[match] max_em_iterations = {max_em_iterations} must be between 1 and 100000"
+            ));
+        }
 
         if raw.source.is_empty() {
             problems.push(
@@ -249,8 +278,35 @@ impl Config {
         let mut seen_names: Vec<String> = Vec::new();
         for (i, s) in raw.source.iter().enumerate() {
             let at = format!("[[source]] #{}", i + 1);
-            if let Some(src) = validate_source(s, &at, base, &mut seen_names, &mut problems) {
+            if let Some(src) = validate_source(
+                s,
+                &at,
+                base,
+                &default_region,
+                &mut seen_names,
+                &mut problems,
+            ) {
                 sources.push(src);
+            }
+        }
+        // The same file under two names would count every row twice.
+        for i in 0..sources.len() {
+            for j in 0..i {
+                let same = match (
+                    std::fs::canonicalize(&sources[i].path),
+                    std::fs::canonicalize(&sources[j].path),
+                ) {
+                    (Ok(a), Ok(b)) => a == b,
+                    _ => false,
+                };
+                if same {
+                    problems.push(format!(
+                        "source `{}` and source `{}` read the same file {}; each export must be one source",
+                        sources[j].name,
+                        sources[i].name,
+                        sources[i].path.display()
+                    ));
+                }
             }
         }
         if !problems.is_empty() {
@@ -289,6 +345,7 @@ fn validate_source(
     s: &RawSource,
     at: &str,
     base: &Path,
+    default_region: &str,
     seen_names: &mut Vec<String>,
     problems: &mut Vec<String>,
 ) -> Option<SourceConfig> {
@@ -353,6 +410,39 @@ fn validate_source(
             "{at}: [source.fields] is empty: map at least one field kind to a column"
         ));
     }
+    for (key, cols) in &s.fields {
+        if cols.columns().is_empty() {
+            problems.push(format!(
+                "{at}: fields.{key} = [] names no column: name at least one, or remove the key"
+            ));
+        }
+    }
+    let region = s
+        .region
+        .as_deref()
+        .unwrap_or(default_region)
+        .trim()
+        .to_ascii_uppercase();
+    if crate::normalize::phone::parse_region(&region).is_none() {
+        problems.push(format!(
+            "{at}: region = {region:?} is not a region code (two letters, e.g. \"GB\", \"DE\", \"US\")"
+        ));
+    }
+    let date_order = match s.date_order.as_deref() {
+        None => crate::normalize::DateOrder::of_region(&region),
+        Some(o) => crate::normalize::DateOrder::parse(o).unwrap_or_else(|| {
+            problems.push(format!(
+                "{at}: date_order = {o:?} must be \"dmy\", \"mdy\" or \"ymd\""
+            ));
+            crate::normalize::DateOrder::of_region(&region)
+        }),
+    };
+    let max_rejected_share = s.max_rejected_share.unwrap_or(DEFAULT_MAX_REJECTED_SHARE);
+    if !(0.0..=1.0).contains(&max_rejected_share) {
+        problems.push(format!(
+            "{at}: max_rejected_share = {max_rejected_share} must be a share between 0 and 1"
+        ));
+    }
     let (header, delimiter) = match ingest::read_header(&path, delimiter) {
         Ok(h) => h,
         Err(message) => {
@@ -360,18 +450,53 @@ fn validate_source(
             return None;
         }
     };
+    // One column holding other delimiters is a file split on the wrong character.
+    let wrong_delimiter = if header.len() == 1 {
+        ingest::suggest_delimiter(&header[0], delimiter)
+    } else {
+        None
+    };
     let find = |col: &str, what: &str, problems: &mut Vec<String>| -> Option<usize> {
-        let pos = header.iter().position(|h| h == col);
-        if pos.is_none() {
+        let mut hits = header
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| *h == col)
+            .map(|(i, _)| i);
+        let pos = hits.next();
+        if let (Some(first), Some(second)) = (pos, hits.next()) {
             problems.push(format!(
-                "{at}: {what} column `{col}` not found in {}{}; columns: {}",
+                "{at}: {what} column `{col}` appears more than once in the header of {} (columns {} and {}); rename one so the config can say which",
+                path.display(),
+                first + 1,
+                second + 1
+            ));
+            return None;
+        }
+        if pos.is_none() {
+            if let Some(d) = wrong_delimiter {
+                problems.push(format!(
+                    "{at}: {what} column `{col}` not found in {}: the header is one column that holds `{}`; set delimiter = {:?}",
+                    path.display(),
+                    d as char,
+                    (d as char).to_string()
+                ));
+                return None;
+            }
+            let shown: Vec<String> = header
+                .iter()
+                .take(40)
+                .map(|h| format!("`{}`", h.chars().take(60).collect::<String>()))
+                .collect();
+            problems.push(format!(
+                "{at}: {what} column `{col}` not found in {}{}; columns: {}{}",
                 path.display(),
                 suggest(col, header.iter().map(String::as_str)),
-                header
-                    .iter()
-                    .map(|h| format!("`{h}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                shown.join(", "),
+                if header.len() > 40 {
+                    format!(" and {} more", header.len() - 40)
+                } else {
+                    String::new()
+                }
             ));
         }
         pos
@@ -400,6 +525,11 @@ fn validate_source(
         record_id_column: record_id_column?,
         delimiter,
         header,
+        region,
+        date_order,
+        flexible: s.flexible,
+        allow_empty: s.allow_empty,
+        max_rejected_share,
         fields,
     })
 }
@@ -409,6 +539,7 @@ fn suggest<'a>(wrong: &str, candidates: impl Iterator<Item = &'a str>) -> String
     let norm = |s: &str| s.to_lowercase().replace([' ', '_', '-'], "");
     let w = norm(wrong);
     candidates
+        .filter(|c| c.len() <= 64)
         .map(|c| (strsim::jaro_winkler(&w, &norm(c)), c))
         .filter(|(score, _)| *score >= 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0))

@@ -48,6 +48,12 @@ pub struct Previous {
 /// `state.json`: the ID counter, so that IDs are never reused across runs.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct IdState {
+    /// Always `idresolve`: the marker that makes a folder an idresolve output
+    /// ([`crate::outdir`]). Absent in outputs of earlier versions.
+    #[serde(default)]
+    pub tool: String,
+    #[serde(default)]
+    pub version: String,
     pub next_golden_id: u64,
 }
 

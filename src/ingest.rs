@@ -1,72 +1,238 @@
-//! Ingestion: streams each configured CSV export through the csv crate, decodes each
-//! field as UTF-8 (with or without BOM) or, where a field is not valid UTF-8, as
-//! Windows-1252, normalizes the mapped columns and builds the [`Dataset`].
+//! Ingestion: reads each configured export, decodes it, splits it into records with the
+//! csv crate, normalizes the mapped columns and builds the [`Dataset`].
 //!
-//! Rows that cannot be used (wrong number of fields, empty or duplicate record id) go
-//! to `rejected` with their line and reason; the run goes on. A file that cannot be used
-//! at all (missing, empty, header only) is an error naming the file.
+//! Encodings: UTF-8 with or without BOM; UTF-16 (what Excel writes as "Unicode text"),
+//! with a BOM or recognised by its zero bytes, transcoded with `encoding_rs`; a field
+//! that is not valid UTF-8 is read as Windows-1252 (the usual Excel CSV), and counted.
+//!
+//! Every row is accounted for: `rows = accepted + rejected` per source, checked here.
+//! Rows that cannot be used (extra non-empty fields, short rows unless `flexible`, an
+//! empty or duplicate record id, a stray quote) go to `rejected` with their physical
+//! line and reason; the run goes on unless a source loses more than its
+//! `max_rejected_share`. A stray quote costs only its own line: a quoted field that
+//! runs over line breaks where the file's rows do not, is cut at its line and reading
+//! resumes on the next. A file that cannot be used at all (missing, not a regular
+//! file, empty, binary, header only unless `allow_empty`) is an error naming it.
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::Read;
 use std::path::Path;
 
 use crate::config::{Config, FieldKind, SourceConfig};
 use crate::error::{Error, Result};
 use crate::normalize::{self, PhoneNormalizer};
-use crate::record::{Dataset, Display, Profile, Record, Rejected, Shown, SourceCounts};
+use crate::record::{
+    Dataset, Display, FieldCounts, Profile, Record, Rejected, Shown, SourceCounts,
+};
 use phonenumber::country::Id as Region;
 
-/// Bytes read to find the header and sniff the delimiter.
-const SNIFF_BYTES: usize = 64 * 1024;
+/// Bytes read first to find the header (more are read while the header is longer).
+const HEAD_BYTES: usize = 64 * 1024;
 /// Delimiters tried when the config names none, in order of preference on a tie.
 const SNIFF_DELIMITERS: [u8; 4] = [b',', b';', b'\t', b'|'];
+/// Longest value compared, in bytes: a longer cell is cut (at a character boundary)
+/// and counted, so that no cell can make a run slow.
+pub const MAX_VALUE_BYTES: usize = 1024;
+/// Longest `raw` written to `rejected.csv` for one row.
+const MAX_REJECTED_RAW: usize = 4096;
+/// A record spanning more physical lines than this is a stray quote, whatever else.
+const MAX_RECORD_LINES: usize = 32;
 
-/// Reads the header row of a CSV file, sniffing the delimiter when not given.
-/// The error is a plain sentence for the config validator to place.
-pub fn read_header(
-    path: &Path,
-    delimiter: Option<u8>,
-) -> std::result::Result<(Vec<String>, u8), String> {
-    let mut file = File::open(path).map_err(|e| match e.kind() {
+/// The text encoding of an export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Utf8,
+    Utf16Le,
+    Utf16Be,
+}
+
+impl Encoding {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Encoding::Utf8 => "utf-8",
+            Encoding::Utf16Le => "utf-16le",
+            Encoding::Utf16Be => "utf-16be",
+        }
+    }
+}
+
+/// Checks that `path` is a regular file before it is opened (opening a FIFO blocks).
+fn check_regular(path: &Path) -> std::result::Result<(), String> {
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => "file not found".to_string(),
         _ => format!("cannot open: {e}"),
     })?;
-    if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
+    if meta.is_dir() {
         return Err("is a directory, not a CSV file".into());
     }
-    let mut head = Vec::with_capacity(SNIFF_BYTES);
-    file.by_ref()
-        .take(SNIFF_BYTES as u64)
-        .read_to_end(&mut head)
-        .map_err(|e| format!("cannot read: {e}"))?;
-    let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&head);
-    if head.iter().all(|b| b.is_ascii_whitespace()) {
+    if !meta.is_file() {
+        return Err("is not a regular file (a FIFO, device or socket); export to a file first".into());
+    }
+    Ok(())
+}
+
+/// The encoding of a file from its first bytes: a BOM, or the zero bytes of UTF-16
+/// text without one (ASCII characters have a zero high byte).
+fn sniff_encoding(head: &[u8]) -> (Encoding, usize) {
+    if head.starts_with(b"\xEF\xBB\xBF") {
+        return (Encoding::Utf8, 3);
+    }
+    if head.starts_with(b"\xFF\xFE") {
+        return (Encoding::Utf16Le, 2);
+    }
+    if head.starts_with(b"\xFE\xFF") {
+        return (Encoding::Utf16Be, 2);
+    }
+    let n = head.len().min(4096) & !1;
+    if n >= 4 {
+        let even = head[..n].iter().step_by(2).filter(|&&b| b == 0).count();
+        let odd = head[1..n].iter().step_by(2).filter(|&&b| b == 0).count();
+        let half = n / 2;
+        if odd * 10 >= half * 7 && even * 10 < half {
+            return (Encoding::Utf16Le, 0);
+        }
+        if even * 10 >= half * 7 && odd * 10 < half {
+            return (Encoding::Utf16Be, 0);
+        }
+    }
+    (Encoding::Utf8, 0)
+}
+
+/// Bytes as UTF-8 text: the BOM dropped, UTF-16 transcoded.
+fn to_utf8(bytes: Vec<u8>) -> (Vec<u8>, Encoding) {
+    let (enc, bom) = sniff_encoding(&bytes);
+    let text = match enc {
+        Encoding::Utf8 if bom == 0 => bytes,
+        Encoding::Utf8 => bytes[bom..].to_vec(),
+        Encoding::Utf16Le => encoding_rs::UTF_16LE
+            .decode_without_bom_handling(&bytes[bom..])
+            .0
+            .into_owned()
+            .into_bytes(),
+        Encoding::Utf16Be => encoding_rs::UTF_16BE
+            .decode_without_bom_handling(&bytes[bom..])
+            .0
+            .into_owned()
+            .into_bytes(),
+    };
+    (text, enc)
+}
+
+fn check_text(text: &[u8]) -> std::result::Result<(), String> {
+    if text.iter().all(u8::is_ascii_whitespace) {
         return Err("the file is empty (a header row is required)".into());
     }
-    if head.contains(&0) {
-        return Err(
-            "the file contains NUL bytes: it looks like a binary file, not CSV text".into(),
-        );
+    if let Some(pos) = memchr::memchr(0, text) {
+        let line = memchr::memchr_iter(b'\n', &text[..pos]).count() + 1;
+        return Err(format!(
+            "the file contains NUL bytes (line {line}): it looks like a binary file, not CSV text"
+        ));
     }
-    let delimiter = delimiter.unwrap_or_else(|| sniff_delimiter(head));
+    Ok(())
+}
+
+/// An export read whole and decoded, with its header.
+pub struct Export {
+    pub text: Vec<u8>,
+    pub encoding: Encoding,
+    pub header: Vec<String>,
+    pub delimiter: u8,
+    /// Byte offset where the first data row starts.
+    pub body: usize,
+}
+
+/// Parses the header row of UTF-8 `text`; `None` when the text ends inside it.
+fn parse_header(
+    text: &[u8],
+    delimiter: Option<u8>,
+    complete: bool,
+) -> std::result::Result<Option<(Vec<String>, u8, usize)>, String> {
+    let delimiter = delimiter.unwrap_or_else(|| sniff_delimiter(text));
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .has_headers(false)
         .flexible(true)
-        .from_reader(head);
+        .from_reader(text);
     let mut row = csv::ByteRecord::new();
     match reader.read_byte_record(&mut row) {
         Ok(true) => {}
         Ok(false) => return Err("the file is empty (a header row is required)".into()),
         Err(e) => return Err(format!("cannot parse the header row: {e}")),
     }
+    let end = reader.position().byte() as usize;
+    if end >= text.len() && !complete {
+        return Ok(None);
+    }
     let header: Vec<String> = row.iter().map(|f| decode(f).trim().to_string()).collect();
-    Ok((header, delimiter))
+    Ok(Some((header, delimiter, end)))
+}
+
+/// Reads the header row of an export, sniffing the delimiter when not given; reads
+/// only as much of the file as the header takes. The error is a plain sentence for the
+/// config validator to place.
+pub fn read_header(
+    path: &Path,
+    delimiter: Option<u8>,
+) -> std::result::Result<(Vec<String>, u8), String> {
+    check_regular(path)?;
+    let mut file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+    let mut head = Vec::new();
+    let mut want = HEAD_BYTES;
+    loop {
+        let before = head.len();
+        file.by_ref()
+            .take((want - before) as u64)
+            .read_to_end(&mut head)
+            .map_err(|e| format!("cannot read: {e}"))?;
+        let complete = head.len() < want;
+        let (mut text, _) = to_utf8(head.clone());
+        if !complete {
+            // A UTF-16 or UTF-8 sequence may be cut at the end of the buffer.
+            while text.last().is_some_and(|&b| b >= 0x80) {
+                text.pop();
+            }
+        }
+        check_text(&text)?;
+        if let Some((header, delimiter, _)) = parse_header(&text, delimiter, complete)? {
+            return Ok((header, delimiter));
+        }
+        want *= 4;
+    }
+}
+
+/// Reads a whole export for ingestion.
+pub fn read_export(path: &Path, delimiter: u8) -> Result<Export> {
+    check_regular(path).map_err(|m| Error::input(path, m))?;
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let (text, encoding) = to_utf8(bytes);
+    check_text(&text).map_err(|m| Error::input(path, m))?;
+    let (header, delimiter, body) = parse_header(&text, Some(delimiter), true)
+        .map_err(|m| Error::input(path, m))?
+        .ok_or_else(|| Error::input(path, "cannot parse the header row"))?;
+    Ok(Export {
+        text,
+        encoding,
+        header,
+        delimiter,
+        body,
+    })
 }
 
 /// Picks the candidate delimiter that occurs most often outside quotes on the first line.
 fn sniff_delimiter(head: &[u8]) -> u8 {
+    let counts = delimiter_counts(head);
+    let best = (0..counts.len())
+        .max_by_key(|&i| (counts[i], std::cmp::Reverse(i)))
+        .unwrap_or(0);
+    if counts[best] == 0 {
+        b','
+    } else {
+        SNIFF_DELIMITERS[best]
+    }
+}
+
+fn delimiter_counts(head: &[u8]) -> [usize; SNIFF_DELIMITERS.len()] {
     let mut counts = [0usize; SNIFF_DELIMITERS.len()];
     let mut in_quotes = false;
     for &b in head {
@@ -81,14 +247,16 @@ fn sniff_delimiter(head: &[u8]) -> u8 {
             _ => {}
         }
     }
-    let best = (0..counts.len())
+    counts
+}
+
+/// The delimiter a one-column header suggests instead of `used`, if any.
+pub fn suggest_delimiter(header_cell: &str, used: u8) -> Option<u8> {
+    let counts = delimiter_counts(header_cell.as_bytes());
+    (0..counts.len())
+        .filter(|&i| SNIFF_DELIMITERS[i] != used && counts[i] > 0)
         .max_by_key(|&i| (counts[i], std::cmp::Reverse(i)))
-        .unwrap_or(0);
-    if counts[best] == 0 {
-        b','
-    } else {
-        SNIFF_DELIMITERS[best]
-    }
+        .map(|i| SNIFF_DELIMITERS[i])
 }
 
 /// Decodes a field: UTF-8 when valid, otherwise Windows-1252 (the usual Excel export).
@@ -103,10 +271,20 @@ fn decode(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// A value cut to [`MAX_VALUE_BYTES`] at a character boundary, and whether it was cut.
+fn capped(s: std::borrow::Cow<'_, str>) -> (std::borrow::Cow<'_, str>, bool) {
+    if s.len() <= MAX_VALUE_BYTES {
+        return (s, false);
+    }
+    let mut end = MAX_VALUE_BYTES;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    (s[..end].to_string().into(), true)
+}
+
 /// Reads and normalizes every source of the config.
 pub fn ingest(config: &Config, mut progress: impl FnMut(u64)) -> Result<Dataset> {
-    let region = normalize::phone::parse_region(&config.default_region)
-        .ok_or_else(|| Error::Usage(format!("unknown region {}", config.default_region)))?;
     let mut data = Dataset::default();
     let mut profile_ids: HashMap<Profile, u32> = HashMap::new();
     for (s, source) in config.sources.iter().enumerate() {
@@ -114,7 +292,6 @@ pub fn ingest(config: &Config, mut progress: impl FnMut(u64)) -> Result<Dataset>
         let counts = ingest_source(
             s as u16,
             source,
-            region,
             &mut data,
             &mut profile_ids,
             &mut progress,
@@ -200,69 +377,161 @@ fn attach_shared_cases(data: &mut Dataset) {
 const BATCH_ROWS: usize = 16_384;
 
 thread_local! {
-    /// Each worker thread keeps its own phone cache (the parser is not shared).
-    static PHONES: std::cell::RefCell<Option<PhoneNormalizer>> = const { std::cell::RefCell::new(None) };
+    /// Each worker thread keeps its own phone normalizers, one per region met (the
+    /// parser is not shared; each has its own cache).
+    static PHONES: std::cell::RefCell<HashMap<Region, PhoneNormalizer>> =
+        std::cell::RefCell::new(HashMap::new());
+}
+
+const KINDS: usize = FieldKind::ALL.len();
+
+/// What normalizing one cell of a kind gave.
+#[derive(Debug, Default, Clone, Copy)]
+struct Cell {
+    filled: u32,
+    accepted: u32,
+    placeholder: u32,
+    truncated: u32,
+}
+
+/// Counts of one row (or a batch), folded into [`SourceCounts`].
+#[derive(Debug, Default, Clone)]
+struct RowStats {
+    cells: [Cell; KINDS],
+    ambiguous_dates: u32,
+    country_region: u32,
+    windows_1252: u32,
+}
+
+impl RowStats {
+    fn add(&mut self, o: &RowStats) {
+        for (a, b) in self.cells.iter_mut().zip(&o.cells) {
+            a.filled += b.filled;
+            a.accepted += b.accepted;
+            a.placeholder += b.placeholder;
+            a.truncated += b.truncated;
+        }
+        self.ambiguous_dates += o.ambiguous_dates;
+        self.country_region += o.country_region;
+        self.windows_1252 += o.windows_1252;
+    }
+}
+
+struct Normalized {
+    profile: Profile,
+    display: Display,
+    date: Option<chrono::NaiveDate>,
+    cases: Vec<String>,
+    stats: RowStats,
 }
 
 /// Normalizes a batch of accepted rows in parallel, in order.
-fn normalize_batch(
-    source: &SourceConfig,
-    rows: &[csv::ByteRecord],
-    region: Region,
-) -> Vec<Normalized> {
+fn normalize_batch(source: &SourceConfig, rows: &[csv::ByteRecord], region: Region) -> Vec<Normalized> {
     use rayon::prelude::*;
     rows.par_iter()
         .with_min_len(256)
         .map(|row| {
             PHONES.with(|cell| {
-                let mut slot = cell.borrow_mut();
-                if slot.as_ref().is_none_or(|p| p.region() != region) {
-                    *slot = Some(PhoneNormalizer::new(region));
-                }
-                match slot.as_mut() {
-                    Some(phones) => normalize_row(source, row, phones),
-                    None => normalize_row(source, row, &mut PhoneNormalizer::new(region)),
-                }
+                let mut phones = cell.borrow_mut();
+                normalize_row(source, row, region, &mut phones)
             })
         })
         .collect()
 }
 
-type Normalized = (Profile, Display, Option<chrono::NaiveDate>, Vec<String>);
+/// Why a row was rejected, as counted in `run.json` (the row's own reason says more).
+const R_FIELDS: &str = "wrong number of fields";
+const R_EMPTY_ID: &str = "empty record id";
+const R_DUPLICATE_ID: &str = "duplicate record id";
+const R_QUOTE: &str = "unbalanced quote";
+
+/// Physical line numbers of byte offsets, counted forward (offsets only grow).
+struct Lines<'a> {
+    text: &'a [u8],
+    at: usize,
+    line: u64,
+}
+
+impl Lines<'_> {
+    fn of(&mut self, offset: usize) -> u64 {
+        let offset = offset.min(self.text.len());
+        if offset >= self.at {
+            self.line += memchr::memchr_iter(b'\n', &self.text[self.at..offset]).count() as u64;
+        } else {
+            self.line -= memchr::memchr_iter(b'\n', &self.text[offset..self.at]).count() as u64;
+        }
+        self.at = offset;
+        self.line
+    }
+}
+
+/// True when a record that runs over line breaks looks like a stray quote that
+/// swallowed the rows after it: its fields hold lines with as many delimiters as a row.
+fn swallowed_rows(row: &csv::ByteRecord, raw: &[u8], width: usize, delimiter: u8) -> bool {
+    let lines = memchr::memchr_iter(b'\n', raw.trim_ascii_end()).count();
+    if lines == 0 {
+        return false;
+    }
+    if lines >= MAX_RECORD_LINES || row.len() != width {
+        return true;
+    }
+    let row_like = width.saturating_sub(1).max(2);
+    row.iter().any(|f| {
+        f.split(|&b| b == b'\n')
+            .skip(1)
+            .any(|l| memchr::memchr_iter(delimiter, l).count() >= row_like)
+    })
+}
+
+fn raw_text(bytes: &[u8]) -> String {
+    let t = bytes.trim_ascii_end();
+    let cut = &t[..t.len().min(MAX_REJECTED_RAW)];
+    let mut s = decode(cut).into_owned();
+    if cut.len() < t.len() {
+        s.push_str(" …(truncated)");
+    }
+    s
+}
 
 fn ingest_source(
     s: u16,
     source: &SourceConfig,
-    region: Region,
     data: &mut Dataset,
     profile_ids: &mut HashMap<Profile, u32>,
     progress: &mut impl FnMut(u64),
 ) -> Result<SourceCounts> {
-    let file = File::open(&source.path).map_err(|e| Error::io(&source.path, e))?;
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(source.delimiter)
-        .has_headers(true)
-        .flexible(true)
-        .from_reader(BufReader::with_capacity(1 << 20, file));
+    let region = normalize::phone::parse_region(&source.region).unwrap_or(Region::US);
+    let export = read_export(&source.path, source.delimiter)?;
+    if export.header.len() != source.header.len() {
+        return Err(Error::input(
+            &source.path,
+            "the header changed while the run was starting; run again",
+        ));
+    }
+    let text = &export.text[..];
     let mut counts = SourceCounts {
         name: source.name.clone(),
+        region: source.region.clone(),
+        date_order: source.date_order.as_str().to_string(),
+        encoding: export.encoding.as_str().to_string(),
         ..Default::default()
     };
+    let mut stats = RowStats::default();
     let mut seen_ids: HashMap<String, u64> = HashMap::new();
-    let mut row = csv::ByteRecord::new();
     let mut batch: Vec<csv::ByteRecord> = Vec::with_capacity(BATCH_ROWS);
     let mut batch_meta: Vec<(String, u64)> = Vec::with_capacity(BATCH_ROWS);
     let flush = |batch: &mut Vec<csv::ByteRecord>,
-                 meta: &mut Vec<(String, u64)>,
-                 data: &mut Dataset,
-                 profile_ids: &mut HashMap<Profile, u32>| {
-        for ((profile, display, date, cases), (record_id, line)) in
-            normalize_batch(source, batch, region)
-                .into_iter()
-                .zip(meta.drain(..))
+                     meta: &mut Vec<(String, u64)>,
+                     data: &mut Dataset,
+                     stats: &mut RowStats,
+                     profile_ids: &mut HashMap<Profile, u32>| {
+        for (n, (record_id, line)) in normalize_batch(source, batch, region)
+            .into_iter()
+            .zip(meta.drain(..))
         {
+            stats.add(&n.stats);
             let next = data.profiles.len() as u32;
-            let profile_ord = *profile_ids.entry(profile).or_insert_with_key(|p| {
+            let profile_ord = *profile_ids.entry(n.profile).or_insert_with_key(|p| {
                 data.profiles.push(p.clone());
                 next
             });
@@ -270,125 +539,277 @@ fn ingest_source(
                 source: s,
                 line,
                 record_id,
-                date,
-                cases,
-                display,
+                date: n.date,
+                cases: n.cases,
+                display: n.display,
                 profile: profile_ord,
             });
         }
         batch.clear();
     };
     let width = source.header.len();
-    loop {
-        match reader.read_byte_record(&mut row) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => {
-                let line = e.position().map(|p| p.line()).unwrap_or(0);
-                return Err(Error::InputAt {
-                    path: source.path.clone(),
-                    line,
-                    message: format!("cannot read CSV: {e}"),
-                });
+    let mut lines = Lines {
+        text,
+        at: 0,
+        line: 1,
+    };
+    let reject = |reason_class: &'static str,
+                      reason: String,
+                      line: u64,
+                      raw: &[u8],
+                      data: &mut Dataset,
+                      counts: &mut SourceCounts| {
+        counts.rejected += 1;
+        *counts
+            .rejected_reasons
+            .entry(reason_class.to_string())
+            .or_default() += 1;
+        data.rejected.push(Rejected {
+            source: source.name.clone(),
+            line,
+            reason,
+            raw: raw_text(raw),
+        });
+    };
+    let mut pos = export.body;
+    let mut row = csv::ByteRecord::new();
+    'restart: while pos < text.len() {
+        let mut reader = csv::ReaderBuilder::new()
+            .delimiter(export.delimiter)
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(&text[pos..]);
+        loop {
+            let start_rel = reader.position().byte() as usize;
+            match reader.read_byte_record(&mut row) {
+                Ok(true) => {}
+                Ok(false) => break 'restart,
+                Err(e) => {
+                    // The csv crate only fails on I/O and UTF-8 (neither applies to
+                    // byte records in memory); treat it as a bad line all the same.
+                    let start = pos + start_rel;
+                    let end = memchr::memchr(b'\n', &text[start..]).map_or(text.len(), |i| start + i + 1);
+                    counts.rows += 1;
+                    let line = lines.of(start);
+                    reject(R_QUOTE, format!("cannot read CSV: {e}"), line, &text[start..end], data, &mut counts);
+                    pos = end;
+                    continue 'restart;
+                }
             }
+            let end_rel = reader.position().byte() as usize;
+            // The record starts after any blank lines the reader skipped.
+            let mut start = pos + start_rel;
+            while start < text.len() && matches!(text[start], b'\r' | b'\n') {
+                start += 1;
+            }
+            let end = (pos + end_rel).max(start);
+            let raw = &text[start..end];
+            // A blank (whitespace-only) line inside a file is not a row.
+            if row.len() == 1 && row[0].iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            counts.rows += 1;
+            if counts.rows % 65_536 == 0 {
+                progress(65_536);
+            }
+            let line = lines.of(start);
+            if swallowed_rows(&row, raw, width, export.delimiter) {
+                // Cut the record at its first line, and read on from the next.
+                let line_end = memchr::memchr(b'\n', raw).map_or(end, |i| start + i + 1);
+                reject(
+                    R_QUOTE,
+                    "unbalanced quote: a quoted field runs over the following lines; this line is rejected and reading resumes on the next".into(),
+                    line,
+                    &text[start..line_end],
+                    data,
+                    &mut counts,
+                );
+                pos = line_end;
+                continue 'restart;
+            }
+            if row.len() > width && row.iter().skip(width).all(|f| f.trim_ascii().is_empty()) {
+                // A trailing delimiter on every row ("a,b,c,"): the extra fields are empty.
+                row.truncate(width);
+                counts.rows_with_trailing_empty_fields += 1;
+            } else if row.len() < width && source.flexible {
+                while row.len() < width {
+                    row.push_field(b"");
+                }
+                counts.short_rows_padded += 1;
+            }
+            if row.len() != width {
+                reject(
+                    R_FIELDS,
+                    format!(
+                        "wrong number of fields: expected {width} (as in the header), found {}{}",
+                        row.len(),
+                        if row.len() < width && !source.flexible {
+                            " (set flexible = true to accept short rows)"
+                        } else {
+                            ""
+                        }
+                    ),
+                    line,
+                    raw,
+                    data,
+                    &mut counts,
+                );
+                continue;
+            }
+            let (record_id, _) = capped(decode(&row[source.record_id_column]));
+            let record_id = record_id.trim().to_string();
+            if record_id.is_empty() {
+                reject(
+                    R_EMPTY_ID,
+                    format!("empty record id (column `{}`)", source.record_id),
+                    line,
+                    raw,
+                    data,
+                    &mut counts,
+                );
+                continue;
+            }
+            if let Some(first) = seen_ids.get(&record_id) {
+                reject(
+                    R_DUPLICATE_ID,
+                    format!(
+                        "duplicate record id `{record_id}` (column `{}`; first seen on line {first})",
+                        source.record_id
+                    ),
+                    line,
+                    raw,
+                    data,
+                    &mut counts,
+                );
+                continue;
+            }
+            seen_ids.insert(record_id.clone(), line);
+            batch.push(row.clone());
+            batch_meta.push((record_id, line));
+            if batch.len() == BATCH_ROWS {
+                flush(&mut batch, &mut batch_meta, data, &mut stats, profile_ids);
+            }
+            counts.accepted += 1;
         }
-        let line = row.position().map(|p| p.line()).unwrap_or(0);
-        // A blank line inside a file is not a row.
-        if row.len() == 1 && row[0].iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        counts.rows += 1;
-        if counts.rows % 65_536 == 0 {
-            progress(65_536);
-        }
-        let reject = |reason: String, data: &mut Dataset, counts: &mut SourceCounts| {
-            counts.rejected += 1;
-            data.rejected.push(Rejected {
-                source: source.name.clone(),
-                line,
-                reason,
-                raw: raw_row(&row, source.delimiter),
-            });
-        };
-        if row.len() != width {
-            reject(
-                format!(
-                    "wrong number of fields: expected {width} (as in the header), found {}",
-                    row.len()
-                ),
-                data,
-                &mut counts,
-            );
-            continue;
-        }
-        let record_id = decode(&row[source.record_id_column]).trim().to_string();
-        if record_id.is_empty() {
-            reject(
-                format!("empty record id (column `{}`)", source.record_id),
-                data,
-                &mut counts,
-            );
-            continue;
-        }
-        if let Some(first) = seen_ids.get(&record_id) {
-            reject(
-                format!(
-                    "duplicate record id `{record_id}` (column `{}`; first seen on line {first})",
-                    source.record_id
-                ),
-                data,
-                &mut counts,
-            );
-            continue;
-        }
-        seen_ids.insert(record_id.clone(), line);
-        batch.push(row.clone());
-        batch_meta.push((record_id, line));
-        if batch.len() == BATCH_ROWS {
-            flush(&mut batch, &mut batch_meta, data, profile_ids);
-        }
-        counts.accepted += 1;
     }
-    flush(&mut batch, &mut batch_meta, data, profile_ids);
+    flush(&mut batch, &mut batch_meta, data, &mut stats, profile_ids);
     progress(counts.rows % 65_536);
-    if counts.rows == 0 {
+    if counts.rows != counts.accepted + counts.rejected {
         return Err(Error::input(
             &source.path,
-            "has a header row but no data rows",
+            format!(
+                "internal error: {} rows read but {} accepted and {} rejected; please report this",
+                counts.rows, counts.accepted, counts.rejected
+            ),
+        ));
+    }
+    counts.ambiguous_dates = stats.ambiguous_dates as u64;
+    counts.rows_with_country_region = stats.country_region as u64;
+    counts.windows_1252_fields = stats.windows_1252 as u64;
+    counts.fields = source
+        .fields
+        .iter()
+        .map(|(kind, _)| {
+            let c = stats.cells[*kind as usize];
+            FieldCounts {
+                field: kind.as_str().to_string(),
+                filled: c.filled as u64,
+                accepted: c.accepted as u64,
+                refused_placeholder: c.placeholder as u64,
+                refused_invalid: c.filled.saturating_sub(c.accepted + c.placeholder) as u64,
+                truncated: c.truncated as u64,
+            }
+        })
+        .collect();
+    if counts.rows == 0 {
+        if source.allow_empty {
+            return Ok(counts);
+        }
+        return Err(Error::input(
+            &source.path,
+            format!(
+                "source `{}` has a header row but no data rows (set allow_empty = true on the source to accept an empty export)",
+                source.name
+            ),
+        ));
+    }
+    let share = counts.rejected as f64 / counts.rows as f64;
+    if counts.rejected > 0 && share > source.max_rejected_share {
+        let (top, n) = counts
+            .rejected_reasons
+            .iter()
+            .max_by_key(|(_, n)| **n)
+            .map(|(r, n)| (r.clone(), *n))
+            .unwrap_or_default();
+        let first = data
+            .rejected
+            .iter()
+            .find(|r| r.source == source.name)
+            .map(|r| format!(" (first: line {}: {})", r.line, r.reason))
+            .unwrap_or_default();
+        return Err(Error::input(
+            &source.path,
+            format!(
+                "source `{}`: {} of {} rows rejected ({:.0}%, more than max_rejected_share = {}); top reason: {top} ({n} rows){first}. No mapping was written: fix the export or the config",
+                source.name,
+                counts.rejected,
+                counts.rows,
+                share * 100.0,
+                source.max_rejected_share
+            ),
         ));
     }
     Ok(counts)
-}
-
-fn raw_row(row: &csv::ByteRecord, delimiter: u8) -> String {
-    let mut w = csv::WriterBuilder::new()
-        .delimiter(delimiter)
-        .from_writer(Vec::new());
-    let _ = w.write_byte_record(row);
-    let bytes = w.into_inner().unwrap_or_default();
-    decode(&bytes).trim_end_matches(['\r', '\n']).to_string()
 }
 
 /// Normalizes the mapped columns of one row.
 fn normalize_row(
     source: &SourceConfig,
     row: &csv::ByteRecord,
-    phones: &mut PhoneNormalizer,
-) -> (Profile, Display, Option<chrono::NaiveDate>, Vec<String>) {
+    source_region: Region,
+    phones: &mut HashMap<Region, PhoneNormalizer>,
+) -> Normalized {
     let mut p = Profile::default();
     let mut d = Display::default();
     let mut date = None;
     let mut cases = Vec::new();
-    let value = |c: usize| decode(&row[c]);
-    let joined = |kind: FieldKind| -> String {
-        source
-            .columns_of(kind)
-            .iter()
-            .map(|&c| value(c).trim().to_string())
-            .filter(|v| !normalize::is_placeholder(v))
-            .collect::<Vec<_>>()
-            .join(" ")
+    let mut st = RowStats::default();
+    let value = |c: usize, kind: FieldKind, st: &mut RowStats| -> String {
+        let bytes = &row[c];
+        if std::str::from_utf8(bytes).is_err() {
+            st.windows_1252 += 1;
+        }
+        let (v, cut) = capped(decode(bytes));
+        let cell = &mut st.cells[kind as usize];
+        if !v.trim().is_empty() {
+            cell.filled += 1;
+            if normalize::is_placeholder(&v) {
+                cell.placeholder += 1;
+            }
+        }
+        if cut {
+            cell.truncated += 1;
+        }
+        v.into_owned()
     };
+    let accept = |kind: FieldKind, ok: bool, st: &mut RowStats| {
+        if ok {
+            st.cells[kind as usize].accepted += 1;
+        }
+    };
+    // The row's country, when a column gives one, sets the region of its phones.
+    let mut region = source_region;
+    for &c in source.columns_of(FieldKind::Country) {
+        let raw = value(c, FieldKind::Country, &mut st);
+        if let Some(r) = normalize::parse_country(&raw) {
+            accept(FieldKind::Country, true, &mut st);
+            if region == source_region && r != source_region {
+                st.country_region += 1;
+            }
+            region = r;
+            break;
+        }
+    }
     let keep_first = |slot: &mut Option<Shown>, raw: &str, key: &str| {
         if slot.is_none() {
             *slot = Some(Shown {
@@ -397,13 +818,24 @@ fn normalize_row(
             });
         }
     };
+    let name_part = |kind: FieldKind, st: &mut RowStats| -> String {
+        let parts: Vec<String> = source
+            .columns_of(kind)
+            .iter()
+            .map(|&c| value(c, kind, st).trim().to_string())
+            .filter(|v| !normalize::is_placeholder(v))
+            .collect();
+        parts.join(" ")
+    };
     for (kind, cols) in &source.fields {
+        let kind = *kind;
         match kind {
-            FieldKind::FirstName | FieldKind::LastName => {}
+            FieldKind::FirstName | FieldKind::LastName | FieldKind::Country => {}
             FieldKind::FullName => {
                 for &c in cols {
-                    let raw = value(c);
+                    let raw = value(c, kind, &mut st);
                     if let Some(n) = normalize::parse_full_name(&raw) {
+                        accept(kind, true, &mut st);
                         keep_first(&mut d.name, &raw, &n.display());
                         p.names.push(n);
                     }
@@ -411,17 +843,22 @@ fn normalize_row(
             }
             FieldKind::Email => {
                 for &c in cols {
-                    let raw = value(c);
+                    let raw = value(c, kind, &mut st);
                     if let Some(e) = normalize::normalize_email(&raw) {
+                        accept(kind, true, &mut st);
                         keep_first(&mut d.email, &raw, &e.address);
                         p.emails.push(e);
                     }
                 }
             }
             FieldKind::Phone => {
+                let normalizer = phones
+                    .entry(region)
+                    .or_insert_with(|| PhoneNormalizer::new(region));
                 for &c in cols {
-                    let raw = value(c);
-                    if let Some(ph) = phones.normalize(&raw) {
+                    let raw = value(c, kind, &mut st);
+                    if let Some(ph) = normalizer.normalize(&raw) {
+                        accept(kind, true, &mut st);
                         keep_first(&mut d.phone, &raw, &ph.e164);
                         p.phones.push(ph);
                     }
@@ -429,9 +866,11 @@ fn normalize_row(
             }
             FieldKind::Serial => {
                 for &c in cols {
-                    let raw = value(c);
+                    let raw = value(c, kind, &mut st);
+                    let mut any = false;
                     for part in raw.split([';', '|', ',']) {
                         if let Some(s) = normalize::normalize_serial(part) {
+                            any = true;
                             d.serials.push(Shown {
                                 raw: part.trim().to_string(),
                                 key: s.key.clone(),
@@ -439,54 +878,92 @@ fn normalize_row(
                             p.serials.push(s);
                         }
                     }
+                    accept(kind, any, &mut st);
                 }
             }
             FieldKind::Address => {
-                let raw = joined(FieldKind::Address);
+                let raw = name_part(kind, &mut st);
                 if let Some(a) = normalize::normalize_address(&raw) {
+                    // The address columns are one value: every filled cell counts.
+                    let c = &mut st.cells[kind as usize];
+                    c.accepted = c.filled - c.placeholder;
                     keep_first(&mut d.address, &raw, &a);
                     p.addresses.push(a);
                 }
             }
-            FieldKind::City => cols
-                .iter()
-                .for_each(|&c| p.cities.extend(normalize::normalize_city(&value(c)))),
-            FieldKind::Postcode => cols
-                .iter()
-                .for_each(|&c| p.postcodes.extend(normalize::normalize_postcode(&value(c)))),
-            FieldKind::Dob => cols
-                .iter()
-                .for_each(|&c| p.dobs.extend(normalize::parse_date(&value(c)))),
-            FieldKind::Date => {
-                if date.is_none() {
-                    date = cols.iter().find_map(|&c| normalize::parse_date(&value(c)));
+            FieldKind::City => {
+                for &c in cols {
+                    let v = normalize::normalize_city(&value(c, kind, &mut st));
+                    accept(kind, v.is_some(), &mut st);
+                    p.cities.extend(v);
                 }
             }
-            FieldKind::Case => {
+            FieldKind::Postcode => {
                 for &c in cols {
-                    for part in value(c).split([';', '|', ',']) {
-                        if normalize_code(part).is_some() {
-                            cases.push(part.trim().to_string());
+                    let v = normalize::normalize_postcode(&value(c, kind, &mut st));
+                    accept(kind, v.is_some(), &mut st);
+                    p.postcodes.extend(v);
+                }
+            }
+            FieldKind::Dob | FieldKind::Date => {
+                for &c in cols {
+                    let parsed =
+                        normalize::parse_date_in(&value(c, kind, &mut st), source.date_order);
+                    accept(kind, parsed.is_some(), &mut st);
+                    if let Some(pd) = parsed {
+                        st.ambiguous_dates += pd.ambiguous as u32;
+                        if kind == FieldKind::Dob {
+                            p.dobs.push(pd.date);
+                        } else if date.is_none() {
+                            date = Some(pd.date);
                         }
                     }
                 }
             }
-            FieldKind::Id => cols
-                .iter()
-                .for_each(|&c| p.ids.extend(normalize_code(&value(c)))),
-            FieldKind::Text => cols.iter().for_each(|&c| {
-                let folded = normalize::fold_text(&value(c));
-                if !folded.is_empty() && !normalize::is_placeholder(&value(c)) {
-                    p.texts.push(folded);
+            FieldKind::Case => {
+                for &c in cols {
+                    let raw = value(c, kind, &mut st);
+                    let mut any = false;
+                    for part in raw.split([';', '|', ',']) {
+                        if normalize_code(part).is_some() {
+                            any = true;
+                            cases.push(part.trim().to_string());
+                        }
+                    }
+                    accept(kind, any, &mut st);
                 }
-            }),
+            }
+            FieldKind::Id => {
+                for &c in cols {
+                    let v = normalize_code(&value(c, kind, &mut st));
+                    accept(kind, v.is_some(), &mut st);
+                    p.ids.extend(v);
+                }
+            }
+            FieldKind::Text => {
+                for &c in cols {
+                    let raw = value(c, kind, &mut st);
+                    let folded = normalize::fold_text(&raw);
+                    let ok = !folded.is_empty() && !normalize::is_placeholder(&raw);
+                    accept(kind, ok, &mut st);
+                    if ok {
+                        p.texts.push(folded);
+                    }
+                }
+            }
         }
     }
     let has_first = !source.columns_of(FieldKind::FirstName).is_empty();
     let has_last = !source.columns_of(FieldKind::LastName).is_empty();
     if has_first || has_last {
-        let (first, last) = (joined(FieldKind::FirstName), joined(FieldKind::LastName));
+        let first = name_part(FieldKind::FirstName, &mut st);
+        let last = name_part(FieldKind::LastName, &mut st);
         if let Some(n) = normalize::parse_name_parts(&first, &last) {
+            // Name parts are accepted together: every filled, non-placeholder cell.
+            for k in [FieldKind::FirstName, FieldKind::LastName] {
+                let c = &mut st.cells[k as usize];
+                c.accepted = c.filled - c.placeholder;
+            }
             keep_first(&mut d.name, format!("{first} {last}").trim(), &n.display());
             p.names.push(n);
         }
@@ -494,7 +971,13 @@ fn normalize_row(
     p.canonicalize();
     cases.sort();
     cases.dedup();
-    (p, d, date, cases)
+    Normalized {
+        profile: p,
+        display: d,
+        date,
+        cases,
+        stats: st,
+    }
 }
 
 /// Identifiers and case numbers: upper-case alphanumerics, other characters dropped

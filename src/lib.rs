@@ -21,6 +21,7 @@ pub mod ingest;
 pub mod lookup;
 pub mod model;
 pub mod normalize;
+pub mod outdir;
 pub mod output;
 pub mod record;
 pub mod similarity;

@@ -8,9 +8,9 @@
 //! failed run leaves the previous output untouched. Rows are sorted, so the same input
 //! gives byte-identical files whatever the thread count (only `run.json`'s timings vary).
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -20,6 +20,7 @@ use crate::cluster::ClusterStats;
 use crate::error::{Error, Result};
 use crate::golden::{self, GoldenRecord, IdState};
 use crate::model;
+use crate::outdir;
 use crate::record::SourceCounts;
 use crate::{Options, Progress, Resolution};
 
@@ -54,7 +55,7 @@ pub struct ModelSummary {
 }
 
 fn csv_writer(path: &Path) -> Result<csv::Writer<BufWriter<File>>> {
-    let f = File::create(path).map_err(|e| Error::io(path, e))?;
+    let f = outdir::create_private_file(path)?;
     Ok(csv::Writer::from_writer(BufWriter::with_capacity(
         1 << 20,
         f,
@@ -83,7 +84,7 @@ where
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(value)
         .map_err(|e| Error::io(path, std::io::Error::other(e)))?;
-    fs::write(path, text + "\n").map_err(|e| Error::io(path, e))
+    outdir::write_private(path, (text + "\n").as_bytes())
 }
 
 /// Header of `links.csv` and `pairs.csv`: two records and their score.
@@ -104,45 +105,16 @@ fn prob(weight: f32) -> String {
     }
 }
 
-/// Writes every output of a run into `out`, atomically.
+/// Writes every output of a run into `dir`, the staging folder of an
+/// [`crate::outdir::OutputDir`], which then swaps it into place.
 pub fn write(
     res: &Resolution,
     config_path: &Path,
-    out: &Path,
+    dir: &Path,
     options: &Options,
     progress: &dyn Progress,
 ) -> Result<RunReport> {
-    let name = out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "out".into());
-    let parent = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
-    let staging = parent.join(format!(".{name}.tmp-{}", std::process::id()));
-    if staging.exists() {
-        fs::remove_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
-    }
-    fs::create_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
-    let report = match write_all(res, config_path, &staging, options, progress) {
-        Ok(r) => r,
-        Err(e) => {
-            let _ = fs::remove_dir_all(&staging);
-            return Err(e);
-        }
-    };
-    // Swap: the old folder moves aside, the new one takes its name, the old one goes.
-    let old = parent.join(format!(".{name}.old-{}", std::process::id()));
-    if out.exists() {
-        fs::rename(out, &old).map_err(|e| Error::io(out, e))?;
-    }
-    fs::rename(&staging, out).map_err(|e| Error::io(out, e))?;
-    if old.exists() {
-        let _ = fs::remove_dir_all(&old);
-    }
-    Ok(report)
+    write_all(res, config_path, dir, options, progress)
 }
 
 fn write_all(
@@ -341,6 +313,8 @@ fn write_tables(
     write_json(
         &dir.join("state.json"),
         &IdState {
+            tool: outdir::TOOL.into(),
+            version: env!("CARGO_PKG_VERSION").into(),
             next_golden_id: res.ids.next_id,
         },
     )?;
@@ -476,7 +450,7 @@ fn write_lookup_index(res: &Resolution, goldens: &[GoldenRecord], dir: &Path) ->
         table.extend_from_slice(&c.to_le_bytes());
     }
     let path = dir.join(LOOKUP_PROFILES);
-    fs::write(&path, table).map_err(|e| Error::io(&path, e))?;
+    outdir::write_private(&path, &table)?;
 
     // Row files with offsets.
     let mut golden_buf = csv::Writer::from_writer(Vec::new());
@@ -530,7 +504,7 @@ fn write_lookup_index(res: &Resolution, goldens: &[GoldenRecord], dir: &Path) ->
         (LOOKUP_CUSTOMERS, &entries),
     ] {
         let path = dir.join(name);
-        let mut f = BufWriter::new(File::create(&path).map_err(|e| Error::io(&path, e))?);
+        let mut f = BufWriter::new(outdir::create_private_file(&path)?);
         f.write_all(bytes).map_err(|e| Error::io(&path, e))?;
         f.flush().map_err(|e| Error::io(&path, e))?;
     }

@@ -113,9 +113,52 @@ pub struct Rejected {
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct SourceCounts {
     pub name: String,
+    /// Phone region and date order the source was read with.
+    pub region: String,
+    pub date_order: String,
+    /// Encoding the file was read in (`utf-8`, `utf-16le`, `utf-16be`; fields that are
+    /// not valid UTF-8 are read as Windows-1252 and counted in `windows_1252_fields`).
+    pub encoding: String,
+    pub windows_1252_fields: u64,
+    /// Data rows (physical records, blank lines excluded): `rows = accepted + rejected`,
+    /// checked by the run.
     pub rows: u64,
     pub accepted: u64,
     pub rejected: u64,
+    /// Rejected rows by reason.
+    pub rejected_reasons: std::collections::BTreeMap<String, u64>,
+    /// Rows accepted with extra empty fields at the end (a trailing delimiter).
+    pub rows_with_trailing_empty_fields: u64,
+    /// Short rows accepted with the missing fields empty (`flexible = true`).
+    pub short_rows_padded: u64,
+    /// Dates that could be read day-first or month-first, read by `date_order`.
+    pub ambiguous_dates: u64,
+    /// Rows whose `country` column set another phone region than the source's.
+    pub rows_with_country_region: u64,
+    /// Per field kind: values filled, accepted, refused.
+    pub fields: Vec<FieldCounts>,
+}
+
+/// What the normalizer of one field kind made of a source's values (one per cell).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct FieldCounts {
+    pub field: String,
+    /// Non-empty cells.
+    pub filled: u64,
+    /// Cells that gave a value for matching.
+    pub accepted: u64,
+    /// Cells refused as placeholders (`N/A`, `unknown`, `test`, ...).
+    pub refused_placeholder: u64,
+    /// Cells refused as invalid for the kind (no e-mail, junk digits, impossible date).
+    pub refused_invalid: u64,
+    /// Cells longer than the value cap, truncated before normalizing.
+    pub truncated: u64,
+}
+
+impl FieldCounts {
+    pub fn refused(&self) -> u64 {
+        self.refused_placeholder + self.refused_invalid
+    }
 }
 
 /// Everything ingestion produced.

@@ -10,7 +10,8 @@ pub struct Args {
     /// The config file (TOML), see docs/config.md.
     #[arg(long)]
     pub config: PathBuf,
-    /// Output folder; replaced atomically when the run completes.
+    /// Output folder: created, or replaced atomically when the run completes if it is
+    /// empty or an earlier idresolve output (anything else is refused).
     #[arg(long)]
     pub out: PathBuf,
     /// Reuse a trained model.json instead of training (scheduled jobs).
@@ -26,6 +27,12 @@ pub struct Args {
 
 pub fn run(args: Args, quiet: bool) -> anyhow::Result<ExitCode> {
     let config = Config::load(&args.config)?;
+    // The output folder is checked (and locked) before any work: a run that would
+    // destroy a user's files is refused at once.
+    let mut protected = vec![args.config.clone()];
+    protected.extend(config.sources.iter().map(|s| s.path.clone()));
+    protected.extend(args.model.iter().cloned());
+    let out_dir = idresolve::outdir::OutputDir::prepare(&args.out, &protected)?;
     let options = Options {
         model: args.model,
         previous: args.previous,
@@ -33,7 +40,14 @@ pub fn run(args: Args, quiet: bool) -> anyhow::Result<ExitCode> {
     };
     let bars = super::progress::Bars::new(quiet);
     let resolution = idresolve::resolve(&config, &options, &bars)?;
-    let report = idresolve::output::write(&resolution, &args.config, &args.out, &options, &bars)?;
+    let report = idresolve::output::write(
+        &resolution,
+        &args.config,
+        out_dir.staging(),
+        &options,
+        &bars,
+    )?;
+    out_dir.commit()?;
     if !quiet {
         eprintln!(
             "records {} in, {} accepted, {} rejected{} · {} profiles · {} candidate pairs ({:.1} per record) · {} links, {} refused · {} golden IDs",

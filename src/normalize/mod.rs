@@ -7,6 +7,7 @@
 //! (that is [`crate::compare`]) nor which values are searched (that is [`crate::index`]).
 
 pub mod address;
+pub mod country;
 pub mod date;
 pub mod email;
 pub mod name;
@@ -14,7 +15,8 @@ pub mod phone;
 pub mod serial;
 
 pub use address::{normalize_address, normalize_city, normalize_postcode};
-pub use date::parse_date;
+pub use country::parse_country;
+pub use date::{parse_date, parse_date_in, DateOrder, ParsedDate};
 pub use email::{normalize_email, Email};
 pub use name::{parse_full_name, parse_name_parts, PersonName};
 pub use phone::{Phone, PhoneNormalizer};

@@ -97,9 +97,13 @@ impl PhoneNormalizer {
         } else {
             digits.len()
         };
-        if !(MIN_PHONE_DIGITS..=17).contains(&keyed) || is_junk_digits(digits) {
+        if !(MIN_PHONE_DIGITS..=17).contains(&keyed) {
             return None;
         }
+        // Digits that look typed to fill a field ("0000000000", "1234567890") are junk
+        // unless libphonenumber says they are a valid number of their region: the Irish
+        // "+353 1 234 5678" is a Dublin number, not a keyboard run.
+        let looks_junk = is_junk_digits(digits);
         if vanity {
             key.push('/');
             key.extend(
@@ -111,7 +115,9 @@ impl PhoneNormalizer {
         if let Some(hit) = self.cache.get(&key) {
             return hit.clone();
         }
-        let parsed = if vanity {
+        let parsed = if looks_junk {
+            self.parse_valid(&main)
+        } else if vanity {
             self.parse(&main)
         } else {
             self.nanp(&key).or_else(|| {
@@ -149,12 +155,24 @@ impl PhoneNormalizer {
         })
     }
 
+    /// Only a number that libphonenumber holds valid for its region.
+    fn parse_valid(&self, main: &str) -> Option<Phone> {
+        let number = phonenumber::parse(Some(self.region), main).ok()?;
+        if !phonenumber::is_valid(&number) {
+            return None;
+        }
+        self.parse(main)
+    }
+
     fn parse(&self, main: &str) -> Option<Phone> {
         let number = phonenumber::parse(Some(self.region), main).ok()?;
         let e164 = number.format().mode(Mode::E164).to_string();
         let code_len = number.code().value().to_string().len();
         let national_len = e164.len().checked_sub(1 + code_len)?;
-        if national_len < MIN_PHONE_DIGITS - 1 || is_junk_digits(&e164[1 + code_len..]) {
+        if national_len < MIN_PHONE_DIGITS - 1 {
+            return None;
+        }
+        if is_junk_digits(&e164[1 + code_len..]) && !phonenumber::is_valid(&number) {
             return None;
         }
         Some(Phone {
@@ -223,6 +241,17 @@ mod tests {
         for (raw, want) in cases {
             assert_eq!(us(raw), want.map(String::from), "{raw:?}");
         }
+    }
+
+    #[test]
+    fn a_valid_number_is_never_junk() {
+        let mut ie = PhoneNormalizer::new(Region::IE);
+        assert_eq!(
+            ie.normalize("+353 1 234 5678").map(|p| p.e164).as_deref(),
+            Some("+35312345678")
+        );
+        assert_eq!(us("123-456-7890"), None);
+        assert_eq!(us("000-000-0000"), None);
     }
 
     #[test]
