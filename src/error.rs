@@ -57,7 +57,7 @@ impl Error {
         }
     }
 
-    pub(crate) fn input(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+    pub fn input(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
         Error::Input {
             path: path.into(),
             message: message.into(),

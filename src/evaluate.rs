@@ -186,6 +186,12 @@ pub fn evaluate(mapping: &Path, truth: &Path, pairs_csv: Option<&Path>) -> Resul
         }
         truth_labels.push(e);
     }
+    if truth_labels.is_empty() {
+        return Err(Error::input(
+            truth,
+            "the truth file has no rows: nothing to evaluate against",
+        ));
+    }
     let mut predicted: Vec<Option<u32>> = vec![None; truth_labels.len()];
     let mut golden_ids: HashMap<String, u32> = HashMap::new();
     let mut not_in_truth = 0;
@@ -211,6 +217,15 @@ pub fn evaluate(mapping: &Path, truth: &Path, pairs_csv: Option<&Path>) -> Resul
             })
         })
         .collect();
+    if missing == truth_labels.len() as u64 {
+        return Err(Error::input(
+            mapping,
+            format!(
+                "no record of {} is in this mapping (no source and record_id in common): are they from the same data?",
+                truth.display()
+            ),
+        ));
+    }
     let mut eval = score(&truth_labels, &predicted);
     eval.missing_from_mapping = missing;
     eval.not_in_truth = not_in_truth;

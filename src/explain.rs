@@ -45,6 +45,8 @@ pub struct Explanation {
     /// How they were joined: "same profile", "direct link", "chain", or "not linked".
     pub how: String,
     pub chain: Vec<ChainStep>,
+    /// Exports that changed since the run: the values shown are today's, not the run's.
+    pub warnings: Vec<String>,
 }
 
 /// Parses "source:record_id".
@@ -78,6 +80,21 @@ pub fn explain(out: &Path, a: &str, b: &str) -> Result<Explanation> {
     let config_path = PathBuf::from(run["config"].as_str().unwrap_or_default());
     let config = Config::load(&config_path)?;
     let model = Model::load(&out.join("model.json"))?;
+    let mut warnings = Vec::new();
+    for src in run["sources"].as_array().into_iter().flatten() {
+        let file = src["file"].as_str().unwrap_or_default();
+        if file.is_empty() {
+            continue;
+        }
+        let (_, bytes, modified) = crate::ingest::file_fingerprint(Path::new(file));
+        if Some(bytes) != src["file_bytes"].as_u64()
+            || Some(modified) != src["file_modified"].as_i64()
+        {
+            warnings.push(format!(
+                "{file} changed since the run (size or time differs): the values shown are read from it today and may not be the ones the run saw; rerun to explain the current data"
+            ));
+        }
+    }
     let data = crate::ingest::ingest(&config, |_| {})?;
     let tf = TermFrequencies::from_data(&data);
     let find = |(s, id): &(String, String)| {
@@ -146,6 +163,7 @@ pub fn explain(out: &Path, a: &str, b: &str) -> Result<Explanation> {
         same_golden_id: same,
         how,
         chain,
+        warnings,
     })
 }
 

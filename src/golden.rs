@@ -57,6 +57,10 @@ pub struct IdState {
     pub next_golden_id: u64,
 }
 
+/// Largest golden ID number: far beyond any real count, and far from `u64::MAX`, so
+/// that the counter can never wrap and hand out an ID twice.
+pub const MAX_ID: u64 = 999_999_999_999;
+
 /// Formats an ID number as a golden ID.
 pub fn format_id(n: u64) -> String {
     format!("G{n:07}")
@@ -88,7 +92,14 @@ pub fn load_previous(dir: &Path) -> Result<Previous> {
     for row in reader.records() {
         let row = row.map_err(|e| Error::input(&path, e.to_string()))?;
         let id = row.get(g).unwrap_or("").to_string();
-        prev.next_id = prev.next_id.max(parse_id(&id).map_or(0, |n| n + 1));
+        let n = parse_id(&id).map_or(0, |n| n.saturating_add(1));
+        if n > MAX_ID {
+            return Err(Error::input(
+                &path,
+                format!("golden ID `{id}` is beyond the largest ID ({}); the previous mapping is damaged", format_id(MAX_ID)),
+            ));
+        }
+        prev.next_id = prev.next_id.max(n);
         prev.mapping.insert(
             (
                 row.get(s).unwrap_or("").to_string(),
@@ -101,6 +112,16 @@ pub fn load_previous(dir: &Path) -> Result<Previous> {
     if let Ok(text) = std::fs::read_to_string(&state_path) {
         let state: IdState =
             serde_json::from_str(&text).map_err(|e| Error::input(&state_path, e.to_string()))?;
+        if state.next_golden_id > MAX_ID {
+            return Err(Error::input(
+                &state_path,
+                format!(
+                    "next_golden_id = {} is beyond the largest ID ({}); the file is damaged",
+                    state.next_golden_id,
+                    format_id(MAX_ID)
+                ),
+            ));
+        }
         prev.next_id = prev.next_id.max(state.next_golden_id);
     }
     prev.next_id = prev.next_id.max(1);

@@ -57,6 +57,21 @@ impl Encoding {
     }
 }
 
+/// Absolute path, size and modification time of an export, as `run.json` keeps them.
+pub fn file_fingerprint(path: &Path) -> (String, u64, i64) {
+    let shown = std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string();
+    let meta = std::fs::metadata(path).ok();
+    let bytes = meta.as_ref().map_or(0, |m| m.len());
+    let modified = meta
+        .and_then(|m| m.modified().ok())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs() as i64);
+    (shown, bytes, modified)
+}
+
 /// Checks that `path` is a regular file before it is opened (opening a FIFO blocks).
 fn check_regular(path: &Path) -> std::result::Result<(), String> {
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
@@ -67,7 +82,9 @@ fn check_regular(path: &Path) -> std::result::Result<(), String> {
         return Err("is a directory, not a CSV file".into());
     }
     if !meta.is_file() {
-        return Err("is not a regular file (a FIFO, device or socket); export to a file first".into());
+        return Err(
+            "is not a regular file (a FIFO, device or socket); export to a file first".into(),
+        );
     }
     Ok(())
 }
@@ -289,13 +306,7 @@ pub fn ingest(config: &Config, mut progress: impl FnMut(u64)) -> Result<Dataset>
     let mut profile_ids: HashMap<Profile, u32> = HashMap::new();
     for (s, source) in config.sources.iter().enumerate() {
         data.sources.push(source.name.clone());
-        let counts = ingest_source(
-            s as u16,
-            source,
-            &mut data,
-            &mut profile_ids,
-            &mut progress,
-        )?;
+        let counts = ingest_source(s as u16, source, &mut data, &mut profile_ids, &mut progress)?;
         data.counts.push(counts);
     }
     drop(profile_ids);
@@ -426,7 +437,11 @@ struct Normalized {
 }
 
 /// Normalizes a batch of accepted rows in parallel, in order.
-fn normalize_batch(source: &SourceConfig, rows: &[csv::ByteRecord], region: Region) -> Vec<Normalized> {
+fn normalize_batch(
+    source: &SourceConfig,
+    rows: &[csv::ByteRecord],
+    region: Region,
+) -> Vec<Normalized> {
     use rayon::prelude::*;
     rows.par_iter()
         .with_min_len(256)
@@ -516,15 +531,16 @@ fn ingest_source(
         encoding: export.encoding.as_str().to_string(),
         ..Default::default()
     };
+    (counts.file, counts.file_bytes, counts.file_modified) = file_fingerprint(&source.path);
     let mut stats = RowStats::default();
     let mut seen_ids: HashMap<String, u64> = HashMap::new();
     let mut batch: Vec<csv::ByteRecord> = Vec::with_capacity(BATCH_ROWS);
     let mut batch_meta: Vec<(String, u64)> = Vec::with_capacity(BATCH_ROWS);
     let flush = |batch: &mut Vec<csv::ByteRecord>,
-                     meta: &mut Vec<(String, u64)>,
-                     data: &mut Dataset,
-                     stats: &mut RowStats,
-                     profile_ids: &mut HashMap<Profile, u32>| {
+                 meta: &mut Vec<(String, u64)>,
+                 data: &mut Dataset,
+                 stats: &mut RowStats,
+                 profile_ids: &mut HashMap<Profile, u32>| {
         for (n, (record_id, line)) in normalize_batch(source, batch, region)
             .into_iter()
             .zip(meta.drain(..))
@@ -554,11 +570,11 @@ fn ingest_source(
         line: 1,
     };
     let reject = |reason_class: &'static str,
-                      reason: String,
-                      line: u64,
-                      raw: &[u8],
-                      data: &mut Dataset,
-                      counts: &mut SourceCounts| {
+                  reason: String,
+                  line: u64,
+                  raw: &[u8],
+                  data: &mut Dataset,
+                  counts: &mut SourceCounts| {
         counts.rejected += 1;
         *counts
             .rejected_reasons
@@ -588,10 +604,18 @@ fn ingest_source(
                     // The csv crate only fails on I/O and UTF-8 (neither applies to
                     // byte records in memory); treat it as a bad line all the same.
                     let start = pos + start_rel;
-                    let end = memchr::memchr(b'\n', &text[start..]).map_or(text.len(), |i| start + i + 1);
+                    let end =
+                        memchr::memchr(b'\n', &text[start..]).map_or(text.len(), |i| start + i + 1);
                     counts.rows += 1;
                     let line = lines.of(start);
-                    reject(R_QUOTE, format!("cannot read CSV: {e}"), line, &text[start..end], data, &mut counts);
+                    reject(
+                        R_QUOTE,
+                        format!("cannot read CSV: {e}"),
+                        line,
+                        &text[start..end],
+                        data,
+                        &mut counts,
+                    );
                     pos = end;
                     continue 'restart;
                 }
@@ -609,7 +633,7 @@ fn ingest_source(
                 continue;
             }
             counts.rows += 1;
-            if counts.rows % 65_536 == 0 {
+            if counts.rows.is_multiple_of(65_536) {
                 progress(65_536);
             }
             let line = lines.of(start);

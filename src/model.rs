@@ -109,7 +109,53 @@ impl Model {
                 ));
             }
         }
+        model
+            .check()
+            .map_err(|m| Error::input(path, format!("not a usable model: {m}")))?;
         Ok(model)
+    }
+
+    /// Sanity of a model read from a file: probabilities in range, weights finite and
+    /// of a size a trained model can have (a hand-edited prior of 2 or a weight of 1e308
+    /// would link everything).
+    fn check(&self) -> std::result::Result<(), String> {
+        let prob = |x: f64| x.is_finite() && x > 0.0 && x < 1.0;
+        if !prob(self.prior) {
+            return Err(format!(
+                "prior = {} is not a probability in (0, 1)",
+                self.prior
+            ));
+        }
+        if !prob(self.random_match_probability) {
+            return Err(format!(
+                "random_match_probability = {} is not a probability in (0, 1)",
+                self.random_match_probability
+            ));
+        }
+        if !self.prior_weight.is_finite() || self.prior_weight.abs() > 200.0 {
+            return Err(format!(
+                "prior_weight = {} is out of range",
+                self.prior_weight
+            ));
+        }
+        for c in &self.comparisons {
+            for l in &c.levels {
+                let p01 = |x: f64| x.is_finite() && (0.0..=1.0).contains(&x);
+                if !p01(l.m) || !p01(l.u) || !p01(l.u_random) {
+                    return Err(format!(
+                        "{} level `{}`: m, u and u_random must be probabilities",
+                        c.comparison, l.level
+                    ));
+                }
+                if !l.weight.is_finite() || l.weight.abs() > 100.0 {
+                    return Err(format!(
+                        "{} level `{}`: weight {} is out of range (a trained weight is within ±100 bits)",
+                        c.comparison, l.level, l.weight
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn from_params(
@@ -395,7 +441,7 @@ pub fn train(
     // records) that is not negligible. Remove their expected share from u.
     for c in model.comparisons.iter_mut() {
         for l in c.levels.iter_mut() {
-            l.u_random = ((l.u_random - p * l.m) / (1.0 - p)).max(MIN_PROBABILITY);
+            l.u_random = ((l.u_random - p * l.m) / (1.0 - p)).clamp(MIN_PROBABILITY, 1.0);
             l.weight = (l.m / l.u_random).log2();
         }
     }

@@ -88,8 +88,8 @@ fn refusal(out: &Path) -> Option<String> {
     shown_entries.sort();
     shown_entries.truncate(5);
     Some(format!(
-        "--out {shown} holds {} entries that idresolve did not write (e.g. {}); idresolve replaces only empty folders and its own earlier outputs: choose a new folder, or move those files away",
-        entries.len(),
+        "--out {shown} holds {} that idresolve did not write (e.g. {}); idresolve replaces only empty folders and its own earlier outputs: choose a new folder, or move those files away",
+        if entries.len() == 1 { "1 entry".to_string() } else { format!("{} entries", entries.len()) },
         shown_entries.join(", ")
     ))
 }
@@ -199,7 +199,9 @@ impl OutputDir {
     pub fn commit(mut self) -> Result<()> {
         // The folder may have changed since the run started: check again.
         if let Some(msg) = refusal(&self.out) {
-            return Err(usage(format!("{msg} (it changed while the run was working)")));
+            return Err(usage(format!(
+                "{msg} (it changed while the run was working)"
+            )));
         }
         sync_tree(&self.staging)?;
         if let Some(mode) = self.mode {
@@ -407,7 +409,10 @@ mod tests {
         fs::write(&file, "x").unwrap();
         assert!(OutputDir::prepare(&file, &[]).is_err());
         assert!(OutputDir::prepare(Path::new("/dev/null"), &[]).is_err());
-        assert_eq!(fs::read_to_string(notes.join("todo.txt")).unwrap(), "keep me");
+        assert_eq!(
+            fs::read_to_string(notes.join("todo.txt")).unwrap(),
+            "keep me"
+        );
     }
 
     #[test]
@@ -451,7 +456,7 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let cfg = t.path().join("resolve.toml");
         fs::write(&cfg, "").unwrap();
-        let e = OutputDir::prepare(t.path(), &[cfg.clone()]).unwrap_err();
+        let e = OutputDir::prepare(t.path(), std::slice::from_ref(&cfg)).unwrap_err();
         assert!(e.to_string().contains("resolve.toml"), "{e}");
         assert!(cfg.exists());
     }

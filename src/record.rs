@@ -113,6 +113,11 @@ pub struct Rejected {
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct SourceCounts {
     pub name: String,
+    /// The export as read: path, size and modification time (seconds since 1970), so
+    /// that `explain` can tell when it changed since the run.
+    pub file: String,
+    pub file_bytes: u64,
+    pub file_modified: i64,
     /// Phone region and date order the source was read with.
     pub region: String,
     pub date_order: String,

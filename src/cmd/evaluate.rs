@@ -1,5 +1,6 @@
 //! `idresolve evaluate`: a mapping against ground truth.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -20,34 +21,44 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
     let e = idresolve::evaluate::evaluate(&args.mapping, &args.truth, args.pairs.as_deref())?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&e)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&e)?)?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    writeln!(
+        out,
         "records            {:>10}   (missing from mapping: {}, not in truth: {})",
         e.records, e.missing_from_mapping, e.not_in_truth
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "entities           {:>10} true, {} predicted clusters",
         e.true_entities, e.predicted_clusters
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "pairs              {:>10} true, {} predicted, {} correct",
         e.true_pairs, e.predicted_pairs, e.correct_pairs
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "pairwise   precision {:.4}  recall {:.4}  F1 {:.4}",
         e.pairwise_precision, e.pairwise_recall, e.pairwise_f1
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "B-cubed    precision {:.4}  recall {:.4}  F1 {:.4}",
         e.bcubed_precision, e.bcubed_recall, e.bcubed_f1
-    );
-    println!("entities reproduced exactly {:.4}", e.exact_entities);
+    )?;
+    writeln!(out, "entities reproduced exactly {:.4}", e.exact_entities)?;
     if let (Some(pc), Some(n)) = (e.pair_completeness, e.candidate_pairs) {
-        println!("pair completeness  {pc:.4}   ({n} candidate record pairs)");
+        writeln!(
+            out,
+            "pair completeness  {pc:.4}   ({n} candidate record pairs)"
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,7 @@
 //! `idresolve explain`: two records side by side, the level and weight of every
 //! comparison, and how they came to share (or not) a golden ID.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -19,47 +20,63 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let e = idresolve::explain::explain(&args.out, &args.a, &args.b)?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let e = super::guard_damaged(&args.out, || {
+        idresolve::explain::explain(&args.out, &args.a, &args.b)
+    })?;
+    for w in &e.warnings {
+        eprintln!("warning: {w}");
+    }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&e)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&e)?)?;
         return Ok(ExitCode::SUCCESS);
     }
     for r in [&e.a, &e.b] {
-        println!(
+        writeln!(
+            out,
             "{}:{}  (line {}, golden ID {})",
             r.source, r.record_id, r.line, r.golden_id
-        );
+        )?;
         for (k, v) in &r.values {
-            println!("    {k:<9} {v}");
+            writeln!(out, "    {k:<9} {v}")?;
         }
     }
-    println!();
-    println!(
+    writeln!(out)?;
+    writeln!(
+        out,
         "{:<12} {:<34} {:>8} {:>8}",
         "comparison", "level", "weight", "tf adj"
-    );
-    println!("{:<12} {:<34} {:>8.2}", "prior", "", e.prior_weight);
+    )?;
+    writeln!(out, "{:<12} {:<34} {:>8.2}", "prior", "", e.prior_weight)?;
     for c in &e.contributions {
-        println!(
+        writeln!(
+            out,
             "{:<12} {:<34} {:>8.2} {:>8.2}",
             c.comparison, c.level, c.weight, c.tf_adjustment
-        );
+        )?;
     }
-    println!(
+    writeln!(
+        out,
         "{:<12} {:<34} {:>8.2}   probability {:.6} (threshold {})",
         "total", "", e.match_weight, e.match_probability, e.threshold
-    );
-    println!();
+    )?;
+    writeln!(out)?;
     if e.same_golden_id {
-        println!("same golden ID ({}): {}", e.a.golden_id, e.how);
+        writeln!(out, "same golden ID ({}): {}", e.a.golden_id, e.how)?;
         for s in &e.chain {
-            println!("    {} — {}  (weight {:.2})", s.from, s.to, s.match_weight);
+            writeln!(
+                out,
+                "    {} — {}  (weight {:.2})",
+                s.from, s.to, s.match_weight
+            )?;
         }
     } else {
-        println!(
+        writeln!(
+            out,
             "different golden IDs ({} and {})",
             e.a.golden_id, e.b.golden_id
-        );
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

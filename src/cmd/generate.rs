@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Number of real customers behind the records.
-    #[arg(long, default_value_t = 1000)]
+    /// Number of real customers behind the records (1 to 100,000,000).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     pub customers: u64,
     /// Random seed: the same seed writes the same files.
     #[arg(long, default_value_t = 1)]

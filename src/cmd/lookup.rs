@@ -34,9 +34,9 @@ pub struct Args {
     /// `case:…`, `name:…`); prints one line per query.
     #[arg(long)]
     pub batch: Option<PathBuf>,
-    /// How many customers to list.
-    #[arg(long, default_value_t = 3)]
-    pub limit: usize,
+    /// How many customers to list (1 to 1000).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub limit: u16,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -58,7 +58,11 @@ fn typed(line: &str) -> (QueryKind, &str) {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let lookup = Lookup::open(&args.out)?;
+    let out_dir = args.out.clone();
+    let lookup = super::guard_damaged(&out_dir, || Lookup::open(&out_dir))?;
+    let query = |kind, text: &str, limit: usize, full: bool| {
+        super::guard_damaged(&out_dir, || lookup.query(kind, text, limit, full))
+    };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if let Some(batch) = &args.batch {
@@ -67,24 +71,58 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             cause: e,
         })?;
         let mut misses = 0;
-        for line in std::io::BufReader::new(file).lines() {
-            let line = line?;
+        let mut reader = std::io::BufReader::new(file);
+        let mut bytes = Vec::new();
+        let mut number = 0u64;
+        loop {
+            bytes.clear();
+            let n = reader
+                .read_until(b'\n', &mut bytes)
+                .map_err(|e| idresolve::Error::Io {
+                    path: batch.clone(),
+                    cause: e,
+                })?;
+            if n == 0 {
+                break;
+            }
+            number += 1;
+            let Ok(line) = std::str::from_utf8(&bytes) else {
+                eprintln!("{}:{number}: not UTF-8 text; line skipped", batch.display());
+                misses += 1;
+                if args.json {
+                    writeln!(
+                        out,
+                        "{}",
+                        serde_json::json!({"query": String::from_utf8_lossy(&bytes).trim_end(), "line": number, "error": "not UTF-8 text", "customers": []})
+                    )?;
+                }
+                continue;
+            };
+            let line = line.trim_end_matches(['\r', '\n']);
             if line.trim().is_empty() {
                 continue;
             }
-            let (kind, text) = typed(&line);
-            let answers = lookup.query(kind, text, 1, false)?;
+            let (kind, text) = typed(line);
+            let answers = query(kind, text, 1, false)?;
             match answers.first() {
                 Some(a) if args.json => writeln!(
                     out,
                     "{}",
-                    serde_json::json!({"query": line, "golden_id": a.golden.golden_id, "name": a.golden.name, "confidence": a.confidence})
+                    serde_json::json!({"query": line, "customers": [{"golden_id": a.golden.golden_id, "name": a.golden.name, "confidence": a.confidence}]})
                 )?,
                 Some(a) => writeln!(
                     out,
                     "{line}\t{}\t{}\t{:.2}",
                     a.golden.golden_id, a.golden.name, a.confidence
                 )?,
+                None if args.json => {
+                    misses += 1;
+                    writeln!(
+                        out,
+                        "{}",
+                        serde_json::json!({"query": line, "customers": []})
+                    )?
+                }
                 None => {
                     misses += 1;
                     writeln!(out, "{line}\t\t\t0")?
@@ -110,7 +148,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         (QueryKind::Any, args.query.as_deref().unwrap_or_default())
     };
-    let answers = lookup.query(kind, text, args.limit, args.json)?;
+    let answers = query(kind, text, args.limit as usize, args.json)?;
     if answers.is_empty() {
         if args.json {
             writeln!(out, "[]")?;

@@ -18,9 +18,9 @@ use clap::{Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
-    /// Worker threads (default: all cores). Results are identical for any count.
-    #[arg(long, global = true)]
-    pub threads: Option<usize>,
+    /// Worker threads (default: all cores; at most 256). Results are identical for any count.
+    #[arg(long, global = true, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: Option<u16>,
     /// No progress bars or summary on stderr.
     #[arg(long, short, global = true)]
     pub quiet: bool,
@@ -43,7 +43,7 @@ pub enum Command {
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Some(n) = cli.threads {
         rayon::ThreadPoolBuilder::new()
-            .num_threads(n.max(1))
+            .num_threads(n as usize)
             .build_global()
             .map_err(|e| idresolve::Error::Usage(format!("--threads: {e}")))?;
     }
@@ -53,5 +53,34 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Lookup(a) => lookup::run(a),
         Command::Evaluate(a) => evaluate::run(a),
         Command::Generate(a) => generate::run(a, cli.quiet),
+    }
+}
+
+/// Runs a side command's work over a run folder, turning a panic inside a library that
+/// reads its files (a damaged index segment, a truncated store) into a clear error.
+pub fn guard_damaged<T>(
+    out: &std::path::Path,
+    work: impl FnOnce() -> idresolve::Result<T>,
+) -> anyhow::Result<T> {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
+    std::panic::set_hook(previous);
+    match result {
+        Ok(r) => Ok(r?),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            Err(idresolve::Error::input(
+                out,
+                format!(
+                    "the run folder looks damaged ({what}); run `idresolve run` again to rebuild it"
+                ),
+            )
+            .into())
+        }
     }
 }

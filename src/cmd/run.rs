@@ -48,7 +48,48 @@ pub fn run(args: Args, quiet: bool) -> anyhow::Result<ExitCode> {
         &bars,
     )?;
     out_dir.commit()?;
+    // Values a normalizer refused are data the run did not use: say so, quiet or not.
+    for src in &report.sources {
+        for f in &src.fields {
+            let refused = f.refused();
+            if f.filled > 0 && refused * 20 > f.filled {
+                eprintln!(
+                    "warning: source `{}`: {} refused in {} of {} filled cells ({:.0}%: {} placeholders, {} invalid); see run.json",
+                    src.name,
+                    f.field,
+                    refused,
+                    f.filled,
+                    100.0 * refused as f64 / f.filled as f64,
+                    f.refused_placeholder,
+                    f.refused_invalid
+                );
+            }
+        }
+        if src.ambiguous_dates > 0 && !quiet {
+            eprintln!(
+                "note: source `{}`: {} dates could be day- or month-first and were read as {} (set date_order to change)",
+                src.name, src.ambiguous_dates, src.date_order
+            );
+        }
+    }
     if !quiet {
+        for src in &report.sources {
+            eprintln!(
+                "  {:<16} rows {} = {} accepted + {} rejected{}",
+                src.name,
+                src.rows,
+                src.accepted,
+                src.rejected,
+                if src.rows_with_trailing_empty_fields > 0 {
+                    format!(
+                        " ({} with a trailing delimiter)",
+                        src.rows_with_trailing_empty_fields
+                    )
+                } else {
+                    String::new()
+                }
+            );
+        }
         eprintln!(
             "records {} in, {} accepted, {} rejected{} · {} profiles · {} candidate pairs ({:.1} per record) · {} links, {} refused · {} golden IDs",
             report.records_in,

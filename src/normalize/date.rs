@@ -138,7 +138,13 @@ fn parse_numeric(s: &str, order: DateOrder) -> Option<ParsedDate> {
         return plain(NaiveDate::from_ymd_opt(n[0] as i32, n[1], n[2]));
     }
     // Two-digit years: pivot so that dates of birth land in the last century.
-    let pivot = |y: u32| if y <= 30 { 2000 + y as i32 } else { 1900 + y as i32 };
+    let pivot = |y: u32| {
+        if y <= 30 {
+            2000 + y as i32
+        } else {
+            1900 + y as i32
+        }
+    };
     if order == DateOrder::Ymd && parts[0].len() == 2 && parts[2].len() <= 2 {
         return NaiveDate::from_ymd_opt(pivot(n[0]), n[1], n[2]).map(|date| ParsedDate {
             date,
@@ -258,13 +264,27 @@ mod tests {
         assert_eq!(us.date.to_string(), "2023-03-07");
         // One reading only: no order needed.
         let p = parse_date_in("25/12/2020", DateOrder::Mdy).unwrap();
-        assert_eq!((p.date.to_string().as_str(), p.ambiguous), ("2020-12-25", false));
+        assert_eq!(
+            (p.date.to_string().as_str(), p.ambiguous),
+            ("2020-12-25", false)
+        );
         let p = parse_date_in("12/25/2020", DateOrder::Dmy).unwrap();
         assert_eq!(p.date.to_string(), "2020-12-25");
-        assert!(!parse_date_in("2023-07-03", DateOrder::Mdy).unwrap().ambiguous);
-        assert!(!parse_date_in("05/05/2020", DateOrder::Dmy).unwrap().ambiguous);
+        assert!(
+            !parse_date_in("2023-07-03", DateOrder::Mdy)
+                .unwrap()
+                .ambiguous
+        );
+        assert!(
+            !parse_date_in("05/05/2020", DateOrder::Dmy)
+                .unwrap()
+                .ambiguous
+        );
         assert_eq!(
-            parse_date_in("23/07/03", DateOrder::Ymd).unwrap().date.to_string(),
+            parse_date_in("23/07/03", DateOrder::Ymd)
+                .unwrap()
+                .date
+                .to_string(),
             "2023-07-03"
         );
         assert_eq!(DateOrder::of_region("GB"), DateOrder::Dmy);
