@@ -14,8 +14,7 @@ use std::collections::{HashMap, HashSet};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::compare;
-use crate::model::Model;
+use crate::compare::{self, ContactAgreement, Evidence};
 use crate::normalize::PersonName;
 use crate::record::{Dataset, Profile, ProfileOrd};
 
@@ -25,7 +24,8 @@ pub struct Edge {
     pub a: ProfileOrd,
     pub b: ProfileOrd,
     pub weight: f32,
-    pub levels: [u8; compare::N],
+    /// What the comparison says, as named facts.
+    pub evidence: Evidence,
     /// Hashes of the phone and address the pair agrees on exactly (0 when none).
     pub phone_key: u64,
     pub address_key: u64,
@@ -67,11 +67,13 @@ pub struct Clustering {
     pub stats: ClusterStats,
 }
 
-/// E-mail level of two personal addresses one typo apart (see `compare::SPECS`).
-const EMAIL_TYPO_LEVEL: u8 = 1;
-
-/// First-name level of an initial agreeing with a name (see `compare::SPECS`).
-const INITIAL_LEVEL: u8 = 1;
+/// What a conflict costs a merge: the evidence that disagreement on the field carries in
+/// the model (bits, ≥ 0). See [`crate::model::Model::disagreement_penalty`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ConflictPenalties {
+    pub dob: f64,
+    pub id: f64,
+}
 
 /// Upper bound of exclusive values tracked per group: enough for typos, bounded memory.
 const MAX_TRACKED_VALUES: usize = 16;
@@ -90,23 +92,7 @@ fn find(parent: &mut [u32], mut x: u32) -> u32 {
     x
 }
 
-/// True when a link agrees on something only one person has: a personal e-mail, a
-/// serial, an id, a date of birth or a quoted case number. Phones, addresses and role
-/// mailboxes are shared by households and offices.
-fn has_personal_key(levels: &[u8; compare::N]) -> bool {
-    use compare::*;
-    levels[EMAIL] == 3
-        || (levels[SERIAL] != MISSING && levels[SERIAL] >= 2)
-        || levels[ID] == 2
-        || levels[DOB] == 3
-        || levels[CASE] == 1
-}
-
-/// Two first names that may be the same person's: anything above "different"
-/// (initial, phonetic, typo, nickname, exact).
-fn first_names_compatible(a: &PersonName, b: &PersonName) -> bool {
-    compare::first_name_level(a, b).0 > 0
-}
+use compare::first_names_compatible;
 
 /// Clusters profiles from scored edges; `self_weight[p]` is the weight of profile p
 /// compared with itself (used for profiles with several records).
@@ -115,7 +101,7 @@ pub fn cluster(
     edges: &[Edge],
     self_weight: &[f32],
     threshold_weight: f64,
-    model: &Model,
+    penalties: ConflictPenalties,
 ) -> Clustering {
     let n = data.profiles.len();
     let mut parent: Vec<u32> = (0..n as u32).collect();
@@ -167,8 +153,6 @@ pub fn cluster(
     let holds_household_address = holds(&household_addresses, |p| {
         p.addresses.iter().map(compare::value_hash).collect()
     });
-    // Penalty of a conflict: the evidence a "different" level carries in the model.
-    let penalty = |i: usize| -model.comparisons[i].levels[0].weight.min(0.0);
     // Only links at or above the threshold take part: sort those, strongest first.
     let mut strong: Vec<&Edge> = edges
         .par_iter()
@@ -187,21 +171,20 @@ pub fn cluster(
         // names share, plus the surname) links a household, not a person. An initial does
         // not tell household members apart (J. is James and John); a typo'd personal
         // e-mail does.
-        let person_evidence = has_personal_key(&e.levels)
-            || e.levels[compare::EMAIL] == EMAIL_TYPO_LEVEL
-            || (e.levels[compare::FIRST_NAME] != compare::MISSING
-                && e.levels[compare::FIRST_NAME] > INITIAL_LEVEL);
+        let ev = &e.evidence;
+        let person_evidence =
+            ev.personal_key_agrees || ev.personal_email_typo || ev.first_names_beyond_initial;
         // A phone or address one keystroke from a household's counts as the household's:
         // a nameless ticket whose callback number has a typo is no more one person's.
         let near_household = |held: &[bool]| held[e.a as usize] || held[e.b as usize];
-        let via_household = match e.levels[compare::PHONE] {
-            3 => household_phones.contains(&e.phone_key),
-            1 | 2 => near_household(&holds_household_phone),
-            _ => false,
-        } || match e.levels[compare::ADDRESS] {
-            3 => household_addresses.contains(&e.address_key),
-            2 => near_household(&holds_household_address),
-            _ => false,
+        let via_household = match ev.phone {
+            ContactAgreement::Exact => household_phones.contains(&e.phone_key),
+            ContactAgreement::Near => near_household(&holds_household_phone),
+            ContactAgreement::None => false,
+        } || match ev.address {
+            ContactAgreement::Exact => household_addresses.contains(&e.address_key),
+            ContactAgreement::Near => near_household(&holds_household_address),
+            ContactAgreement::None => false,
         };
         if !person_evidence && via_household {
             c.stats.refused_household_contact_only += 1;
@@ -214,21 +197,14 @@ pub fn cluster(
                 continue;
             };
             // A household or an office: shared contact details, clearly different people.
-            if !has_personal_key(&e.levels) && first_names_conflict(&ga.firsts, &gb.firsts) {
+            if !ev.personal_key_agrees && first_names_conflict(&ga.firsts, &gb.firsts) {
                 c.stats.refused_different_first_names += 1;
                 continue;
             }
-            let dob_conflict = conflicts(&ga.dobs, &gb.dobs, |x, y| compare::dob_level(x, y).0 > 0);
-            let id_conflict = conflicts(&ga.ids, &gb.ids, |x, y| compare::id_level(x, y).0 > 0);
-            let cost = if dob_conflict {
-                penalty(compare::DOB)
-            } else {
-                0.0
-            } + if id_conflict {
-                penalty(compare::ID)
-            } else {
-                0.0
-            };
+            let dob_conflict = conflicts(&ga.dobs, &gb.dobs, compare::dobs_compatible);
+            let id_conflict = conflicts(&ga.ids, &gb.ids, |x, y| compare::ids_compatible(x, y));
+            let cost = if dob_conflict { penalties.dob } else { 0.0 }
+                + if id_conflict { penalties.id } else { 0.0 };
             if cost > 0.0 && w - cost < threshold_weight {
                 if dob_conflict {
                     c.stats.refused_conflicting_dob += 1;

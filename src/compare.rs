@@ -25,8 +25,12 @@ pub const MISSING: u8 = u8::MAX;
 const JW_CLOSE: f64 = 0.95;
 const JW_NEAR: f64 = 0.88;
 
-/// One comparison: a name, the levels it can reach (index = level), and which field
-/// kinds feed it.
+/// One comparison: a name, the levels it can reach (index = level, weakest agreement
+/// first: EM's starting `m` relies on that order), and which field kinds feed it.
+///
+/// Level numbers are this module's own business. Stages after scoring read a pair's
+/// [`Evidence`] — named facts — and never a level number; the model reads only the
+/// count and order of levels.
 #[derive(Debug, Clone, Copy)]
 pub struct ComparisonSpec {
     pub name: &'static str,
@@ -151,12 +155,100 @@ pub const SPECS: [ComparisonSpec; N] = [
     },
 ];
 
+/// Named levels that [`Comparison::evidence`] and the comparison functions share (each
+/// must match its name in [`SPECS`]; a test checks).
+mod lv {
+    pub const FIRST_INITIAL: u8 = 1;
+    pub const EMAIL_ONE_TYPO: u8 = 1;
+    pub const EMAIL_EXACT: u8 = 3;
+    pub const PHONE_SAME_LAST_7: u8 = 1;
+    pub const PHONE_ONE_EDIT: u8 = 2;
+    pub const PHONE_EXACT: u8 = 3;
+    pub const SERIAL_AFTER_CONFUSABLES: u8 = 2;
+    pub const DOB_EXACT: u8 = 3;
+    pub const ADDRESS_MOST_TOKENS: u8 = 2;
+    pub const ADDRESS_EXACT: u8 = 3;
+    pub const ID_EXACT: u8 = 2;
+    pub const CASE_SHARED: u8 = 1;
+}
+
+/// How far two records' phones or addresses agree, for the household guard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ContactAgreement {
+    #[default]
+    None,
+    /// One keystroke off, or (phones) the same last seven digits, or (addresses) most
+    /// tokens: close enough to be the same household's.
+    Near,
+    Exact,
+}
+
+/// What a compared pair tells the stages after scoring, as named facts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Evidence {
+    /// The pair agrees on something only one person has: a personal e-mail, a serial
+    /// (exactly or after folding confusables), an id, a date of birth, a shared case
+    /// number. Phones, addresses and role mailboxes are shared by households and offices.
+    pub personal_key_agrees: bool,
+    /// Two personal e-mails one typo apart.
+    pub personal_email_typo: bool,
+    /// The first names agree beyond an initial (phonetic, typo, nickname or exact): an
+    /// initial does not tell household members apart (J. is James and John).
+    pub first_names_beyond_initial: bool,
+    pub phone: ContactAgreement,
+    pub address: ContactAgreement,
+}
+
 /// The comparison vector of a pair, with the hash of the agreeing value at each
 /// comparison's TF level (0 when not at that level).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Comparison {
     pub levels: [u8; N],
     pub tf_keys: [u64; N],
+}
+
+impl Comparison {
+    /// The named facts of this comparison (see [`Evidence`]).
+    pub fn evidence(&self) -> Evidence {
+        let l = &self.levels;
+        let at = |i: usize, level: u8| l[i] == level;
+        let at_least = |i: usize, level: u8| l[i] != MISSING && l[i] >= level;
+        Evidence {
+            personal_key_agrees: at(EMAIL, lv::EMAIL_EXACT)
+                || at_least(SERIAL, lv::SERIAL_AFTER_CONFUSABLES)
+                || at(ID, lv::ID_EXACT)
+                || at(DOB, lv::DOB_EXACT)
+                || at(CASE, lv::CASE_SHARED),
+            personal_email_typo: at(EMAIL, lv::EMAIL_ONE_TYPO),
+            first_names_beyond_initial: at_least(FIRST_NAME, lv::FIRST_INITIAL + 1),
+            phone: match l[PHONE] {
+                lv::PHONE_EXACT => ContactAgreement::Exact,
+                lv::PHONE_SAME_LAST_7 | lv::PHONE_ONE_EDIT => ContactAgreement::Near,
+                _ => ContactAgreement::None,
+            },
+            address: match l[ADDRESS] {
+                lv::ADDRESS_EXACT => ContactAgreement::Exact,
+                lv::ADDRESS_MOST_TOKENS => ContactAgreement::Near,
+                _ => ContactAgreement::None,
+            },
+        }
+    }
+}
+
+/// Two first names that may be the same person's: anything above "different"
+/// (initial, phonetic, typo, nickname, exact).
+pub fn first_names_compatible(a: &PersonName, b: &PersonName) -> bool {
+    first_name_level(a, b).0 > 0
+}
+
+/// Two dates of birth that may be the same person's (exact, transposed, one off).
+pub fn dobs_compatible(a: &NaiveDate, b: &NaiveDate) -> bool {
+    dob_level(a, b).0 > 0
+}
+
+/// Two ids that may be the same (exact, or one edit apart).
+pub fn ids_compatible(a: &str, b: &str) -> bool {
+    id_level(a, b).0 > 0
 }
 
 /// Deterministic hash of a value for term-frequency tables.
@@ -496,6 +588,26 @@ pub fn tf_values(p: &Profile, mut f: impl FnMut(usize, u64)) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn named_levels_match_their_specs() {
+        let name = |i: usize, l: u8| SPECS[i].levels[l as usize];
+        assert_eq!(name(FIRST_NAME, lv::FIRST_INITIAL), "initial");
+        assert_eq!(name(EMAIL, lv::EMAIL_ONE_TYPO), "one_typo");
+        assert_eq!(name(EMAIL, lv::EMAIL_EXACT), "exact");
+        assert_eq!(name(PHONE, lv::PHONE_SAME_LAST_7), "same_last_7_digits");
+        assert_eq!(name(PHONE, lv::PHONE_ONE_EDIT), "one_edit");
+        assert_eq!(name(PHONE, lv::PHONE_EXACT), "exact");
+        assert_eq!(
+            name(SERIAL, lv::SERIAL_AFTER_CONFUSABLES),
+            "exact_after_confusables"
+        );
+        assert_eq!(name(DOB, lv::DOB_EXACT), "exact");
+        assert_eq!(name(ADDRESS, lv::ADDRESS_MOST_TOKENS), "most_tokens");
+        assert_eq!(name(ADDRESS, lv::ADDRESS_EXACT), "exact");
+        assert_eq!(name(ID, lv::ID_EXACT), "exact");
+        assert_eq!(name(CASE, lv::CASE_SHARED), "shared_case_number");
+    }
     use crate::normalize::{normalize_email, parse_full_name, PhoneNormalizer};
 
     fn person(name: &str, email: &str, phone: &str) -> Profile {

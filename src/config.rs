@@ -11,7 +11,7 @@ use std::str::FromStr;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::ingest;
+use crate::export;
 
 /// What a column means. Each kind has its own normalizer and comparison.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -443,7 +443,7 @@ fn validate_source(
             "{at}: max_rejected_share = {max_rejected_share} must be a share between 0 and 1"
         ));
     }
-    let (header, delimiter) = match ingest::read_header(&path, delimiter) {
+    let (header, delimiter) = match export::read_header(&path, delimiter) {
         Ok(h) => h,
         Err(message) => {
             problems.push(format!("{at}: {}: {message}", path.display()));
@@ -452,7 +452,7 @@ fn validate_source(
     };
     // One column holding other delimiters is a file split on the wrong character.
     let wrong_delimiter = if header.len() == 1 {
-        ingest::suggest_delimiter(&header[0], delimiter)
+        export::suggest_delimiter(&header[0], delimiter)
     } else {
         None
     };

@@ -86,7 +86,7 @@ pub fn explain(out: &Path, a: &str, b: &str) -> Result<Explanation> {
         if file.is_empty() {
             continue;
         }
-        let (_, bytes, modified) = crate::ingest::file_fingerprint(Path::new(file));
+        let (_, bytes, modified) = crate::export::file_fingerprint(Path::new(file));
         if Some(bytes) != src["file_bytes"].as_u64()
             || Some(modified) != src["file_modified"].as_i64()
         {

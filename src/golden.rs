@@ -436,7 +436,7 @@ mod tests {
             a,
             b,
             weight,
-            levels: [crate::compare::MISSING; crate::compare::N],
+            evidence: Default::default(),
             phone_key: 0,
             address_key: 0,
         };

@@ -22,7 +22,7 @@ use tantivy::schema::{
 use tantivy::{Index, IndexReader, IndexSettings, Searcher, TantivyDocument, Term};
 
 use crate::error::Result;
-use crate::ingest::normalize_code;
+use crate::normalize::normalize_code;
 use crate::record::Profile;
 
 /// Writer memory budget. One writer thread with this budget keeps 1M profiles in one

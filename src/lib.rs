@@ -14,6 +14,7 @@ pub mod config;
 pub mod error;
 pub mod evaluate;
 pub mod explain;
+pub mod export;
 pub mod generate;
 pub mod golden;
 pub mod index;
@@ -164,7 +165,7 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         a,
         b,
         weight: scorer.weight(&c) as f32,
-        levels: c.levels,
+        evidence: c.evidence(),
         phone_key: c.tf_keys[compare::PHONE],
         address_key: c.tf_keys[compare::ADDRESS],
     });
@@ -190,7 +191,11 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
     progress.stage("cluster", None);
     let threshold_weight = model::weight_of_probability(config.matching.threshold);
     let links_kept = golden::keep_previous_links(&mut edges, &carried, threshold_weight);
-    let mut clustering = cluster::cluster(&data, &edges, &self_weight, threshold_weight, &model);
+    let penalties = cluster::ConflictPenalties {
+        dob: model.disagreement_penalty(compare::DOB),
+        id: model.disagreement_penalty(compare::ID),
+    };
+    let mut clustering = cluster::cluster(&data, &edges, &self_weight, threshold_weight, penalties);
     clustering.stats.links_kept_from_previous = links_kept;
     let customers = golden::customers(&data, &clustering);
     let ids = golden::assign_ids(&data, &customers, previous.as_ref());

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::index::{profile_terms, Hit, IndexSearcher, TermIndex};
-use crate::ingest::normalize_code;
+use crate::normalize::normalize_code;
 use crate::normalize::{self, PhoneNormalizer};
 use crate::output::{
     CUSTOMER_ENTRY_BYTES, LOOKUP_CUSTOMERS, LOOKUP_GOLDEN, LOOKUP_PROFILES, LOOKUP_RECORDS,

@@ -115,6 +115,12 @@ impl Model {
         Ok(model)
     }
 
+    /// What disagreement on comparison `i` costs (bits, ≥ 0): minus the weight of its
+    /// "different" level. Clustering charges it to a merge whose groups conflict there.
+    pub fn disagreement_penalty(&self, i: usize) -> f64 {
+        -self.comparisons[i].levels[0].weight.min(0.0)
+    }
+
     /// Sanity of a model read from a file: probabilities in range, weights finite and
     /// of a size a trained model can have (a hand-edited prior of 2 or a weight of 1e308
     /// would link everything).

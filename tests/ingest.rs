@@ -108,7 +108,10 @@ fn out_never_removes_what_idresolve_did_not_write() {
     assert_eq!(code(&run(&config, Path::new("/dev/null"))), 2);
     {
         use std::os::unix::fs::FileTypeExt;
-        assert!(fs::metadata("/dev/null").unwrap().file_type().is_char_device());
+        assert!(fs::metadata("/dev/null")
+            .unwrap()
+            .file_type()
+            .is_char_device());
     }
     let link = t.path().join("link");
     std::os::unix::fs::symlink(&notes, &link).unwrap();

@@ -66,6 +66,20 @@ pub fn is_placeholder(raw: &str) -> bool {
     PLACEHOLDERS.contains(&lower.as_str())
 }
 
+/// Identifiers and case numbers: upper-case alphanumerics, other characters dropped
+/// ("t-00123 " → "T00123"); placeholders are missing.
+pub fn normalize_code(raw: &str) -> Option<String> {
+    if is_placeholder(raw) {
+        return None;
+    }
+    let code: String = raw
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_uppercase)
+        .collect();
+    (!code.is_empty()).then_some(code)
+}
+
 /// Folds any Unicode text to lower-case ASCII letters, digits and single spaces:
 /// accents are removed (`José` → `jose`, `Müller` → `muller`), apostrophes are dropped
 /// (`O'Brien` → `obrien`) and every other punctuation becomes a word break.
@@ -92,6 +106,12 @@ pub fn fold_text(raw: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn codes_are_upper_alphanumeric() {
+        assert_eq!(normalize_code(" t-00123 ").as_deref(), Some("T00123"));
+        assert_eq!(normalize_code("N/A"), None);
+    }
 
     #[test]
     fn placeholders_are_missing() {
