@@ -42,7 +42,7 @@ pub struct Candidates {
     pub stats: CandidateStats,
 }
 
-#[derive(Debug, Default, Clone, Serialize)]
+#[derive(Debug, Default, Clone, Serialize, serde::Deserialize)]
 pub struct CandidateStats {
     pub profiles: u64,
     pub profile_pairs: u64,

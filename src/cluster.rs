@@ -39,7 +39,7 @@ pub struct Link {
     pub weight: f32,
 }
 
-#[derive(Debug, Default, Clone, Serialize)]
+#[derive(Debug, Default, Clone, Serialize, serde::Deserialize)]
 pub struct ClusterStats {
     pub edges_above_threshold: u64,
     pub merges: u64,

@@ -72,24 +72,18 @@ fn read_rows(path: &Path) -> Result<Vec<csv::StringRecord>> {
 /// Explains a pair of records of the run in `out`.
 pub fn explain(out: &Path, a: &str, b: &str) -> Result<Explanation> {
     let (ra, rb) = (parse_ref(a)?, parse_ref(b)?);
-    let run_path = out.join("run.json");
-    let run: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(&run_path).map_err(|e| Error::io(&run_path, e))?,
-    )
-    .map_err(|e| Error::input(&run_path, e.to_string()))?;
-    let config_path = PathBuf::from(run["config"].as_str().unwrap_or_default());
+    let run = crate::output::RunReport::load(out)?;
+    let config_path = PathBuf::from(&run.config);
     let config = Config::load(&config_path)?;
     let model = Model::load(&out.join("model.json"))?;
     let mut warnings = Vec::new();
-    for src in run["sources"].as_array().into_iter().flatten() {
-        let file = src["file"].as_str().unwrap_or_default();
+    for src in &run.sources {
+        let file = &src.file;
         if file.is_empty() {
             continue;
         }
         let (_, bytes, modified) = crate::export::file_fingerprint(Path::new(file));
-        if Some(bytes) != src["file_bytes"].as_u64()
-            || Some(modified) != src["file_modified"].as_i64()
-        {
+        if bytes != src.file_bytes || modified != src.file_modified {
             warnings.push(format!(
                 "{file} changed since the run (size or time differs): the values shown are read from it today and may not be the ones the run saw; rerun to explain the current data"
             ));
@@ -157,9 +151,7 @@ pub fn explain(out: &Path, a: &str, b: &str) -> Result<Explanation> {
         contributions: scorer.contributions(&c),
         match_weight: weight,
         match_probability: model::probability(weight),
-        threshold: run["threshold"]
-            .as_f64()
-            .unwrap_or(config.matching.threshold),
+        threshold: run.threshold,
         same_golden_id: same,
         how,
         chain,
@@ -168,17 +160,9 @@ pub fn explain(out: &Path, a: &str, b: &str) -> Result<Explanation> {
 }
 
 fn golden_ids(path: &Path) -> Result<HashMap<(String, String), String>> {
-    Ok(read_rows(path)?
+    Ok(crate::output::read_mapping(path)?
         .into_iter()
-        .map(|r| {
-            (
-                (
-                    r.get(0).unwrap_or("").to_string(),
-                    r.get(1).unwrap_or("").to_string(),
-                ),
-                r.get(2).unwrap_or("").to_string(),
-            )
-        })
+        .map(|r| ((r.source, r.record_id), r.golden_id))
         .collect())
 }
 

@@ -73,25 +73,9 @@ fn parse_id(id: &str) -> Option<u64> {
 /// Reads `mapping.csv` and `state.json` of a previous run's output folder.
 pub fn load_previous(dir: &Path) -> Result<Previous> {
     let path = dir.join("mapping.csv");
-    let mut reader = csv::Reader::from_path(&path)
-        .map_err(|e| Error::input(&path, format!("cannot read the previous mapping: {e}")))?;
-    let header = reader
-        .headers()
-        .map_err(|e| Error::input(&path, e.to_string()))?
-        .clone();
-    let col = |name: &str| {
-        header.iter().position(|h| h == name).ok_or_else(|| {
-            Error::input(
-                &path,
-                format!("column `{name}` not found: is this an idresolve output folder?"),
-            )
-        })
-    };
-    let (s, r, g) = (col("source")?, col("record_id")?, col("golden_id")?);
     let mut prev = Previous::default();
-    for row in reader.records() {
-        let row = row.map_err(|e| Error::input(&path, e.to_string()))?;
-        let id = row.get(g).unwrap_or("").to_string();
+    for row in crate::output::read_mapping(&path)? {
+        let id = row.golden_id;
         let n = parse_id(&id).map_or(0, |n| n.saturating_add(1));
         if n > MAX_ID {
             return Err(Error::input(
@@ -100,13 +84,7 @@ pub fn load_previous(dir: &Path) -> Result<Previous> {
             ));
         }
         prev.next_id = prev.next_id.max(n);
-        prev.mapping.insert(
-            (
-                row.get(s).unwrap_or("").to_string(),
-                row.get(r).unwrap_or("").to_string(),
-            ),
-            id,
-        );
+        prev.mapping.insert((row.source, row.record_id), id);
     }
     let state_path = dir.join("state.json");
     if let Ok(text) = std::fs::read_to_string(&state_path) {

@@ -66,60 +66,60 @@ pub fn profile_terms(p: &Profile, out: &mut Vec<String>) {
         // First and last names share prefixes so that swapped fields still meet.
         for part in [&n.first, &n.last] {
             for word in part.split(' ').filter(|w| w.len() > 1) {
-                out.push(term("n:", word));
-                trigrams(word, "g:", out);
+                out.push(term(TermKind::NameWord, word));
+                trigrams(word, TermKind::NameTrigram, out);
             }
         }
         for code in [&n.first_phonetic, &n.last_phonetic] {
             if !code.is_empty() {
-                out.push(term("ph:", code));
+                out.push(term(TermKind::NamePhonetic, code));
             }
         }
         for g in &n.first_groups {
-            out.push(term("nk:", itoa::Buffer::new().format(*g)));
+            out.push(term(TermKind::Nickname, itoa::Buffer::new().format(*g)));
         }
         name_pair_terms(n, out);
     }
     for e in &p.emails {
-        out.push(term("e:", &e.address));
+        out.push(term(TermKind::Email, &e.address));
         if !e.role {
-            out.push(term("el:", e.local()));
+            out.push(term(TermKind::EmailLocal, e.local()));
         }
     }
     for ph in &p.phones {
-        out.push(term("p:", &ph.e164));
-        out.push(term("p7:", ph.last7()));
+        out.push(term(TermKind::Phone, &ph.e164));
+        out.push(term(TermKind::PhoneLast7, ph.last7()));
     }
     for s in &p.serials {
-        out.push(term("s:", &s.key));
-        out.push(term("sf:", &s.folded));
+        out.push(term(TermKind::Serial, &s.key));
+        out.push(term(TermKind::SerialFolded, &s.folded));
     }
     for d in &p.dobs {
-        out.push(format!("d:{d}"));
+        out.push(term(TermKind::Dob, &d.to_string()));
     }
     for a in &p.addresses {
         // The whole address as one term: "1626 walnut ln" is held by a household, each
         // of its words by thousands.
-        out.push(term("ad:", a));
+        out.push(term(TermKind::Address, a));
         for t in a.split(' ') {
-            out.push(term("a:", t));
+            out.push(term(TermKind::AddressToken, t));
         }
     }
     for c in &p.cities {
-        out.push(term("c:", c));
+        out.push(term(TermKind::City, c));
     }
     for pc in &p.postcodes {
-        out.push(term("pc:", pc));
+        out.push(term(TermKind::Postcode, pc));
     }
     for id in &p.ids {
-        out.push(term("i:", id));
+        out.push(term(TermKind::Id, id));
     }
     for c in &p.cases {
-        out.push(term("k:", c));
+        out.push(term(TermKind::Case, c));
     }
     for t in &p.texts {
         for w in t.split(' ').filter(|w| w.len() > 2) {
-            out.push(term("x:", w));
+            out.push(term(TermKind::Text, w));
         }
     }
 }
@@ -131,7 +131,8 @@ pub fn profile_terms(p: &Profile, out: &mut Vec<String>) {
 /// for swapped fields), and so do a nickname ("Bob" and "Robert" share a nickname group),
 /// the sound of the name (Double Metaphone) and an initial ("R Brown").
 fn name_pair_terms(n: &crate::normalize::PersonName, out: &mut Vec<String>) {
-    fn pair(prefix: &str, a: &str, b: &str) -> String {
+    fn pair(kind: TermKind, a: &str, b: &str) -> String {
+        let prefix = kind.prefix();
         let (a, b) = if a <= b { (a, b) } else { (b, a) };
         let mut t = String::with_capacity(prefix.len() + a.len() + b.len() + 1);
         t.push_str(prefix);
@@ -143,16 +144,28 @@ fn name_pair_terms(n: &crate::normalize::PersonName, out: &mut Vec<String>) {
     if n.first.is_empty() || n.last.is_empty() {
         return;
     }
-    out.push(pair("nf:", &n.first, &n.last));
+    out.push(pair(TermKind::FirstLast, &n.first, &n.last));
     if !n.first_phonetic.is_empty() && !n.last_phonetic.is_empty() {
-        out.push(pair("np:", &n.first_phonetic, &n.last_phonetic));
+        out.push(pair(
+            TermKind::FirstLastPhonetic,
+            &n.first_phonetic,
+            &n.last_phonetic,
+        ));
     }
     for g in &n.first_groups {
-        out.push(pair("nn:", &n.last, itoa::Buffer::new().format(*g)));
+        out.push(pair(
+            TermKind::LastNickname,
+            &n.last,
+            itoa::Buffer::new().format(*g),
+        ));
     }
     if let Some(initial) = n.first.chars().next() {
         let mut buf = [0u8; 4];
-        out.push(pair("ni:", &n.last, initial.encode_utf8(&mut buf)));
+        out.push(pair(
+            TermKind::LastInitial,
+            &n.last,
+            initial.encode_utf8(&mut buf),
+        ));
     }
 }
 
@@ -165,34 +178,159 @@ pub fn record_case_terms(rec: &crate::record::Record, out: &mut Vec<String>) {
         .iter()
         .map(String::as_str)
         .chain([rec.record_id.as_str()]);
-    out.extend(codes.filter_map(normalize_code).map(|c| term("k:", &c)));
+    out.extend(
+        codes
+            .filter_map(normalize_code)
+            .map(|c| term(TermKind::Case, &c)),
+    );
 }
 
 /// `prefix` followed by `value`, allocated once (format! was a visible share of term making).
-fn term(prefix: &str, value: &str) -> String {
+/// The kinds of term in the candidate index, each with its prefix: the one spelling
+/// shared by indexing ([`profile_terms`]) and [`crate::lookup`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TermKind {
+    /// `n:`: a word of a name.
+    NameWord,
+    /// `g:`: a trigram of a name word.
+    NameTrigram,
+    /// `ph:`: a name word's phonetic code.
+    NamePhonetic,
+    /// `nk:`: a first name's nickname group.
+    Nickname,
+    /// `e:`: an e-mail address.
+    Email,
+    /// `el:`: an e-mail's local part.
+    EmailLocal,
+    /// `p:`: a phone number (E.164).
+    Phone,
+    /// `p7:`: a phone's last seven digits.
+    PhoneLast7,
+    /// `d:`: a date of birth (ISO).
+    Dob,
+    /// `s:`: a serial number.
+    Serial,
+    /// `sf:`: a serial with confusables folded.
+    SerialFolded,
+    /// `ad:`: a whole address.
+    Address,
+    /// `a:`: an address token.
+    AddressToken,
+    /// `c:`: a city.
+    City,
+    /// `pc:`: a postcode.
+    Postcode,
+    /// `i:`: an identifier.
+    Id,
+    /// `k:`: a case number.
+    Case,
+    /// `x:`: a text word.
+    Text,
+    /// `nf:`: first and last name together.
+    FirstLast,
+    /// `np:`: first and last name, phonetic.
+    FirstLastPhonetic,
+    /// `nn:`: last name and a nickname group.
+    LastNickname,
+    /// `ni:`: last name and first initial.
+    LastInitial,
+}
+
+impl TermKind {
+    pub const ALL: [TermKind; 22] = [
+        TermKind::NameWord,
+        TermKind::NameTrigram,
+        TermKind::NamePhonetic,
+        TermKind::Nickname,
+        TermKind::Email,
+        TermKind::EmailLocal,
+        TermKind::Phone,
+        TermKind::PhoneLast7,
+        TermKind::Dob,
+        TermKind::Serial,
+        TermKind::SerialFolded,
+        TermKind::Address,
+        TermKind::AddressToken,
+        TermKind::City,
+        TermKind::Postcode,
+        TermKind::Id,
+        TermKind::Case,
+        TermKind::Text,
+        TermKind::FirstLast,
+        TermKind::FirstLastPhonetic,
+        TermKind::LastNickname,
+        TermKind::LastInitial,
+    ];
+
+    /// The kind of an index term, from its prefix.
+    pub fn of(term: &str) -> Option<TermKind> {
+        let (k, _) = term.split_once(':')?;
+        TermKind::ALL
+            .into_iter()
+            .find(|t| &t.prefix()[..t.prefix().len() - 1] == k)
+    }
+
+    /// How much a matching term of this kind counts next to BM25's rarity: an exact key
+    /// (e-mail, phone, serial, id, date of birth, case number) is whole evidence; a name
+    /// trigram is a fragment, and a name yields about seven of them, so one shared rare
+    /// key outranks a stranger with the same common name.
+    pub fn boost(self) -> f32 {
+        use TermKind::*;
+        match self {
+            Email | EmailLocal | Phone | Serial | SerialFolded | Id | Case => 4.0,
+            Dob | PhoneLast7 | Address => 2.0,
+            NameWord | NamePhonetic | Nickname | Postcode | FirstLast | LastNickname
+            | FirstLastPhonetic | LastInitial => 1.0,
+            AddressToken | City => 0.5,
+            NameTrigram => 0.35,
+            Text => 0.3,
+        }
+    }
+
+    pub fn prefix(self) -> &'static str {
+        match self {
+            TermKind::NameWord => "n:",
+            TermKind::NameTrigram => "g:",
+            TermKind::NamePhonetic => "ph:",
+            TermKind::Nickname => "nk:",
+            TermKind::Email => "e:",
+            TermKind::EmailLocal => "el:",
+            TermKind::Phone => "p:",
+            TermKind::PhoneLast7 => "p7:",
+            TermKind::Dob => "d:",
+            TermKind::Serial => "s:",
+            TermKind::SerialFolded => "sf:",
+            TermKind::Address => "ad:",
+            TermKind::AddressToken => "a:",
+            TermKind::City => "c:",
+            TermKind::Postcode => "pc:",
+            TermKind::Id => "i:",
+            TermKind::Case => "k:",
+            TermKind::Text => "x:",
+            TermKind::FirstLast => "nf:",
+            TermKind::FirstLastPhonetic => "np:",
+            TermKind::LastNickname => "nn:",
+            TermKind::LastInitial => "ni:",
+        }
+    }
+}
+
+/// A term of the index: the kind's prefix and the value.
+pub fn term(kind: TermKind, value: &str) -> String {
+    let prefix = kind.prefix();
     let mut t = String::with_capacity(prefix.len() + value.len());
     t.push_str(prefix);
     t.push_str(value);
     t
 }
 
-/// How much a matching term counts next to BM25's rarity: an exact key (e-mail, phone,
-/// serial, id, date of birth, case number) is whole evidence; a name trigram is a
-/// fragment, and a name yields about seven of them, so one shared rare key outranks a
-/// stranger with the same common name.
+/// The boost of a term by its kind ([`TermKind::boost`]).
 pub fn term_boost(term: &str) -> f32 {
-    match term.split_once(':').map(|(k, _)| k).unwrap_or("") {
-        "e" | "el" | "p" | "s" | "sf" | "i" | "k" => 4.0,
-        "d" | "p7" | "ad" => 2.0,
-        "n" | "ph" | "nk" | "pc" | "nf" | "nn" | "np" | "ni" => 1.0,
-        "a" | "c" => 0.5,
-        "g" => 0.35,
-        _ => 0.3,
-    }
+    TermKind::of(term).map_or(0.3, TermKind::boost)
 }
 
 /// Character trigrams of a word padded with `_` at both ends ("_sm", "smi", …, "th_").
-pub fn trigrams(word: &str, prefix: &str, out: &mut Vec<String>) {
+pub fn trigrams(word: &str, kind: TermKind, out: &mut Vec<String>) {
     let mut padded = String::with_capacity(word.len() + 2);
     padded.push('_');
     padded.push_str(word);
@@ -203,7 +341,7 @@ pub fn trigrams(word: &str, prefix: &str, out: &mut Vec<String>) {
         .map(|(i, _)| i)
         .chain([padded.len()])
         .collect();
-    out.extend(bounds.windows(4).map(|w| term(prefix, &padded[w[0]..w[3]])));
+    out.extend(bounds.windows(4).map(|w| term(kind, &padded[w[0]..w[3]])));
 }
 
 /// A built index, ready for searching from many threads.
@@ -496,15 +634,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_term_kind_has_its_own_prefix_and_is_found_again() {
+        for k in TermKind::ALL {
+            assert_eq!(TermKind::of(&term(k, "x")), Some(k));
+            assert!(k.prefix().ends_with(':'));
+        }
+    }
+
+    #[test]
     fn trigrams_are_padded_and_whole_characters() {
         let mut out = Vec::new();
-        trigrams("smith", "g:", &mut out);
+        trigrams("smith", TermKind::NameTrigram, &mut out);
         assert_eq!(out, ["g:_sm", "g:smi", "g:mit", "g:ith", "g:th_"]);
         out.clear();
-        trigrams("zoë", "g:", &mut out);
+        trigrams("zoë", TermKind::NameTrigram, &mut out);
         assert_eq!(out, ["g:_zo", "g:zoë", "g:oë_"]);
         out.clear();
-        trigrams("a", "g:", &mut out);
+        trigrams("a", TermKind::NameTrigram, &mut out);
         assert_eq!(out, ["g:_a_"]);
     }
 

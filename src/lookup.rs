@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::index::{profile_terms, Hit, IndexSearcher, TermIndex};
+use crate::index::{profile_terms, term, Hit, IndexSearcher, TermIndex, TermKind};
 use crate::normalize::normalize_code;
 use crate::normalize::{self, PhoneNormalizer};
 use crate::output::{
@@ -109,14 +109,13 @@ impl Lookup {
             ));
         }
         let profiles = std::fs::read(&profiles_path).map_err(|e| Error::io(&profiles_path, e))?;
-        let run_path = out.join("run.json");
-        let region = std::fs::read_to_string(&run_path)
-            .ok()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .and_then(|v| v["default_region"].as_str().map(str::to_string))
-            .unwrap_or_else(|| "US".into());
-        let region =
-            normalize::phone::parse_region(&region).unwrap_or(phonenumber::country::Id::US);
+        let report = crate::output::RunReport::load(out)?;
+        let region = normalize::phone::parse_region(&report.default_region).ok_or_else(|| {
+            Error::input(
+                out.join("run.json"),
+                format!("default_region {:?} is not a region", report.default_region),
+            )
+        })?;
         Ok(Lookup {
             searcher: index.searcher(),
             customers,
@@ -133,25 +132,25 @@ impl Lookup {
         let any = kind == QueryKind::Any;
         if any || kind == QueryKind::Phone {
             if let Some(p) = self.phones.lock().ok().and_then(|mut n| n.normalize(text)) {
-                exact.push(format!("p:{}", p.e164));
+                exact.push(term(TermKind::Phone, &p.e164));
                 exact.push(format!("p7:{}", p.last7()));
             }
         }
         if any || kind == QueryKind::Email {
             if let Some(e) = normalize::normalize_email(text) {
-                exact.push(format!("e:{}", e.address));
-                exact.push(format!("el:{}", e.local()));
+                exact.push(term(TermKind::Email, &e.address));
+                exact.push(term(TermKind::EmailLocal, e.local()));
             }
         }
         if any || kind == QueryKind::Serial {
             if let Some(s) = normalize::normalize_serial(text) {
-                exact.push(format!("s:{}", s.key));
-                fuzzy.push(format!("sf:{}", s.folded));
+                exact.push(term(TermKind::Serial, &s.key));
+                fuzzy.push(term(TermKind::SerialFolded, &s.folded));
             }
         }
         if any || kind == QueryKind::Case {
             if let Some(c) = normalize_code(text) {
-                exact.push(format!("k:{c}"));
+                exact.push(term(TermKind::Case, &c));
             }
         }
         if any || kind == QueryKind::Name {

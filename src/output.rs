@@ -13,7 +13,7 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::candidates::CandidateStats;
 use crate::cluster::ClusterStats;
@@ -24,10 +24,11 @@ use crate::outdir;
 use crate::record::SourceCounts;
 use crate::{Options, Progress, Resolution};
 
-/// `run.json`: what happened in a run.
-#[derive(Debug, Serialize)]
+/// `run.json`: what happened in a run. Written here and read back here
+/// ([`RunReport::load`]) by `explain` and `lookup`: the one owner of the format.
+#[derive(Debug, Serialize, Deserialize)]
 pub struct RunReport {
-    pub idresolve: &'static str,
+    pub idresolve: String,
     pub config: String,
     pub default_region: String,
     pub records_in: u64,
@@ -46,12 +47,80 @@ pub struct RunReport {
     pub threads: usize,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct ModelSummary {
     pub reused: bool,
     pub prior: f64,
     pub em_iterations: u64,
     pub em_converged: bool,
+}
+
+/// `mapping.csv`'s columns: written by [`write`], read by [`read_mapping`].
+pub const MAPPING_HEADER: [&str; 4] = ["source", "record_id", "golden_id", "match_probability"];
+
+/// One row of `mapping.csv`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MappingRow {
+    pub source: String,
+    pub record_id: String,
+    pub golden_id: String,
+}
+
+/// Reads a run's `mapping.csv`, its columns found by name.
+pub fn read_mapping(path: &Path) -> Result<Vec<MappingRow>> {
+    let mut reader = csv::Reader::from_path(path)
+        .map_err(|e| Error::input(path, format!("cannot read the mapping: {e}")))?;
+    let header = reader
+        .headers()
+        .map_err(|e| Error::input(path, e.to_string()))?
+        .clone();
+    let col = |name: &str| {
+        header.iter().position(|h| h == name).ok_or_else(|| {
+            Error::input(
+                path,
+                format!("column `{name}` not found: is this an idresolve output folder?"),
+            )
+        })
+    };
+    let (s, r, g) = (
+        col(MAPPING_HEADER[0])?,
+        col(MAPPING_HEADER[1])?,
+        col(MAPPING_HEADER[2])?,
+    );
+    let mut rows = Vec::new();
+    for row in reader.records() {
+        let row = row.map_err(|e| Error::input(path, e.to_string()))?;
+        let get = |i: usize| row.get(i).unwrap_or("").to_string();
+        rows.push(MappingRow {
+            source: get(s),
+            record_id: get(r),
+            golden_id: get(g),
+        });
+    }
+    Ok(rows)
+}
+
+impl RunReport {
+    /// Reads `run.json` of a finished run's folder.
+    pub fn load(out: &Path) -> Result<RunReport> {
+        let path = out.join("run.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::input(
+                    out,
+                    "no run.json: this is not the output folder of an idresolve run",
+                )
+            } else {
+                Error::io(&path, e)
+            }
+        })?;
+        serde_json::from_str(&text).map_err(|e| {
+            Error::input(
+                &path,
+                format!("cannot be read ({e}): damaged, or written by another version; run `idresolve run` again"),
+            )
+        })
+    }
 }
 
 fn csv_writer(path: &Path) -> Result<csv::Writer<BufWriter<File>>> {
@@ -156,7 +225,7 @@ fn write_all(
         .collect();
     seconds.push(("output".into(), round3(started.elapsed().as_secs_f64())));
     let report = RunReport {
-        idresolve: env!("CARGO_PKG_VERSION"),
+        idresolve: env!("CARGO_PKG_VERSION").to_string(),
         config: std::path::absolute(config_path)
             .unwrap_or_else(|_| config_path.to_path_buf())
             .display()
@@ -200,7 +269,7 @@ fn write_tables(
     let path = dir.join("mapping.csv");
     write_csv(
         &path,
-        &["source", "record_id", "golden_id", "match_probability"],
+        &MAPPING_HEADER,
         data.records.iter().enumerate().map(|(i, r)| {
             [
                 source(r).to_string(),

@@ -110,7 +110,8 @@ pub struct Rejected {
 }
 
 /// Counts per source, for `run.json`.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct SourceCounts {
     pub name: String,
     /// The export as read: path, size and modification time (seconds since 1970), so
@@ -145,7 +146,7 @@ pub struct SourceCounts {
 }
 
 /// What the normalizer of one field kind made of a source's values (one per cell).
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct FieldCounts {
     pub field: String,
     /// Non-empty cells.
