@@ -17,6 +17,7 @@ pub mod explain;
 pub mod export;
 pub mod generate;
 pub mod golden;
+pub mod identity;
 pub mod index;
 pub mod ingest;
 pub mod lookup;
@@ -26,6 +27,7 @@ pub mod outdir;
 pub mod output;
 pub mod record;
 pub mod similarity;
+pub mod store;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -38,7 +40,7 @@ pub use error::{Error, Result};
 use candidates::Candidates;
 use cluster::{Clustering, Edge};
 use compare::Comparison;
-use golden::IdAssignment;
+use identity::IdAssignment;
 use model::{Model, Scorer, TermFrequencies};
 use record::{Dataset, RecordOrd};
 
@@ -82,6 +84,8 @@ pub struct Resolution {
     pub clustering: Clustering,
     pub customers: Vec<Vec<RecordOrd>>,
     pub ids: IdAssignment,
+    /// The golden record of each customer (same order as `customers`).
+    pub goldens: Vec<golden::GoldenRecord>,
     pub threshold: f64,
     pub default_region: String,
     pub timings: Vec<(&'static str, f64)>,
@@ -101,7 +105,7 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
     let previous = options
         .previous
         .as_deref()
-        .map(golden::load_previous)
+        .map(identity::load_previous)
         .transpose()?;
     let reused_model = options.model.as_deref().map(Model::load).transpose()?;
 
@@ -147,7 +151,7 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
     // They are scored, not trained on: the model sees the search's candidates only.
     let carried = previous
         .as_ref()
-        .map(|prev| golden::previous_pairs(&data, prev))
+        .map(|prev| identity::previous_pairs(&data, prev))
         .unwrap_or_default();
     let mut scored_pairs = std::borrow::Cow::Borrowed(&candidates.pairs);
     if !carried.is_empty() {
@@ -190,17 +194,24 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
 
     progress.stage("cluster", None);
     let threshold_weight = model::weight_of_probability(config.matching.threshold);
-    let links_kept = golden::keep_previous_links(&mut edges, &carried, threshold_weight);
+    let links_kept = identity::keep_previous_links(&mut edges, &carried, threshold_weight);
     let penalties = cluster::ConflictPenalties {
         dob: model.disagreement_penalty(compare::DOB),
         id: model.disagreement_penalty(compare::ID),
     };
     let mut clustering = cluster::cluster(&data, &edges, &self_weight, threshold_weight, penalties);
     clustering.stats.links_kept_from_previous = links_kept;
-    let customers = golden::customers(&data, &clustering);
-    let ids = golden::assign_ids(&data, &customers, previous.as_ref());
+    let customers = identity::customers(&data, &clustering);
+    let ids = identity::assign_ids(&data, &customers, previous.as_ref());
     progress.finish();
     t.lap("cluster");
+
+    let goldens: Vec<golden::GoldenRecord> = customers
+        .par_iter()
+        .zip(&ids.ids)
+        .map(|(recs, id)| golden::golden_record(&data, id, recs))
+        .collect();
+    t.lap("golden");
 
     Ok(Resolution {
         data,
@@ -213,6 +224,7 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         clustering,
         customers,
         ids,
+        goldens,
         threshold: config.matching.threshold,
         default_region: config.default_region.clone(),
         timings: t.0,

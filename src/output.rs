@@ -9,16 +9,16 @@
 //! gives byte-identical files whatever the thread count (only `run.json`'s timings vary).
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::BufWriter;
 use std::path::Path;
 
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::candidates::CandidateStats;
 use crate::cluster::ClusterStats;
 use crate::error::{Error, Result};
-use crate::golden::{self, GoldenRecord, IdState};
+use crate::golden::GoldenRecord;
+use crate::identity::IdState;
 use crate::model;
 use crate::outdir;
 use crate::record::SourceCounts;
@@ -203,16 +203,11 @@ fn write_all(
             customer_of[r as usize] = c as u32;
         }
     }
-    let goldens: Vec<GoldenRecord> = res
-        .customers
-        .par_iter()
-        .zip(&res.ids.ids)
-        .map(|(recs, id)| golden::golden_record(data, id, recs))
-        .collect();
+    let goldens = &res.goldens;
     // The lookup index and the CSV tables are independent: one thread each.
     let (index, tables) = rayon::join(
-        || write_lookup_index(res, &goldens, &dir.join("index")),
-        || write_tables(res, dir, options, &customer_of, &goldens, progress),
+        || crate::store::write(res, goldens, &dir.join("index")),
+        || write_tables(res, dir, options, &customer_of, goldens, progress),
     );
     index?;
     tables?;
@@ -392,7 +387,7 @@ fn write_tables(
 }
 
 /// A golden record as a row of `golden.csv` (and of the lookup index's copy of it).
-fn golden_row(g: &GoldenRecord) -> [String; 10] {
+pub(crate) fn golden_row(g: &GoldenRecord) -> [String; 10] {
     let sources: Vec<String> = g
         .by_source
         .iter()
@@ -477,105 +472,4 @@ fn write_pairs(res: &Resolution, path: &Path, offsets: &[u32], members: &[u32]) 
         .map_err(|e| csv_error(path, e))?;
     }
     w.flush().map_err(|e| Error::io(path, e))
-}
-
-/// Files of the lookup index, beside tantivy's own files in `index/`.
-pub const LOOKUP_CUSTOMERS: &str = "customers.bin";
-pub const LOOKUP_RECORDS: &str = "records.csv";
-pub const LOOKUP_GOLDEN: &str = "golden.csv";
-/// Customers of each indexed profile: `u64` profile count n, n + 1 `u64` offsets, `u32`
-/// customer ordinals.
-pub const LOOKUP_PROFILES: &str = "profiles.bin";
-/// Bytes per customer in `customers.bin`: golden row offset, records offset, record count.
-pub const CUSTOMER_ENTRY_BYTES: usize = 20;
-
-/// The lookup index: the run's candidate index (one tantivy document per profile, with
-/// every record's case numbers and id), the customers of each profile, and two row files
-/// with byte offsets so that `lookup` reads only the rows it shows.
-fn write_lookup_index(res: &Resolution, goldens: &[GoldenRecord], dir: &Path) -> Result<()> {
-    let data = &res.data;
-    // The candidate index is the lookup index: one document per profile, plus which
-    // customers each profile's records belong to (a profile whose records did not link
-    // is one customer per record).
-    res.index.persist(dir)?;
-    let mut customers_of: Vec<Vec<u32>> = vec![Vec::new(); data.profiles.len()];
-    for (c, recs) in res.customers.iter().enumerate() {
-        for &r in recs {
-            let list = &mut customers_of[data.records[r as usize].profile as usize];
-            if list.last() != Some(&(c as u32)) {
-                list.push(c as u32);
-            }
-        }
-    }
-    let mut table = Vec::with_capacity(8 + 8 * (customers_of.len() + 1) + 4 * data.records.len());
-    table.extend_from_slice(&(customers_of.len() as u64).to_le_bytes());
-    let mut offset = 0u64;
-    for list in &customers_of {
-        table.extend_from_slice(&offset.to_le_bytes());
-        offset += list.len() as u64;
-    }
-    table.extend_from_slice(&offset.to_le_bytes());
-    for c in customers_of.iter().flatten() {
-        table.extend_from_slice(&c.to_le_bytes());
-    }
-    let path = dir.join(LOOKUP_PROFILES);
-    outdir::write_private(&path, &table)?;
-
-    // Row files with offsets.
-    let mut golden_buf = csv::Writer::from_writer(Vec::new());
-    let mut record_buf = csv::Writer::from_writer(Vec::new());
-    let mut entries = Vec::with_capacity(res.customers.len() * CUSTOMER_ENTRY_BYTES);
-    let err = |e: csv::Error| Error::io(dir, std::io::Error::other(e.to_string()));
-    for (c, recs) in res.customers.iter().enumerate() {
-        golden_buf.flush().map_err(|e| Error::io(dir, e))?;
-        record_buf.flush().map_err(|e| Error::io(dir, e))?;
-        entries.extend_from_slice(&(golden_buf.get_ref().len() as u64).to_le_bytes());
-        entries.extend_from_slice(&(record_buf.get_ref().len() as u64).to_le_bytes());
-        entries.extend_from_slice(&(recs.len() as u32).to_le_bytes());
-        let g = &goldens[c];
-        golden_buf.write_record(golden_row(g)).map_err(err)?;
-        let mut sorted: Vec<u32> = recs.clone();
-        sorted.sort_by_key(|&r| (data.records[r as usize].date, r));
-        for r in sorted {
-            let rec = &data.records[r as usize];
-            let d = &rec.display;
-            let raw = |s: &Option<crate::record::Shown>| {
-                s.as_ref().map(|v| v.raw.clone()).unwrap_or_default()
-            };
-            record_buf
-                .write_record([
-                    data.sources[rec.source as usize].as_str(),
-                    &rec.record_id,
-                    &rec.date.map(|d| d.to_string()).unwrap_or_default(),
-                    &raw(&d.name),
-                    &raw(&d.email),
-                    &raw(&d.phone),
-                    &d.serials
-                        .iter()
-                        .map(|s| s.raw.as_str())
-                        .collect::<Vec<_>>()
-                        .join(";"),
-                    &raw(&d.address),
-                    &rec.cases.join(";"),
-                ])
-                .map_err(err)?;
-        }
-    }
-    let golden_bytes = golden_buf
-        .into_inner()
-        .map_err(|e| Error::io(dir, std::io::Error::other(e.to_string())))?;
-    let record_bytes = record_buf
-        .into_inner()
-        .map_err(|e| Error::io(dir, std::io::Error::other(e.to_string())))?;
-    for (name, bytes) in [
-        (LOOKUP_GOLDEN, &golden_bytes),
-        (LOOKUP_RECORDS, &record_bytes),
-        (LOOKUP_CUSTOMERS, &entries),
-    ] {
-        let path = dir.join(name);
-        let mut f = BufWriter::new(outdir::create_private_file(&path)?);
-        f.write_all(bytes).map_err(|e| Error::io(&path, e))?;
-        f.flush().map_err(|e| Error::io(&path, e))?;
-    }
-    Ok(())
 }

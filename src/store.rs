@@ -1,0 +1,286 @@
+//! The lookup store: the files beside tantivy's own in `OUT/index/` — which customers
+//! each indexed profile belongs to (`profiles.bin`), where each customer's rows are
+//! (`customers.bin`), and the golden and record rows `lookup` shows (`golden.csv`,
+//! `records.csv`, read by byte offset so that only the rows shown are read). The one
+//! owner of their byte layout: [`write`] writes it, [`Store`] reads it, and a damaged
+//! file is an error, never a panic.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::golden::GoldenRecord;
+use crate::outdir;
+use crate::output::golden_row;
+use crate::Resolution;
+
+/// Files of the lookup index, beside tantivy's own files in `index/`.
+pub const LOOKUP_CUSTOMERS: &str = "customers.bin";
+pub const LOOKUP_RECORDS: &str = "records.csv";
+pub const LOOKUP_GOLDEN: &str = "golden.csv";
+/// Customers of each indexed profile: `u64` profile count n, n + 1 `u64` offsets, `u32`
+/// customer ordinals.
+pub const LOOKUP_PROFILES: &str = "profiles.bin";
+/// Bytes per customer in `customers.bin`: golden row offset, records offset, record count.
+pub const CUSTOMER_ENTRY_BYTES: usize = 20;
+
+/// The golden record as saved.
+#[derive(Debug, Clone, Serialize)]
+pub struct GoldenView {
+    pub golden_id: String,
+    pub name: String,
+    pub email: String,
+    pub phone: String,
+    pub address: String,
+    pub serials: String,
+    pub records: String,
+    pub sources: String,
+    pub first_seen: String,
+    pub last_seen: String,
+}
+
+/// One linked record, as written in its source.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordView {
+    pub source: String,
+    pub record_id: String,
+    pub date: String,
+    pub name: String,
+    pub email: String,
+    pub phone: String,
+    pub serials: String,
+    pub address: String,
+    pub cases: String,
+}
+
+/// The lookup index: the run's candidate index (one tantivy document per profile, with
+/// every record's case numbers and id), the customers of each profile, and two row files
+/// with byte offsets so that `lookup` reads only the rows it shows.
+pub fn write(res: &Resolution, goldens: &[GoldenRecord], dir: &Path) -> Result<()> {
+    let data = &res.data;
+    // The candidate index is the lookup index: one document per profile, plus which
+    // customers each profile's records belong to (a profile whose records did not link
+    // is one customer per record).
+    res.index.persist(dir)?;
+    let mut customers_of: Vec<Vec<u32>> = vec![Vec::new(); data.profiles.len()];
+    for (c, recs) in res.customers.iter().enumerate() {
+        for &r in recs {
+            let list = &mut customers_of[data.records[r as usize].profile as usize];
+            if list.last() != Some(&(c as u32)) {
+                list.push(c as u32);
+            }
+        }
+    }
+    let mut table = Vec::with_capacity(8 + 8 * (customers_of.len() + 1) + 4 * data.records.len());
+    table.extend_from_slice(&(customers_of.len() as u64).to_le_bytes());
+    let mut offset = 0u64;
+    for list in &customers_of {
+        table.extend_from_slice(&offset.to_le_bytes());
+        offset += list.len() as u64;
+    }
+    table.extend_from_slice(&offset.to_le_bytes());
+    for c in customers_of.iter().flatten() {
+        table.extend_from_slice(&c.to_le_bytes());
+    }
+    let path = dir.join(LOOKUP_PROFILES);
+    outdir::write_private(&path, &table)?;
+
+    // Row files with offsets.
+    let mut golden_buf = csv::Writer::from_writer(Vec::new());
+    let mut record_buf = csv::Writer::from_writer(Vec::new());
+    let mut entries = Vec::with_capacity(res.customers.len() * CUSTOMER_ENTRY_BYTES);
+    let err = |e: csv::Error| Error::io(dir, std::io::Error::other(e.to_string()));
+    for (c, recs) in res.customers.iter().enumerate() {
+        golden_buf.flush().map_err(|e| Error::io(dir, e))?;
+        record_buf.flush().map_err(|e| Error::io(dir, e))?;
+        entries.extend_from_slice(&(golden_buf.get_ref().len() as u64).to_le_bytes());
+        entries.extend_from_slice(&(record_buf.get_ref().len() as u64).to_le_bytes());
+        entries.extend_from_slice(&(recs.len() as u32).to_le_bytes());
+        let g = &goldens[c];
+        golden_buf.write_record(golden_row(g)).map_err(err)?;
+        let mut sorted: Vec<u32> = recs.clone();
+        sorted.sort_by_key(|&r| (data.records[r as usize].date, r));
+        for r in sorted {
+            let rec = &data.records[r as usize];
+            let d = &rec.display;
+            let raw = |s: &Option<crate::record::Shown>| {
+                s.as_ref().map(|v| v.raw.clone()).unwrap_or_default()
+            };
+            record_buf
+                .write_record([
+                    data.sources[rec.source as usize].as_str(),
+                    &rec.record_id,
+                    &rec.date.map(|d| d.to_string()).unwrap_or_default(),
+                    &raw(&d.name),
+                    &raw(&d.email),
+                    &raw(&d.phone),
+                    &d.serials
+                        .iter()
+                        .map(|s| s.raw.as_str())
+                        .collect::<Vec<_>>()
+                        .join(";"),
+                    &raw(&d.address),
+                    &rec.cases.join(";"),
+                ])
+                .map_err(err)?;
+        }
+    }
+    let golden_bytes = golden_buf
+        .into_inner()
+        .map_err(|e| Error::io(dir, std::io::Error::other(e.to_string())))?;
+    let record_bytes = record_buf
+        .into_inner()
+        .map_err(|e| Error::io(dir, std::io::Error::other(e.to_string())))?;
+    for (name, bytes) in [
+        (LOOKUP_GOLDEN, &golden_bytes),
+        (LOOKUP_RECORDS, &record_bytes),
+        (LOOKUP_CUSTOMERS, &entries),
+    ] {
+        let path = dir.join(name);
+        let mut f = BufWriter::new(outdir::create_private_file(&path)?);
+        f.write_all(bytes).map_err(|e| Error::io(&path, e))?;
+        f.flush().map_err(|e| Error::io(&path, e))?;
+    }
+    Ok(())
+}
+
+/// The opened store of a run's `index/`.
+pub struct Store {
+    customers: Vec<u8>,
+    profiles: Vec<u8>,
+    dir: PathBuf,
+}
+
+impl Store {
+    /// Reads the store's tables (the row files are read on demand).
+    pub fn open(dir: &Path, out: &Path) -> Result<Store> {
+        let customers_path = dir.join(LOOKUP_CUSTOMERS);
+        let customers =
+            std::fs::read(&customers_path).map_err(|e| Error::io(&customers_path, e))?;
+        let profiles_path = dir.join(LOOKUP_PROFILES);
+        if !profiles_path.exists() {
+            return Err(Error::input(
+                out,
+                "the lookup index was written by an earlier idresolve (no index/profiles.bin): \
+                 run `idresolve run` again",
+            ));
+        }
+        let profiles = std::fs::read(&profiles_path).map_err(|e| Error::io(&profiles_path, e))?;
+        Ok(Store {
+            customers,
+            profiles,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// Customers holding records of profile `p`.
+    pub fn customers_of(&self, p: u64) -> Result<Vec<u64>> {
+        let damaged = || {
+            Error::input(
+                self.dir.join(LOOKUP_PROFILES),
+                format!("profile {p} is missing: the index is damaged"),
+            )
+        };
+        let u64_at = |i: usize| -> Option<u64> {
+            Some(u64::from_le_bytes(
+                self.profiles.get(i..i + 8)?.try_into().ok()?,
+            ))
+        };
+        let n = u64_at(0).ok_or_else(damaged)?;
+        if p >= n {
+            return Err(damaged());
+        }
+        let (from, to) = (
+            u64_at(8 + 8 * p as usize).ok_or_else(damaged)?,
+            u64_at(16 + 8 * p as usize).ok_or_else(damaged)?,
+        );
+        let base = 8 + 8 * (n as usize + 1);
+        (from..to)
+            .map(|i| {
+                let at = base + 4 * i as usize;
+                self.profiles
+                    .get(at..at + 4)
+                    .and_then(|b| b.try_into().ok())
+                    .map(|b| u32::from_le_bytes(b) as u64)
+                    .ok_or_else(damaged)
+            })
+            .collect()
+    }
+
+    /// Reads the golden row and (optionally) the record rows of customer `c`.
+    pub fn customer(&self, c: u64, with_records: bool) -> Result<(GoldenView, Vec<RecordView>)> {
+        let at = c as usize * CUSTOMER_ENTRY_BYTES;
+        let entry = self
+            .customers
+            .get(at..at + CUSTOMER_ENTRY_BYTES)
+            .ok_or_else(|| {
+                Error::input(
+                    self.dir.join(LOOKUP_CUSTOMERS),
+                    format!("customer {c} is missing: the index is damaged"),
+                )
+            })?;
+        let u64_at = |i: usize| u64::from_le_bytes(entry[i..i + 8].try_into().unwrap_or([0; 8]));
+        let (golden_offset, records_offset) = (u64_at(0), u64_at(8));
+        let count = u32::from_le_bytes(entry[16..20].try_into().unwrap_or([0; 4])) as usize;
+        let g = read_rows(&self.dir.join(LOOKUP_GOLDEN), golden_offset, 1)?;
+        let g = g.first().ok_or_else(|| {
+            Error::input(
+                self.dir.join(LOOKUP_GOLDEN),
+                "row missing: the index is damaged",
+            )
+        })?;
+        let f = |i: usize| g.get(i).unwrap_or("").to_string();
+        let golden = GoldenView {
+            golden_id: f(0),
+            name: f(1),
+            email: f(2),
+            phone: f(3),
+            address: f(4),
+            serials: f(5),
+            records: f(6),
+            sources: f(7),
+            first_seen: f(8),
+            last_seen: f(9),
+        };
+        let records = if with_records {
+            read_rows(&self.dir.join(LOOKUP_RECORDS), records_offset, count)?
+                .iter()
+                .map(|r| {
+                    let f = |i: usize| r.get(i).unwrap_or("").to_string();
+                    RecordView {
+                        source: f(0),
+                        record_id: f(1),
+                        date: f(2),
+                        name: f(3),
+                        email: f(4),
+                        phone: f(5),
+                        serials: f(6),
+                        address: f(7),
+                        cases: f(8),
+                    }
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok((golden, records))
+    }
+}
+
+fn read_rows(path: &Path, offset: u64, count: usize) -> Result<Vec<csv::StringRecord>> {
+    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+    file.seek(SeekFrom::Start(offset))
+        .map_err(|e| Error::io(path, e))?;
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(BufReader::new(file));
+    reader
+        .records()
+        .take(count)
+        .map(|r| r.map_err(|e| Error::input(path, e.to_string())))
+        .collect()
+}
