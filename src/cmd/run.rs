@@ -48,20 +48,19 @@ pub fn run(args: Args, quiet: bool) -> anyhow::Result<ExitCode> {
         &bars,
     )?;
     out_dir.commit()?;
-    // Values a normalizer refused are data the run did not use: say so, quiet or not.
+    // Values a normalizer refused as invalid are data the run did not use: say so,
+    // quiet or not. (Placeholders such as `N/A` are missing on purpose: counted only.)
     for src in &report.sources {
         for f in &src.fields {
-            let refused = f.refused();
-            if f.filled > 0 && refused * 20 > f.filled {
+            let given = f.filled - f.refused_placeholder.min(f.filled);
+            if given > 0 && f.refused_invalid * 20 > given {
                 eprintln!(
-                    "warning: source `{}`: {} refused in {} of {} filled cells ({:.0}%: {} placeholders, {} invalid); see run.json",
+                    "warning: source `{}`: {} refused as invalid in {} of {} filled cells ({:.1}%); see run.json",
                     src.name,
                     f.field,
-                    refused,
-                    f.filled,
-                    100.0 * refused as f64 / f.filled as f64,
-                    f.refused_placeholder,
-                    f.refused_invalid
+                    f.refused_invalid,
+                    given,
+                    100.0 * f.refused_invalid as f64 / given as f64,
                 );
             }
         }

@@ -1,40 +1,9 @@
 //! End-to-end tests: the real `idresolve` binary on the fixtures, in temporary folders.
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::path::Path;
 
-use assert_cmd::Command;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn idresolve(args: &[&str]) -> Output {
-    Command::cargo_bin("idresolve")
-        .expect("binary")
-        .args(args)
-        .arg("--quiet")
-        .output()
-        .expect("runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = idresolve(args);
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn csv_rows(path: &Path) -> Vec<Vec<String>> {
-    let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    r.records()
-        .map(|row| row.expect("row").iter().map(str::to_string).collect())
-        .collect()
-}
+use crate::util::{csv_rows, idresolve, ok, root};
 
 /// golden_id of each (source, record_id) in a mapping.
 fn golden_of(out: &Path) -> std::collections::HashMap<(String, String), String> {

@@ -1,0 +1,8 @@
+//! The integration tests: one binary (faster to build and link than one per file), one
+//! module per area, shared helpers in `util`.
+
+mod candidates;
+mod cli;
+mod ingest;
+mod snapshots;
+mod util;

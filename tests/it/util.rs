@@ -1,0 +1,47 @@
+//! Helpers shared by the integration tests: the fixture root and the real binary.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs the real `idresolve` binary with `--quiet`.
+pub fn idresolve(args: &[&str]) -> Output {
+    Command::cargo_bin("idresolve")
+        .expect("binary")
+        .args(args)
+        .arg("--quiet")
+        .output()
+        .expect("runs")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+/// Runs `idresolve ARGS`, asserts success and returns stdout.
+pub fn ok(args: &[&str]) -> String {
+    let out = idresolve(args);
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Rows of a CSV file (header excluded).
+pub fn csv_rows(path: &Path) -> Vec<Vec<String>> {
+    let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    r.records()
+        .map(|row| row.expect("row").iter().map(str::to_string).collect())
+        .collect()
+}
