@@ -317,3 +317,172 @@ fn merge_values<T: Ord>(into: &mut Vec<T>, from: Vec<T>) {
     into.dedup();
     into.truncate(MAX_TRACKED_VALUES);
 }
+
+#[cfg(test)]
+mod tests {
+    //! One test per guard, each on the smallest data where only that guard decides:
+    //! switch the guard off and its test fails.
+    use super::*;
+    use crate::normalize::{parse_date, parse_full_name, PhoneNormalizer};
+    use crate::record::Record;
+
+    /// A dataset of one record per profile.
+    fn data(profiles: Vec<Profile>) -> Dataset {
+        let mut d = Dataset::default();
+        d.sources.push("s".into());
+        for (i, mut p) in profiles.into_iter().enumerate() {
+            p.canonicalize();
+            d.profiles.push(p);
+            d.records.push(Record {
+                source: 0,
+                line: i as u64 + 2,
+                record_id: i.to_string(),
+                date: None,
+                cases: Vec::new(),
+                display: Default::default(),
+                profile: i as u32,
+            });
+        }
+        d
+    }
+
+    fn person(name: Option<&str>, phone: Option<&str>) -> Profile {
+        let mut p = Profile::default();
+        p.names.extend(name.and_then(parse_full_name));
+        if let Some(ph) = phone {
+            let mut n = PhoneNormalizer::new(phonenumber::country::Id::US);
+            p.phones.extend(n.normalize(ph));
+        }
+        p
+    }
+
+    const THRESHOLD: f64 = 10.0;
+
+    fn edge(a: u32, b: u32, weight: f32, evidence: Evidence, phone_key: u64) -> Edge {
+        Edge {
+            a,
+            b,
+            weight,
+            evidence,
+            phone_key,
+            address_key: 0,
+        }
+    }
+
+    fn run(d: &Dataset, edges: &[Edge], penalties: ConflictPenalties) -> Clustering {
+        let self_weight = vec![f32::NAN; d.profiles.len()];
+        cluster(d, edges, &self_weight, THRESHOLD, penalties)
+    }
+
+    #[test]
+    fn household_guard_keeps_a_nameless_ticket_off_a_shared_phone() {
+        let phone = "555 123 4567";
+        // Jennifer and Robert share the phone: it is a household's.
+        let d = data(vec![
+            person(None, Some(phone)),
+            person(Some("Robert Smith"), Some(phone)),
+            person(Some("Jennifer Smith"), Some(phone)),
+        ]);
+        let key = compare::value_hash(&d.profiles[1].phones[0].e164);
+        let ev = Evidence {
+            phone: ContactAgreement::Exact,
+            ..Default::default()
+        };
+        let c = run(
+            &d,
+            &[edge(0, 1, 20.0, ev, key)],
+            ConflictPenalties::default(),
+        );
+        assert_eq!(c.stats.refused_household_contact_only, 1);
+        assert_ne!(c.group[0], c.group[1]);
+        // A phone only one person uses is evidence.
+        let d = data(vec![
+            person(None, Some(phone)),
+            person(Some("Robert Smith"), Some(phone)),
+        ]);
+        let c = run(
+            &d,
+            &[edge(0, 1, 20.0, ev, key)],
+            ConflictPenalties::default(),
+        );
+        assert_eq!(c.group[0], c.group[1]);
+    }
+
+    #[test]
+    fn first_name_guard_keeps_two_people_with_shared_details_apart() {
+        let d = data(vec![
+            person(Some("Robert Smith"), None),
+            person(Some("Jennifer Smith"), None),
+        ]);
+        let c = run(
+            &d,
+            &[edge(0, 1, 20.0, Evidence::default(), 0)],
+            ConflictPenalties::default(),
+        );
+        assert_eq!(c.stats.refused_different_first_names, 1);
+        assert_ne!(c.group[0], c.group[1]);
+        // A personal key (the same personal e-mail) outweighs different first names.
+        let ev = Evidence {
+            personal_key_agrees: true,
+            ..Default::default()
+        };
+        let c = run(&d, &[edge(0, 1, 20.0, ev, 0)], ConflictPenalties::default());
+        assert_eq!(c.group[0], c.group[1]);
+    }
+
+    fn with_dob(name: &str, dob: &str) -> Profile {
+        let mut p = person(Some(name), None);
+        p.dobs.extend(parse_date(dob));
+        p
+    }
+
+    fn with_id(name: &str, id: &str) -> Profile {
+        let mut p = person(Some(name), None);
+        p.ids.push(id.into());
+        p
+    }
+
+    #[test]
+    fn dob_guard_refuses_a_link_that_does_not_outweigh_the_conflict() {
+        let d = data(vec![
+            with_dob("Ann Lee", "1980-01-01"),
+            with_dob("Ann Lee", "1992-07-15"),
+        ]);
+        let penalties = ConflictPenalties { dob: 5.0, id: 0.0 };
+        let ev = Evidence {
+            first_names_beyond_initial: true,
+            ..Default::default()
+        };
+        let c = run(&d, &[edge(0, 1, 12.0, ev, 0)], penalties);
+        assert_eq!(c.stats.refused_conflicting_dob, 1);
+        assert_ne!(c.group[0], c.group[1]);
+        // A link strong enough to pay for the conflict merges.
+        let c = run(&d, &[edge(0, 1, 16.0, ev, 0)], penalties);
+        assert_eq!(c.group[0], c.group[1]);
+        // Dates one digit apart are not a conflict.
+        let d = data(vec![
+            with_dob("Ann Lee", "1980-01-01"),
+            with_dob("Ann Lee", "1980-01-07"),
+        ]);
+        let c = run(&d, &[edge(0, 1, 12.0, ev, 0)], penalties);
+        assert_eq!(c.group[0], c.group[1]);
+    }
+
+    #[test]
+    fn id_guard_refuses_a_link_that_does_not_outweigh_the_conflict() {
+        let d = data(vec![
+            with_id("Ann Lee", "AB1234"),
+            with_id("Ann Lee", "ZZ9876"),
+        ]);
+        let penalties = ConflictPenalties { dob: 0.0, id: 5.0 };
+        let ev = Evidence {
+            first_names_beyond_initial: true,
+            ..Default::default()
+        };
+        let c = run(&d, &[edge(0, 1, 12.0, ev, 0)], penalties);
+        assert_eq!(c.stats.refused_conflicting_id, 1);
+        assert_ne!(c.group[0], c.group[1]);
+        let c = run(&d, &[edge(0, 1, 16.0, ev, 0)], penalties);
+        assert_eq!(c.group[0], c.group[1]);
+    }
+}
