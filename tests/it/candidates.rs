@@ -105,7 +105,7 @@ fn a_typo_in_every_field_still_finds_the_pair() {
 }
 
 #[test]
-fn a_household_phone_does_not_pull_in_the_whole_street() {
+fn a_front_desk_phone_does_not_merge_the_whole_street() {
     let dir = tempfile::tempdir().unwrap();
     // 500 different people who all give the front desk's number.
     let rows: Vec<[String; 4]> = filler(500)
@@ -122,10 +122,19 @@ fn a_household_phone_does_not_pull_in_the_whole_street() {
         "mean {} candidates per record",
         c.stats.per_record_mean
     );
+    // The candidate bound follows from top-K; what matters is the end: 500 people,
+    // not one customer. The shared phone is common (its weight is cut by its frequency)
+    // and held by people with different first names (a household key).
+    let res = idresolve::resolve(
+        &config,
+        &idresolve::Options::default(),
+        &idresolve::NoProgress,
+    )
+    .unwrap();
     assert!(
-        c.pairs.len() < 500 * 499 / 2 / 10,
-        "{} pairs: the shared phone joined everyone",
-        c.pairs.len()
+        res.customers.len() >= 495,
+        "{} customers: the shared phone merged people",
+        res.customers.len()
     );
 }
 
