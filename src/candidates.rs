@@ -14,7 +14,7 @@ use crate::record::{Dataset, ProfileOrd};
 
 /// Terms held by more profiles than this are left out of a query (unless among the
 /// rarest [`KEEP_RAREST_TERMS`]): a household phone, a role mailbox or the surname Smith
-/// would otherwise make every query touch a long posting list (DESIGN.md measured 10×).
+/// would otherwise make every query touch a long posting list (ARCHITECTURE.md: measured 10×).
 /// Scaled with the data: sqrt(n), at least 64 — about 1,000 at 1M profiles. (2·sqrt(n)
 /// was 25% slower at 100k records with the same pair completeness and F1.)
 pub fn max_term_doc_freq(profiles: usize) -> u64 {
@@ -169,7 +169,7 @@ fn search_units(n: usize, groups: &[Vec<u32>]) -> Vec<Vec<u32>> {
 }
 
 /// Profiles tied together by exact keys (see [`MAX_PROFILES_PER_KEY`]): the exact-key
-/// join DESIGN.md recommends, extended to the whole key group.
+/// join the design recommends (ARCHITECTURE.md), extended to the whole key group.
 struct KeyGroups {
     /// Groups of 2..=[`MAX_KEY_GROUP`] profiles, each sorted: all their pairs are candidates.
     small: Vec<Vec<u32>>,

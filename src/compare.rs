@@ -5,7 +5,8 @@
 //! (two phone columns, several serials) take the best level over all value pairs.
 //!
 //! This module owns what "similar" means; how much each level counts is learned by
-//! [`crate::model`].
+//! [`crate::model`]. Level numbers do not leave it: later stages read a pair's
+//! [`Evidence`] (named facts such as "a personal key agrees").
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 

@@ -72,7 +72,7 @@ fn read_rows(path: &Path) -> Result<Vec<csv::StringRecord>> {
 /// Explains a pair of records of the run in `out`.
 pub fn explain(out: &Path, a: &str, b: &str) -> Result<Explanation> {
     let (ra, rb) = (parse_ref(a)?, parse_ref(b)?);
-    let run = crate::output::RunReport::load(out)?;
+    let run = crate::report::RunReport::load(out)?;
     let config_path = PathBuf::from(&run.config);
     let config = Config::load(&config_path)?;
     let model = Model::load(&out.join("model.json"))?;
@@ -160,7 +160,7 @@ pub fn explain(out: &Path, a: &str, b: &str) -> Result<Explanation> {
 }
 
 fn golden_ids(path: &Path) -> Result<HashMap<(String, String), String>> {
-    Ok(crate::output::read_mapping(path)?
+    Ok(crate::mapping::read(path)?
         .into_iter()
         .map(|r| ((r.source, r.record_id), r.golden_id))
         .collect())

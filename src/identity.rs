@@ -1,6 +1,6 @@
 //! Identity across runs: the one owner of golden IDs. It turns the clustering into
 //! customers, reads the previous run (its `mapping.csv` through
-//! [`crate::output::read_mapping`] and its `state.json`), says which of tonight's
+//! [`crate::mapping::read`] and its `state.json`), says which of tonight's
 //! profiles shared an ID last night (carried pairs, scored again whatever the search
 //! finds), keeps last night's links that no evidence is against, assigns IDs and
 //! records the change log (`changes.csv`).
@@ -66,6 +66,21 @@ pub struct IdState {
 /// that the counter can never wrap and hand out an ID twice.
 pub const MAX_ID: u64 = 999_999_999_999;
 
+impl IdState {
+    pub fn new(next_golden_id: u64) -> IdState {
+        IdState {
+            tool: crate::outdir::TOOL.into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            next_golden_id,
+        }
+    }
+
+    /// Writes `state.json` into `dir`; [`load_previous`] reads it.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        crate::output::write_json(&dir.join("state.json"), self)
+    }
+}
+
 /// Formats an ID number as a golden ID.
 pub fn format_id(n: u64) -> String {
     format!("G{n:07}")
@@ -79,7 +94,7 @@ fn parse_id(id: &str) -> Option<u64> {
 pub fn load_previous(dir: &Path) -> Result<Previous> {
     let path = dir.join("mapping.csv");
     let mut prev = Previous::default();
-    for row in crate::output::read_mapping(&path)? {
+    for row in crate::mapping::read(&path)? {
         let id = row.golden_id;
         let n = parse_id(&id).map_or(0, |n| n.saturating_add(1));
         if n > MAX_ID {

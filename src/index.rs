@@ -26,7 +26,7 @@ use crate::normalize::normalize_code;
 use crate::record::Profile;
 
 /// Writer memory budget. One writer thread with this budget keeps 1M profiles in one
-/// segment (DESIGN.md: ~65 MB of index per 1M records), so DocIds follow insertion order.
+/// segment (ARCHITECTURE.md: ~65 MB of index per 1M records), so DocIds follow insertion order.
 const WRITER_BUDGET_BYTES: usize = 512 * 1024 * 1024;
 /// Units whose terms are made in parallel before they go to the writer.
 const BUILD_BATCH: usize = 8192;

@@ -1,11 +1,13 @@
 //! idresolve links the records of each real customer across CSV exports that share no
 //! key, and writes a golden customer ID mapping.
 //!
-//! The pipeline (see `DESIGN.md` and `docs/`), one module per stage, each taking plain
+//! The pipeline (see `ARCHITECTURE.md` and `docs/`), one module per stage, each taking plain
 //! data and returning plain data:
-//! [`config`] → [`ingest`] (+ [`normalize`]) → [`index`] → [`candidates`] → [`compare`]
-//! → [`model`] → [`cluster`] → [`golden`] → [`output`]. [`resolve`] composes them; the
-//! side commands reuse them: [`explain`], [`lookup`], [`evaluate`], [`generate`].
+//! [`config`] (+ [`export`]) → [`ingest`] (+ [`normalize`]) → [`index`] → [`candidates`]
+//! → [`compare`] → [`model`] → [`cluster`] → [`identity`] → [`golden`] → [`output`]
+//! (+ [`mapping`], [`report`], [`store`], in the folder [`outdir`] prepares).
+//! [`resolve`] composes them; the side commands reuse them: [`explain`], [`lookup`],
+//! [`evaluate`], [`generate`].
 
 pub mod candidates;
 pub mod cluster;
@@ -21,11 +23,13 @@ pub mod identity;
 pub mod index;
 pub mod ingest;
 pub mod lookup;
+pub mod mapping;
 pub mod model;
 pub mod normalize;
 pub mod outdir;
 pub mod output;
 pub mod record;
+pub mod report;
 pub mod similarity;
 pub mod store;
 

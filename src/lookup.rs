@@ -63,7 +63,7 @@ impl Lookup {
         }
         let index = TermIndex::open(&dir)?;
         let store = Store::open(&dir, out)?;
-        let report = crate::output::RunReport::load(out)?;
+        let report = crate::report::RunReport::load(out)?;
         let region = normalize::phone::parse_region(&report.default_region).ok_or_else(|| {
             Error::input(
                 out.join("run.json"),

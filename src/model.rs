@@ -91,6 +91,11 @@ pub struct Model {
 const MODEL_FORMAT: &str = "idresolve-model-1";
 
 impl Model {
+    /// Writes `model.json`; [`Model::load`] reads it back.
+    pub fn save(&self, path: &std::path::Path) -> Result<()> {
+        crate::output::write_json(path, self)
+    }
+
     pub fn load(path: &std::path::Path) -> Result<Model> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let model: Model = serde_json::from_str(&text)

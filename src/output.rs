@@ -12,116 +12,15 @@ use std::fs::File;
 use std::io::BufWriter;
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use crate::candidates::CandidateStats;
-use crate::cluster::ClusterStats;
 use crate::error::{Error, Result};
 use crate::golden::GoldenRecord;
 use crate::identity::IdState;
 use crate::model;
 use crate::outdir;
-use crate::record::SourceCounts;
+pub use crate::report::{ModelSummary, RunReport};
 use crate::{Options, Progress, Resolution};
-
-/// `run.json`: what happened in a run. Written here and read back here
-/// ([`RunReport::load`]) by `explain` and `lookup`: the one owner of the format.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct RunReport {
-    pub idresolve: String,
-    pub config: String,
-    pub default_region: String,
-    pub records_in: u64,
-    pub records_accepted: u64,
-    pub records_rejected: u64,
-    pub sources: Vec<SourceCounts>,
-    pub profiles: u64,
-    pub candidates: CandidateStats,
-    pub model: ModelSummary,
-    pub threshold: f64,
-    pub clustering: ClusterStats,
-    pub golden_ids: u64,
-    pub golden_ids_kept_from_previous: Option<u64>,
-    pub cluster_sizes: Vec<(String, u64)>,
-    pub seconds: Vec<(String, f64)>,
-    pub threads: usize,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct ModelSummary {
-    pub reused: bool,
-    pub prior: f64,
-    pub em_iterations: u64,
-    pub em_converged: bool,
-}
-
-/// `mapping.csv`'s columns: written by [`write`], read by [`read_mapping`].
-pub const MAPPING_HEADER: [&str; 4] = ["source", "record_id", "golden_id", "match_probability"];
-
-/// One row of `mapping.csv`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MappingRow {
-    pub source: String,
-    pub record_id: String,
-    pub golden_id: String,
-}
-
-/// Reads a run's `mapping.csv`, its columns found by name.
-pub fn read_mapping(path: &Path) -> Result<Vec<MappingRow>> {
-    let mut reader = csv::Reader::from_path(path)
-        .map_err(|e| Error::input(path, format!("cannot read the mapping: {e}")))?;
-    let header = reader
-        .headers()
-        .map_err(|e| Error::input(path, e.to_string()))?
-        .clone();
-    let col = |name: &str| {
-        header.iter().position(|h| h == name).ok_or_else(|| {
-            Error::input(
-                path,
-                format!("column `{name}` not found: is this an idresolve output folder?"),
-            )
-        })
-    };
-    let (s, r, g) = (
-        col(MAPPING_HEADER[0])?,
-        col(MAPPING_HEADER[1])?,
-        col(MAPPING_HEADER[2])?,
-    );
-    let mut rows = Vec::new();
-    for row in reader.records() {
-        let row = row.map_err(|e| Error::input(path, e.to_string()))?;
-        let get = |i: usize| row.get(i).unwrap_or("").to_string();
-        rows.push(MappingRow {
-            source: get(s),
-            record_id: get(r),
-            golden_id: get(g),
-        });
-    }
-    Ok(rows)
-}
-
-impl RunReport {
-    /// Reads `run.json` of a finished run's folder.
-    pub fn load(out: &Path) -> Result<RunReport> {
-        let path = out.join("run.json");
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                Error::input(
-                    out,
-                    "no run.json: this is not the output folder of an idresolve run",
-                )
-            } else {
-                Error::io(&path, e)
-            }
-        })?;
-        serde_json::from_str(&text).map_err(|e| {
-            Error::input(
-                &path,
-                format!("cannot be read ({e}): damaged, or written by another version; run `idresolve run` again"),
-            )
-        })
-    }
-}
 
 fn csv_writer(path: &Path) -> Result<csv::Writer<BufWriter<File>>> {
     let f = outdir::create_private_file(path)?;
@@ -150,7 +49,8 @@ where
     w.flush().map_err(|e| Error::io(path, e))
 }
 
-fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+/// Writes a value as pretty JSON, private (`model.json`, `run.json`, `state.json`).
+pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(value)
         .map_err(|e| Error::io(path, std::io::Error::other(e)))?;
     outdir::write_private(path, (text + "\n").as_bytes())
@@ -246,7 +146,7 @@ fn write_all(
         seconds,
         threads: rayon::current_num_threads(),
     };
-    write_json(&dir.join("run.json"), &report)?;
+    report.save(dir)?;
     Ok(report)
 }
 
@@ -262,9 +162,8 @@ fn write_tables(
     let data = &res.data;
     let source = |r: &crate::record::Record| data.sources[r.source as usize].as_str();
     let path = dir.join("mapping.csv");
-    write_csv(
+    crate::mapping::write(
         &path,
-        &MAPPING_HEADER,
         data.records.iter().enumerate().map(|(i, r)| {
             [
                 source(r).to_string(),
@@ -373,15 +272,8 @@ fn write_tables(
     if options.emit_pairs {
         write_pairs(res, &dir.join("pairs.csv"), &offsets, &members)?;
     }
-    write_json(&dir.join("model.json"), &res.model)?;
-    write_json(
-        &dir.join("state.json"),
-        &IdState {
-            tool: outdir::TOOL.into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            next_golden_id: res.ids.next_id,
-        },
-    )?;
+    res.model.save(&dir.join("model.json"))?;
+    IdState::new(res.ids.next_id).save(dir)?;
     progress.advance(data.records.len() as u64 / 4);
     Ok(())
 }

@@ -4,7 +4,7 @@
 //! too few digits) is missing.
 //!
 //! Parsing is the slow part of ingestion (~47k parses/s on this machine kind, see
-//! DESIGN.md), so [`PhoneNormalizer`] caches results by digit string: "(555) 123-4567",
+//! ARCHITECTURE.md), so [`PhoneNormalizer`] caches results by digit string: "(555) 123-4567",
 //! "555.123.4567" and "555 123 4567" are parsed once.
 
 use std::collections::HashMap;
@@ -131,7 +131,7 @@ impl PhoneNormalizer {
     }
 
     /// North American numbers in their usual shapes, without the general parser: at a
-    /// million records parsing is the slowest part of ingestion (DESIGN.md: ~47k parses/s,
+    /// million records parsing is the slowest part of ingestion (ARCHITECTURE.md: ~47k parses/s,
     /// slower on two threads). Gives exactly what the parser gives for these shapes (a
     /// test checks); anything else goes to the parser.
     fn nanp(&self, key: &str) -> Option<Phone> {

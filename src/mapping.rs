@@ -1,0 +1,64 @@
+//! `mapping.csv`: every accepted record and its golden ID — the table downstream systems
+//! load. The one owner of its columns: [`write`] writes it, [`read`] reads it (columns
+//! found by name) for the next run's IDs and for `explain`.
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// `mapping.csv`'s columns: written by [`write`], read by [`read`].
+pub const MAPPING_HEADER: [&str; 4] = ["source", "record_id", "golden_id", "match_probability"];
+
+/// One row of `mapping.csv`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MappingRow {
+    pub source: String,
+    pub record_id: String,
+    pub golden_id: String,
+}
+
+/// Reads a run's `mapping.csv`, its columns found by name.
+pub fn read(path: &Path) -> Result<Vec<MappingRow>> {
+    let mut reader = csv::Reader::from_path(path)
+        .map_err(|e| Error::input(path, format!("cannot read the mapping: {e}")))?;
+    let header = reader
+        .headers()
+        .map_err(|e| Error::input(path, e.to_string()))?
+        .clone();
+    let col = |name: &str| {
+        header.iter().position(|h| h == name).ok_or_else(|| {
+            Error::input(
+                path,
+                format!("column `{name}` not found: is this an idresolve output folder?"),
+            )
+        })
+    };
+    let (s, r, g) = (
+        col(MAPPING_HEADER[0])?,
+        col(MAPPING_HEADER[1])?,
+        col(MAPPING_HEADER[2])?,
+    );
+    let mut rows = Vec::new();
+    for row in reader.records() {
+        let row = row.map_err(|e| Error::input(path, e.to_string()))?;
+        let get = |i: usize| row.get(i).unwrap_or("").to_string();
+        rows.push(MappingRow {
+            source: get(s),
+            record_id: get(r),
+            golden_id: get(g),
+        });
+    }
+    Ok(rows)
+}
+
+/// Writes `mapping.csv`: one `[source, record_id, golden_id, match_probability]` per record.
+pub fn write(path: &Path, rows: impl IntoIterator<Item = [String; 4]>) -> Result<()> {
+    let f = crate::outdir::create_private_file(path)?;
+    let mut w = csv::Writer::from_writer(std::io::BufWriter::with_capacity(1 << 20, f));
+    let err = |e: csv::Error| Error::io(path, std::io::Error::other(e.to_string()));
+    w.write_record(MAPPING_HEADER).map_err(err)?;
+    for row in rows {
+        w.write_record(&row).map_err(err)?;
+    }
+    w.flush().map_err(|e| Error::io(path, e))
+}
