@@ -2,10 +2,15 @@
 //! `u` = P(level | different people). `u` is estimated from a large random sample of
 //! record pairs (almost all of which are different people); `m` and the share of
 //! matches among candidate pairs are estimated by expectation-maximisation over the
-//! candidate pairs, with `u` held fixed — no labels needed. A pair's match weight is
-//! log2 of its Bayes factor plus the prior; exact agreement on a value is adjusted by
-//! that value's frequency (term-frequency adjustment), so sharing "smith" counts less
-//! than sharing a rare surname.
+//! candidate pairs (which also re-estimates `u` among candidates; scoring uses the
+//! random-pair `u`, see [`train`]) — no labels needed. A pair's match weight is log2 of
+//! its Bayes factor plus the prior; exact agreement on a value is adjusted by that
+//! value's frequency (term-frequency adjustment), so sharing "smith" counts less than
+//! sharing a rare surname.
+//!
+//! Here: the parameters and `model.json` (`save`, `load` with sanity checks). In
+//! `sample`: u-sampling. In `em`: training. In `tf`: term frequencies. In `score`: the
+//! match weight of a comparison and its contributions.
 
 use std::collections::HashMap;
 
@@ -17,6 +22,16 @@ use serde::{Deserialize, Serialize};
 use crate::compare::{self, Comparison, MISSING, N, SPECS};
 use crate::error::{Error, Result};
 use crate::record::Dataset;
+
+mod em;
+mod sample;
+mod score;
+mod tf;
+
+pub use em::{fit, train};
+pub use sample::estimate_u;
+pub use score::{Contribution, Scorer};
+pub use tf::TermFrequencies;
 
 /// EM stops when no parameter moves more than this between iterations.
 const EM_TOLERANCE: f64 = 1e-6;
@@ -209,133 +224,6 @@ impl Model {
     }
 }
 
-/// Counts of values per comparison, for term-frequency adjustment.
-#[derive(Debug, Default)]
-pub struct TermFrequencies {
-    counts: Vec<HashMap<u64, u32>>,
-    totals: [u64; N],
-}
-
-impl TermFrequencies {
-    /// Counts every value of every profile.
-    pub fn from_data(data: &Dataset) -> TermFrequencies {
-        Self::from_profiles(&data.profiles)
-    }
-
-    /// Counts every value of the given profiles.
-    pub fn from_profiles(profiles: &[crate::record::Profile]) -> TermFrequencies {
-        let mut tf = TermFrequencies {
-            counts: vec![HashMap::new(); N],
-            totals: [0; N],
-        };
-        for p in profiles {
-            compare::tf_values(p, |i, key| {
-                *tf.counts[i].entry(key).or_default() += 1;
-                tf.totals[i] += 1;
-            });
-        }
-        tf
-    }
-
-    /// Relative frequency of a value among the values of comparison `i` (at least 1/total).
-    /// A name counts as common if it is common as a given name *or* as a surname: names
-    /// compared with first and last swapped ("SANCHEZ Dennis" read as given name
-    /// Sanchez) would otherwise look as rare as a surname used as a given name.
-    pub fn frequency(&self, i: usize, key: u64) -> Option<f64> {
-        let own = self.relative(i, key)?;
-        let other = match i {
-            compare::FIRST_NAME => self.relative(compare::LAST_NAME, key),
-            compare::LAST_NAME => self.relative(compare::FIRST_NAME, key),
-            _ => None,
-        };
-        Some(other.map_or(own, |o| own.max(o)))
-    }
-
-    fn relative(&self, i: usize, key: u64) -> Option<f64> {
-        let total = self.totals[i];
-        if total == 0 {
-            return None;
-        }
-        let count = self.counts[i].get(&key).copied().unwrap_or(1).max(1);
-        Some(count as f64 / total as f64)
-    }
-
-    pub fn count(&self, i: usize, key: u64) -> u32 {
-        self.counts[i].get(&key).copied().unwrap_or(0)
-    }
-
-    pub fn distinct(&self, i: usize) -> usize {
-        self.counts[i].len()
-    }
-}
-
-/// One comparison's part in a pair's score.
-#[derive(Debug, Clone, Serialize)]
-pub struct Contribution {
-    pub comparison: &'static str,
-    pub level: &'static str,
-    pub weight: f64,
-    pub tf_adjustment: f64,
-}
-
-/// Scores comparison vectors with a model and the data's term frequencies.
-pub struct Scorer<'a> {
-    pub model: &'a Model,
-    pub tf: &'a TermFrequencies,
-}
-
-impl Scorer<'_> {
-    /// Match weight (log2 odds, prior included) of a comparison.
-    pub fn weight(&self, c: &Comparison) -> f64 {
-        let mut w = self.model.prior_weight;
-        for i in 0..N {
-            w += self
-                .field_weight(c, i)
-                .map(|(w, adj)| w + adj)
-                .unwrap_or(0.0);
-        }
-        w
-    }
-
-    fn field_weight(&self, c: &Comparison, i: usize) -> Option<(f64, f64)> {
-        let level = c.levels[i];
-        let params = &self.model.comparisons[i];
-        if level == MISSING || !params.active {
-            return None;
-        }
-        let lp = &params.levels[level as usize];
-        let mut adj = 0.0;
-        if SPECS[i].tf_level == Some(level) && c.tf_keys[i] != 0 {
-            if let Some(freq) = self.tf.frequency(i, c.tf_keys[i]) {
-                // Splink's adjustment: how much rarer (or more common) this value is than
-                // the average agreeing value among random pairs.
-                adj = (lp.u_random / freq.max(MIN_PROBABILITY)).log2();
-            }
-        }
-        Some((lp.weight, adj))
-    }
-
-    /// Each comparison's level, weight and TF adjustment (for `explain`).
-    pub fn contributions(&self, c: &Comparison) -> Vec<Contribution> {
-        (0..N)
-            .filter(|&i| self.model.comparisons[i].active)
-            .map(|i| {
-                let (weight, tf_adjustment) = self.field_weight(c, i).unwrap_or((0.0, 0.0));
-                Contribution {
-                    comparison: SPECS[i].name,
-                    level: if c.levels[i] == MISSING {
-                        "missing"
-                    } else {
-                        SPECS[i].levels[c.levels[i] as usize]
-                    },
-                    weight,
-                    tf_adjustment,
-                }
-            })
-            .collect()
-    }
-}
-
 /// Probability from a match weight.
 pub fn probability(weight: f64) -> f64 {
     let odds = weight.exp2();
@@ -349,216 +237,6 @@ pub fn probability(weight: f64) -> f64 {
 /// Match weight that corresponds to a probability.
 pub fn weight_of_probability(p: f64) -> f64 {
     (p / (1.0 - p)).log2()
-}
-
-/// Estimates `u` from random record pairs. Returns per comparison the level frequencies
-/// among non-missing comparisons, and how many were non-missing.
-pub fn estimate_u(data: &Dataset, pairs: usize) -> ([Vec<f64>; N], [u64; N]) {
-    let n = data.records.len();
-    let mut counts: [Vec<u64>; N] = std::array::from_fn(|i| vec![0; SPECS[i].levels.len()]);
-    if n >= 2 {
-        let chunks = pairs.div_ceil(U_SAMPLE_CHUNK);
-        let partial: Vec<[Vec<u64>; N]> = (0..chunks)
-            .into_par_iter()
-            .map(|chunk| {
-                let mut rng = ChaCha8Rng::seed_from_u64(
-                    U_SAMPLE_SEED ^ (chunk as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
-                );
-                let mut local: [Vec<u64>; N] =
-                    std::array::from_fn(|i| vec![0; SPECS[i].levels.len()]);
-                let todo = U_SAMPLE_CHUNK.min(pairs - chunk * U_SAMPLE_CHUNK);
-                for _ in 0..todo {
-                    let a = rng.gen_range(0..n);
-                    let mut b = rng.gen_range(0..n - 1);
-                    if b >= a {
-                        b += 1;
-                    }
-                    let (ra, rb) = (&data.records[a], &data.records[b]);
-                    let c = compare::compare(
-                        &data.profiles[ra.profile as usize],
-                        &data.profiles[rb.profile as usize],
-                    );
-                    for i in 0..N {
-                        if c.levels[i] != MISSING {
-                            local[i][c.levels[i] as usize] += 1;
-                        }
-                    }
-                }
-                local
-            })
-            .collect();
-        for part in partial {
-            for i in 0..N {
-                for (l, v) in part[i].iter().enumerate() {
-                    counts[i][l] += v;
-                }
-            }
-        }
-    }
-    let mut seen = [0u64; N];
-    let u = std::array::from_fn(|i| {
-        let total: u64 = counts[i].iter().sum();
-        seen[i] = total;
-        let levels = counts[i].len() as f64;
-        // Add-one smoothing: a level never seen among random pairs is rare, not impossible.
-        counts[i]
-            .iter()
-            .map(|&c| (c as f64 + 1.0) / (total as f64 + levels))
-            .collect()
-    });
-    (u, seen)
-}
-
-/// Starting `m`: most matches agree exactly; weaker agreement less often; "different" rarely.
-fn initial_m(levels: usize) -> Vec<f64> {
-    let mut m: Vec<f64> = (0..levels)
-        .map(|l| if l == 0 { 0.05 } else { 2f64.powi(l as i32) })
-        .collect();
-    let rest: f64 = m[1..].iter().sum();
-    for v in m.iter_mut().skip(1) {
-        *v = *v / rest * 0.95;
-    }
-    m
-}
-
-/// Trains a model: `u` among random pairs by sampling; then `m`, `u` among candidate
-/// pairs and the share of matches among candidates by EM over `comparisons` (the
-/// candidate pairs' comparison vectors), starting from the sampled `u`.
-///
-/// Why EM re-estimates `u`: candidate pairs were chosen because they agree on
-/// something, so different people among them agree far more often than random pairs
-/// do. With `u` fixed at the random-pair value, EM explains that extra agreement by
-/// calling nearly every candidate a match (measured: prior → 0.99999 on generated
-/// data). Why scoring then uses the random-pair `u`: the candidate search selects
-/// pairs *because* they share a rare value, so among candidates a rare surname is
-/// not rare; scored against random pairs with the random-pair prior, the Bayes factor
-/// means the same for every pair, and term-frequency adjustment stays sound.
-pub fn train(
-    data: &Dataset,
-    comparisons: &[Comparison],
-    u_sample_pairs: usize,
-    max_iterations: usize,
-) -> Model {
-    let (u_random, u_seen) = estimate_u(data, u_sample_pairs);
-    let mut model = fit(&u_random, comparisons, max_iterations, true);
-    for (i, c) in model.comparisons.iter_mut().enumerate() {
-        c.active &= u_seen[i] > 0;
-    }
-    let profiles = data.profiles.len() as f64;
-    let all_pairs = (profiles * (profiles - 1.0) / 2.0).max(1.0);
-    let expected_matches = model.prior * comparisons.len() as f64;
-    let p = (expected_matches / all_pairs).clamp(MIN_PROBABILITY * MIN_PROBABILITY, 0.5);
-    // The random sample holds matches at rate p; on small data (a demo, one family's
-    // records) that is not negligible. Remove their expected share from u.
-    for c in model.comparisons.iter_mut() {
-        for l in c.levels.iter_mut() {
-            l.u_random = ((l.u_random - p * l.m) / (1.0 - p)).clamp(MIN_PROBABILITY, 1.0);
-            l.weight = (l.m / l.u_random).log2();
-        }
-    }
-    // Scores are for any pair, not only candidates: m (the same among candidates as
-    // anywhere, if the candidates hold nearly all matches) against the random-pair u,
-    // from the random-pair prior. Candidate selection then cannot bias the score.
-    model.random_match_probability = p;
-    model.prior_weight = (p / (1.0 - p)).log2();
-    model.training.u_sample_pairs = u_sample_pairs as u64;
-    model
-}
-
-/// Starting share of matches among candidate pairs.
-const INITIAL_PRIOR: f64 = 0.1;
-
-/// EM for `m`, the prior and (when `free_u`) `u`, over the comparison vectors,
-/// starting from `u_start`.
-pub fn fit(
-    u_start: &[Vec<f64>; N],
-    comparisons: &[Comparison],
-    max_iterations: usize,
-    free_u: bool,
-) -> Model {
-    // Distinct level patterns with their counts: EM runs over patterns, not pairs.
-    let mut pattern_counts: HashMap<[u8; N], u64> = HashMap::new();
-    for c in comparisons {
-        *pattern_counts.entry(c.levels).or_default() += 1;
-    }
-    let mut patterns: Vec<([u8; N], f64)> = pattern_counts
-        .into_iter()
-        .map(|(p, c)| (p, c as f64))
-        .collect();
-    patterns.sort_by_key(|p| p.0);
-    let active: [bool; N] = std::array::from_fn(|i| patterns.iter().any(|(p, _)| p[i] != MISSING));
-    let m_start: [Vec<f64>; N] = std::array::from_fn(|i| initial_m(SPECS[i].levels.len()));
-    let mut m = m_start.clone();
-    let mut u: [Vec<f64>; N] = u_start.clone();
-    let mut prior: f64 = INITIAL_PRIOR;
-    let mut iterations = 0;
-    let mut converged = false;
-    while iterations < max_iterations && !patterns.is_empty() {
-        iterations += 1;
-        let mut m_acc: [Vec<f64>; N] = std::array::from_fn(|i| vec![0.0; SPECS[i].levels.len()]);
-        let mut u_acc: [Vec<f64>; N] = std::array::from_fn(|i| vec![0.0; SPECS[i].levels.len()]);
-        let (mut match_mass, mut total) = (0.0, 0.0);
-        for (p, count) in &patterns {
-            // E step: posterior probability that this pattern is a match.
-            let (mut lm, mut lu) = (prior.ln(), (1.0 - prior).ln());
-            for i in (0..N).filter(|&i| active[i] && p[i] != MISSING) {
-                lm += m[i][p[i] as usize].ln();
-                lu += u[i][p[i] as usize].ln();
-            }
-            let post = 1.0 / (1.0 + (lu - lm).exp());
-            match_mass += post * count;
-            total += count;
-            for i in (0..N).filter(|&i| active[i] && p[i] != MISSING) {
-                m_acc[i][p[i] as usize] += post * count;
-                u_acc[i][p[i] as usize] += (1.0 - post) * count;
-            }
-        }
-        // M step.
-        let new_prior = (match_mass / total).clamp(MIN_PROBABILITY, 1.0 - MIN_PROBABILITY);
-        let mut change = (new_prior - prior).abs();
-        prior = new_prior;
-        let update =
-            |params: &mut Vec<f64>, acc: &[f64], toward: &[f64], floor: f64, change: &mut f64| {
-                let sum: f64 = acc.iter().sum();
-                if sum > 0.0 {
-                    for ((v, a), t) in params.iter_mut().zip(acc).zip(toward) {
-                        let new =
-                            ((a + PRIOR_PSEUDO_PAIRS * t) / (sum + PRIOR_PSEUDO_PAIRS)).max(floor);
-                        *change = change.max((new - *v).abs());
-                        *v = new;
-                    }
-                }
-            };
-        for i in 0..N {
-            let coverage = m_acc[i].iter().sum::<f64>() / match_mass.max(f64::MIN_POSITIVE);
-            if coverage < MIN_MATCH_COVERAGE {
-                m[i].clone_from(&m_start[i]);
-            } else {
-                update(&mut m[i], &m_acc[i], &m_start[i], MIN_M, &mut change);
-            }
-            if free_u {
-                update(
-                    &mut u[i],
-                    &u_acc[i],
-                    &u_start[i],
-                    MIN_PROBABILITY,
-                    &mut change,
-                );
-            }
-        }
-        if change < EM_TOLERANCE {
-            converged = true;
-            break;
-        }
-    }
-    let training = Training {
-        u_sample_pairs: 0,
-        em_pairs: comparisons.len() as u64,
-        em_patterns: patterns.len() as u64,
-        em_iterations: iterations as u64,
-        em_converged: converged,
-    };
-    Model::from_params(&m, &u, u_start, active, prior, training)
 }
 
 #[cfg(test)]
