@@ -1,0 +1,310 @@
+//! The four vendors' exports: each system's columns, formats and quirks, and the
+//! config that reads them.
+
+use super::*;
+
+pub(super) struct Writers {
+    pub(super) warranty: csv::Writer<BufWriter<File>>,
+    pub(super) billing: csv::Writer<BufWriter<File>>,
+    pub(super) support: csv::Writer<BufWriter<File>>,
+    pub(super) shop: csv::Writer<BufWriter<File>>,
+    pub(super) truth: csv::Writer<BufWriter<File>>,
+    pub(super) ids: [u64; 4],
+    pub(super) out: std::path::PathBuf,
+}
+
+impl Writers {
+    pub(super) fn new(out: &Path) -> Result<Writers> {
+        let open = |name: &str, header: &[&str]| -> Result<csv::Writer<BufWriter<File>>> {
+            let path = out.join(name);
+            let f = File::create(&path).map_err(|e| Error::io(&path, e))?;
+            let mut w = csv::WriterBuilder::new()
+                .flexible(true)
+                .from_writer(BufWriter::with_capacity(1 << 20, f));
+            w.write_record(header).map_err(|e| csv_err(&path, e))?;
+            Ok(w)
+        };
+        Ok(Writers {
+            warranty: open(
+                "warranty.csv",
+                &[
+                    "claim_no",
+                    "owner_name",
+                    "owner_email",
+                    "owner_phone",
+                    "serial_number",
+                    "purchase_date",
+                    "support_case_ref",
+                ],
+            )?,
+            billing: open(
+                "billing.csv",
+                &[
+                    "account_id",
+                    "first_name",
+                    "last_name",
+                    "email",
+                    "phone",
+                    "mobile",
+                    "street",
+                    "city",
+                    "zip",
+                    "birth_date",
+                    "opened",
+                ],
+            )?,
+            support: open(
+                "support.csv",
+                &[
+                    "case_number",
+                    "caller",
+                    "callback_number",
+                    "email",
+                    "device_serial",
+                    "opened_at",
+                    "subject",
+                ],
+            )?,
+            shop: open(
+                "shop.csv",
+                &[
+                    "order_id",
+                    "customer_name",
+                    "customer_email",
+                    "customer_phone",
+                    "ship_address",
+                    "ship_city",
+                    "ship_zip",
+                    "order_date",
+                    "items",
+                ],
+            )?,
+            truth: open("truth.csv", &["source", "record_id", "entity_id"])?,
+            ids: [0; 4],
+            out: out.to_path_buf(),
+        })
+    }
+
+    pub(super) fn finish(mut self) -> Result<()> {
+        for (w, name) in [
+            (&mut self.warranty, "warranty.csv"),
+            (&mut self.billing, "billing.csv"),
+            (&mut self.support, "support.csv"),
+            (&mut self.shop, "shop.csv"),
+            (&mut self.truth, "truth.csv"),
+        ] {
+            w.flush().map_err(|e| Error::io(self.out.join(name), e))?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn next_id(&mut self, source: usize, prefix: &str) -> String {
+        self.ids[source] += 1;
+        format!("{prefix}{:07}", self.ids[source] * 7 + 1_000_000)
+    }
+
+    /// Writes a row, sometimes replaced by junk or made ragged, and its truth.
+    pub(super) fn row(
+        &mut self,
+        source: usize,
+        c: &Customer,
+        mut fields: Vec<String>,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<()> {
+        let name = ["warranty", "billing", "support", "shop"][source];
+        let record_id = fields[0].clone();
+        let junk = rng.gen_bool(P_JUNK_ROW);
+        if junk {
+            for f in fields.iter_mut().skip(1) {
+                *f = ["N/A", "test", "", "unknown"]
+                    .choose(rng)
+                    .unwrap_or(&"")
+                    .to_string();
+            }
+        } else if rng.gen_bool(P_RAGGED_ROW) {
+            fields.pop();
+        }
+        let w = match source {
+            0 => &mut self.warranty,
+            1 => &mut self.billing,
+            2 => &mut self.support,
+            _ => &mut self.shop,
+        };
+        let path = self.out.join(format!("{name}.csv"));
+        w.write_record(&fields).map_err(|e| csv_err(&path, e))?;
+        // A junk row is a test entry: it belongs to nobody, so it is its own entity.
+        let entity = if junk {
+            format!("junk-{record_id}")
+        } else {
+            c.id.to_string()
+        };
+        self.truth
+            .write_record([name, record_id.as_str(), entity.as_str()])
+            .map_err(|e| csv_err(&self.out.join("truth.csv"), e))
+    }
+}
+
+pub(super) fn csv_err(path: &Path, e: csv::Error) -> Error {
+    Error::io(path, std::io::Error::other(e.to_string()))
+}
+
+pub(super) fn warranty_row(
+    w: &mut Writers,
+    c: &Customer,
+    serial: &str,
+    cite: Option<String>,
+    rng: &mut ChaCha8Rng,
+) -> Result<()> {
+    let first = title(&given_name(c, rng, false));
+    let last = c.last.to_uppercase();
+    let name = if rng.gen_bool(0.7) {
+        format!("{last}, {first}")
+    } else {
+        format!("{first} {}", title(&c.last))
+    };
+    let serial = match rng.gen_range(0..3) {
+        0 => serial.to_string(),
+        1 => format!("{}-{}-{}", &serial[..3], &serial[3..7], &serial[7..]),
+        _ => serial.to_lowercase(),
+    };
+    let (y, m, d) = event_date(rng);
+    let id = w.next_id(0, "W");
+    let fields = vec![
+        id,
+        required(&name, rng),
+        noisy(&c.email, rng),
+        noisy(&format_phone(&phone_digits(c, rng), 0), rng),
+        serial,
+        format!("{m}/{d}/{y}"),
+        cite.unwrap_or_default(),
+    ];
+    w.row(0, c, fields, rng)
+}
+
+pub(super) fn billing_row(w: &mut Writers, c: &Customer, rng: &mut ChaCha8Rng) -> Result<()> {
+    let (city, _, _) = CITIES[c.city];
+    let zip = if rng.gen_bool(0.3) {
+        format!("{}-{:04}", c.zip, rng.gen_range(0..10000))
+    } else {
+        c.zip.clone()
+    };
+    let street = if rng.gen_bool(0.5) {
+        STREET_TYPES
+            .iter()
+            .fold(c.street.clone(), |s, (long, short)| s.replace(long, short))
+    } else {
+        c.street.clone()
+    };
+    let first = match c.middle {
+        Some(mi) if rng.gen_bool(0.5) => format!("{} {mi}.", title(&given_name(c, rng, false))),
+        _ => title(&given_name(c, rng, false)),
+    };
+    let (y, m, d) = c.dob;
+    let (oy, om, od) = event_date(rng);
+    let id = w.next_id(1, "B");
+    let fields = vec![
+        id,
+        noisy(&first, rng),
+        required(&title(&c.last), rng),
+        noisy(&c.email, rng),
+        noisy(&format_phone(&c.phone, 1 + rng.gen_range(0..2)), rng),
+        c.mobile
+            .as_deref()
+            .map(|m| format_phone(m, 4))
+            .unwrap_or_default(),
+        noisy(&street, rng),
+        city.to_string(),
+        zip,
+        noisy(&format!("{y}-{m:02}-{d:02}"), rng),
+        format!("{od:02}.{om:02}.{oy}"),
+    ];
+    w.row(1, c, fields, rng)
+}
+
+pub(super) fn support_row(
+    w: &mut Writers,
+    c: &Customer,
+    case: &str,
+    rng: &mut ChaCha8Rng,
+) -> Result<()> {
+    let name = format!("{} {}", title(&given_name(c, rng, true)), title(&c.last));
+    let serial = c.serials.choose(rng).cloned().unwrap_or_default();
+    let serial = if rng.gen_bool(P_SERIAL_CONFUSION) {
+        serial.replace('0', "O").replace('1', "I")
+    } else {
+        serial
+    };
+    let (y, m, d) = event_date(rng);
+    let fields = vec![
+        case.to_string(),
+        noisy(&name, rng),
+        required(
+            &format_phone(&phone_digits(c, rng), [0, 3, 4][rng.gen_range(0..3)]),
+            rng,
+        ),
+        if rng.gen_bool(0.4) {
+            noisy(&c.email, rng)
+        } else {
+            String::new()
+        },
+        if rng.gen_bool(0.6) {
+            noisy(&serial, rng)
+        } else {
+            String::new()
+        },
+        format!(
+            "{y}-{m:02}-{d:02}T{:02}:{:02}:00Z",
+            rng.gen_range(8..18),
+            rng.gen_range(0..60)
+        ),
+        SUBJECTS.choose(rng).unwrap_or(&"").to_string(),
+    ];
+    w.row(2, c, fields, rng)
+}
+
+pub(super) fn shop_row(w: &mut Writers, c: &Customer, rng: &mut ChaCha8Rng) -> Result<()> {
+    let name = format!("{} {}", title(&given_name(c, rng, true)), title(&c.last));
+    let email = if rng.gen_bool(P_NEW_EMAIL) {
+        c.new_email.clone()
+    } else {
+        c.email.clone()
+    };
+    let email = match rng.gen_range(0..4) {
+        0 => email.replacen('@', "+shop@", 1),
+        1 => email.to_uppercase(),
+        _ => email,
+    };
+    let street = if rng.gen_bool(P_MOVED) {
+        &c.new_street
+    } else {
+        &c.street
+    };
+    let (city, _, _) = CITIES[c.city];
+    let (y, m, d) = event_date(rng);
+    let id = w.next_id(3, "O");
+    let fields = vec![
+        id,
+        required(&name, rng),
+        required(&email, rng),
+        if rng.gen_bool(0.5) {
+            format_phone(&phone_digits(c, rng), 2)
+        } else {
+            String::new()
+        },
+        noisy(street, rng),
+        city.to_string(),
+        c.zip.clone(),
+        format!("{y}{m:02}{d:02}"),
+        PRODUCTS.choose(rng).unwrap_or(&"").to_string(),
+    ];
+    w.row(3, c, fields, rng)
+}
+
+pub(super) fn write_config(out: &Path) -> Result<()> {
+    let path = out.join("resolve.toml");
+    let mut f = File::create(&path).map_err(|e| Error::io(&path, e))?;
+    f.write_all(GENERATED_CONFIG.as_bytes())
+        .map_err(|e| Error::io(&path, e))
+}
+
+pub(super) const GENERATED_CONFIG: &str = include_str!("resolve.toml");
