@@ -103,19 +103,6 @@ pub fn cluster(
     threshold_weight: f64,
     penalties: ConflictPenalties,
 ) -> Clustering {
-    let n = data.profiles.len();
-    let mut parent: Vec<u32> = (0..n as u32).collect();
-    let mut groups: Vec<Option<Group>> = data
-        .profiles
-        .iter()
-        .map(|p| {
-            Some(Group {
-                dobs: p.dobs.iter().take(MAX_TRACKED_VALUES).copied().collect(),
-                ids: p.ids.iter().take(MAX_TRACKED_VALUES).cloned().collect(),
-                firsts: first_names(p),
-            })
-        })
-        .collect();
     let mut c = Clustering {
         group: Vec::new(),
         linked: self_weight
@@ -135,25 +122,50 @@ pub fn cluster(
         links: Vec::new(),
         stats: ClusterStats::default(),
     };
-    let (household_phones, household_addresses) = household_keys(data);
-    c.stats.household_phones = household_phones.len() as u64;
-    c.stats.household_addresses = household_addresses.len() as u64;
-    let holds = |keys: &HashSet<u64>, values: fn(&Profile) -> Vec<u64>| -> Vec<bool> {
-        data.profiles
-            .par_iter()
-            .map(|p| values(p).iter().any(|k| keys.contains(k)))
-            .collect()
-    };
-    let holds_household_phone = holds(&household_phones, |p| {
-        p.phones
-            .iter()
-            .map(|x| compare::value_hash(&x.e164))
-            .collect()
-    });
-    let holds_household_address = holds(&household_addresses, |p| {
-        p.addresses.iter().map(compare::value_hash).collect()
-    });
-    // Only links at or above the threshold take part: sort those, strongest first.
+    let households = Households::of(data);
+    c.stats.household_phones = households.phones.len() as u64;
+    c.stats.household_addresses = households.addresses.len() as u64;
+    let mut groups = Groups::new(data);
+    for e in strongest_first(edges, threshold_weight) {
+        c.stats.edges_above_threshold += 1;
+        if households.only_evidence(e) {
+            c.stats.refused_household_contact_only += 1;
+            continue;
+        }
+        match groups.merge(e, threshold_weight, penalties) {
+            Merge::Joined => {
+                c.stats.merges += 1;
+                c.links.push(Link {
+                    a: e.a,
+                    b: e.b,
+                    weight: e.weight,
+                });
+            }
+            Merge::AlreadyTogether => {}
+            Merge::Refused(reason) => {
+                match reason {
+                    Refusal::DifferentFirstNames => c.stats.refused_different_first_names += 1,
+                    Refusal::ConflictingDob => c.stats.refused_conflicting_dob += 1,
+                    Refusal::ConflictingId => c.stats.refused_conflicting_id += 1,
+                }
+                continue;
+            }
+        }
+        for p in [e.a, e.b] {
+            c.linked[p as usize] = true;
+            let best = &mut c.best_weight[p as usize];
+            if best.is_nan() || *best < e.weight {
+                *best = e.weight;
+            }
+        }
+    }
+    c.group = groups.roots();
+    c
+}
+
+/// Edges at or above the threshold, strongest first (ties by profile ordinals, so the
+/// order does not depend on the thread count).
+fn strongest_first(edges: &[Edge], threshold_weight: f64) -> Vec<&Edge> {
     let mut strong: Vec<&Edge> = edges
         .par_iter()
         .filter(|e| e.weight as f64 >= threshold_weight)
@@ -164,81 +176,150 @@ pub fn cluster(
             .then(x.a.cmp(&y.a))
             .then(x.b.cmp(&y.b))
     });
-    for e in strong {
-        let w = e.weight as f64;
-        c.stats.edges_above_threshold += 1;
-        // Household evidence alone (a phone or address that people with different first
-        // names share, plus the surname) links a household, not a person. An initial does
-        // not tell household members apart (J. is James and John); a typo'd personal
-        // e-mail does.
+    strong
+}
+
+/// The contact details households share, and which profiles hold them.
+struct Households {
+    phones: HashSet<u64>,
+    addresses: HashSet<u64>,
+    holds_phone: Vec<bool>,
+    holds_address: Vec<bool>,
+}
+
+impl Households {
+    fn of(data: &Dataset) -> Households {
+        let (phones, addresses) = household_keys(data);
+        let holds = |keys: &HashSet<u64>, values: fn(&Profile) -> Vec<u64>| -> Vec<bool> {
+            data.profiles
+                .par_iter()
+                .map(|p| values(p).iter().any(|k| keys.contains(k)))
+                .collect()
+        };
+        let holds_phone = holds(&phones, |p| {
+            p.phones
+                .iter()
+                .map(|x| compare::value_hash(&x.e164))
+                .collect()
+        });
+        let holds_address = holds(&addresses, |p| {
+            p.addresses.iter().map(compare::value_hash).collect()
+        });
+        Households {
+            phones,
+            addresses,
+            holds_phone,
+            holds_address,
+        }
+    }
+
+    /// Household evidence alone (a phone or address that people with different first
+    /// names share, plus the surname) links a household, not a person. An initial does
+    /// not tell household members apart (J. is James and John); a typo'd personal
+    /// e-mail does.
+    fn only_evidence(&self, e: &Edge) -> bool {
         let ev = &e.evidence;
         let person_evidence =
             ev.personal_key_agrees || ev.personal_email_typo || ev.first_names_beyond_initial;
+        if person_evidence {
+            return false;
+        }
         // A phone or address one keystroke from a household's counts as the household's:
         // a nameless ticket whose callback number has a typo is no more one person's.
-        let near_household = |held: &[bool]| held[e.a as usize] || held[e.b as usize];
-        let via_household = match ev.phone {
-            ContactAgreement::Exact => household_phones.contains(&e.phone_key),
-            ContactAgreement::Near => near_household(&holds_household_phone),
+        let near = |held: &[bool]| held[e.a as usize] || held[e.b as usize];
+        (match ev.phone {
+            ContactAgreement::Exact => self.phones.contains(&e.phone_key),
+            ContactAgreement::Near => near(&self.holds_phone),
             ContactAgreement::None => false,
-        } || match ev.address {
-            ContactAgreement::Exact => household_addresses.contains(&e.address_key),
-            ContactAgreement::Near => near_household(&holds_household_address),
+        }) || match ev.address {
+            ContactAgreement::Exact => self.addresses.contains(&e.address_key),
+            ContactAgreement::Near => near(&self.holds_address),
             ContactAgreement::None => false,
-        };
-        if !person_evidence && via_household {
-            c.stats.refused_household_contact_only += 1;
-            continue;
-        }
-        let (ra, rb) = (find(&mut parent, e.a), find(&mut parent, e.b));
-        if ra != rb {
-            let (ga, gb) = (groups[ra as usize].as_ref(), groups[rb as usize].as_ref());
-            let (Some(ga), Some(gb)) = (ga, gb) else {
-                continue;
-            };
-            // A household or an office: shared contact details, clearly different people.
-            if !ev.personal_key_agrees && first_names_conflict(&ga.firsts, &gb.firsts) {
-                c.stats.refused_different_first_names += 1;
-                continue;
-            }
-            let dob_conflict = conflicts(&ga.dobs, &gb.dobs, compare::dobs_compatible);
-            let id_conflict = conflicts(&ga.ids, &gb.ids, |x, y| compare::ids_compatible(x, y));
-            let cost = if dob_conflict { penalties.dob } else { 0.0 }
-                + if id_conflict { penalties.id } else { 0.0 };
-            if cost > 0.0 && w - cost < threshold_weight {
-                if dob_conflict {
-                    c.stats.refused_conflicting_dob += 1;
-                } else {
-                    c.stats.refused_conflicting_id += 1;
-                }
-                continue;
-            }
-            // Union by ordinal: the smaller root survives, so the result is order-free.
-            let (keep, gone) = if ra < rb { (ra, rb) } else { (rb, ra) };
-            let moved = groups[gone as usize].take();
-            if let (Some(g), Some(m)) = (groups[keep as usize].as_mut(), moved) {
-                merge_values(&mut g.dobs, m.dobs);
-                merge_values(&mut g.ids, m.ids);
-                merge_values(&mut g.firsts, m.firsts);
-            }
-            parent[gone as usize] = keep;
-            c.stats.merges += 1;
-            c.links.push(Link {
-                a: e.a,
-                b: e.b,
-                weight: e.weight,
-            });
-        }
-        for p in [e.a, e.b] {
-            c.linked[p as usize] = true;
-            let best = &mut c.best_weight[p as usize];
-            if best.is_nan() || *best < e.weight {
-                *best = e.weight;
-            }
         }
     }
-    c.group = (0..n as u32).map(|p| find(&mut parent, p)).collect();
-    c
+}
+
+enum Refusal {
+    DifferentFirstNames,
+    ConflictingDob,
+    ConflictingId,
+}
+
+enum Merge {
+    Joined,
+    AlreadyTogether,
+    Refused(Refusal),
+}
+
+/// Union-find over profiles, with the exclusive values each group holds.
+struct Groups {
+    parent: Vec<u32>,
+    values: Vec<Option<Group>>,
+}
+
+impl Groups {
+    fn new(data: &Dataset) -> Groups {
+        Groups {
+            parent: (0..data.profiles.len() as u32).collect(),
+            values: data
+                .profiles
+                .iter()
+                .map(|p| {
+                    Some(Group {
+                        dobs: p.dobs.iter().take(MAX_TRACKED_VALUES).copied().collect(),
+                        ids: p.ids.iter().take(MAX_TRACKED_VALUES).cloned().collect(),
+                        firsts: first_names(p),
+                    })
+                })
+                .collect(),
+        }
+    }
+
+    /// Joins the groups of an edge's profiles unless a guard refuses: clearly different
+    /// first names with no personal key (a household or an office), or conflicting
+    /// dates of birth or ids that the link's weight does not pay for.
+    fn merge(&mut self, e: &Edge, threshold_weight: f64, penalties: ConflictPenalties) -> Merge {
+        let (ra, rb) = (find(&mut self.parent, e.a), find(&mut self.parent, e.b));
+        if ra == rb {
+            return Merge::AlreadyTogether;
+        }
+        let (Some(ga), Some(gb)) = (
+            self.values[ra as usize].as_ref(),
+            self.values[rb as usize].as_ref(),
+        ) else {
+            return Merge::AlreadyTogether;
+        };
+        if !e.evidence.personal_key_agrees && first_names_conflict(&ga.firsts, &gb.firsts) {
+            return Merge::Refused(Refusal::DifferentFirstNames);
+        }
+        let dob_conflict = conflicts(&ga.dobs, &gb.dobs, compare::dobs_compatible);
+        let id_conflict = conflicts(&ga.ids, &gb.ids, |x, y| compare::ids_compatible(x, y));
+        let cost = if dob_conflict { penalties.dob } else { 0.0 }
+            + if id_conflict { penalties.id } else { 0.0 };
+        if cost > 0.0 && e.weight as f64 - cost < threshold_weight {
+            return Merge::Refused(if dob_conflict {
+                Refusal::ConflictingDob
+            } else {
+                Refusal::ConflictingId
+            });
+        }
+        // Union by ordinal: the smaller root survives, so the result is order-free.
+        let (keep, gone) = if ra < rb { (ra, rb) } else { (rb, ra) };
+        let moved = self.values[gone as usize].take();
+        if let (Some(g), Some(m)) = (self.values[keep as usize].as_mut(), moved) {
+            merge_values(&mut g.dobs, m.dobs);
+            merge_values(&mut g.ids, m.ids);
+            merge_values(&mut g.firsts, m.firsts);
+        }
+        self.parent[gone as usize] = keep;
+        Merge::Joined
+    }
+
+    fn roots(&mut self) -> Vec<ProfileOrd> {
+        (0..self.parent.len() as u32)
+            .map(|p| find(&mut self.parent, p))
+            .collect()
+    }
 }
 
 /// Phones and addresses (value hashes, as in comparison TF keys) held by profiles whose

@@ -3,7 +3,7 @@
 use std::fs;
 use std::path::Path;
 
-use crate::util::{csv_rows, idresolve, ok, root};
+use crate::util::{csv_rows, idresolve, ok, root, run_ok as run};
 
 /// golden_id of each (source, record_id) in a mapping.
 fn golden_of(out: &Path) -> std::collections::HashMap<(String, String), String> {
@@ -23,17 +23,6 @@ fn generate(dir: &Path, customers: u32, seed: u32) {
         &seed.to_string(),
         "--out",
         dir.to_str().unwrap(),
-    ]);
-}
-
-/// `idresolve run --config CONFIG --out OUT`.
-fn run(config: &Path, out: &Path) {
-    ok(&[
-        "run",
-        "--config",
-        config.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
     ]);
 }
 

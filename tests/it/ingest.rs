@@ -5,11 +5,10 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 use assert_cmd::Command;
 
-use crate::util::{code, idresolve, root, stderr};
+use crate::util::{code, idresolve, root, run, run_ok, stderr};
 use idresolve::record::Dataset;
 use idresolve::Config;
 
@@ -33,21 +32,6 @@ fn one_source(dir: &Path, csv: &[u8], source_extra: &str, fields: &str) -> PathB
 }
 
 const NAME_EMAIL: &str = "full_name = \"name\"\nemail = \"email\"";
-
-fn run(config: &Path, out: &Path) -> Output {
-    idresolve(&[
-        "run",
-        "--config",
-        config.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ])
-}
-
-fn run_ok(config: &Path, out: &Path) {
-    let o = run(config, out);
-    assert!(o.status.success(), "run failed: {}", stderr(&o));
-}
 
 fn demo_copy(dir: &Path) -> PathBuf {
     let d = dir.join("demo");

@@ -45,3 +45,20 @@ pub fn csv_rows(path: &Path) -> Vec<Vec<String>> {
         .map(|row| row.expect("row").iter().map(str::to_string).collect())
         .collect()
 }
+
+/// `idresolve run --config CONFIG --out OUT`, quiet.
+pub fn run(config: &Path, out: &Path) -> Output {
+    idresolve(&[
+        "run",
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ])
+}
+
+/// [`run`], asserting success.
+pub fn run_ok(config: &Path, out: &Path) {
+    let o = run(config, out);
+    assert!(o.status.success(), "run failed: {}", stderr(&o));
+}
