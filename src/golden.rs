@@ -24,6 +24,29 @@ pub struct GoldenRecord {
     pub last_seen: Option<NaiveDate>,
 }
 
+impl GoldenRecord {
+    /// The row of `golden.csv` (and of the lookup store's `golden.csv`).
+    pub fn row(&self) -> [String; 10] {
+        let sources: Vec<String> = self
+            .by_source
+            .iter()
+            .map(|(s, n)| format!("{s}:{n}"))
+            .collect();
+        [
+            self.golden_id.clone(),
+            self.name.clone(),
+            self.email.clone(),
+            self.phone.clone(),
+            self.address.clone(),
+            self.serials.join(";"),
+            self.records.to_string(),
+            sources.join(";"),
+            self.first_seen.map(|d| d.to_string()).unwrap_or_default(),
+            self.last_seen.map(|d| d.to_string()).unwrap_or_default(),
+        ]
+    }
+}
+
 /// The surviving value: most frequent normalized key, ties to the most recent record,
 /// then to the smaller key; shown in the form of its most recent record.
 fn survive<'a>(values: impl Iterator<Item = (&'a Shown, Option<NaiveDate>)>) -> Option<String> {

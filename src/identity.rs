@@ -77,7 +77,7 @@ impl IdState {
 
     /// Writes `state.json` into `dir`; [`load_previous`] reads it.
     pub fn save(&self, dir: &Path) -> Result<()> {
-        crate::output::write_json(&dir.join("state.json"), self)
+        crate::outdir::write_json(&dir.join("state.json"), self)
     }
 }
 

@@ -363,6 +363,13 @@ pub fn write_private(p: &Path, bytes: &[u8]) -> Result<()> {
     f.write_all(bytes).map_err(|e| Error::io(p, e))
 }
 
+/// Writes a value as pretty JSON, private (`model.json`, `run.json`, `state.json`).
+pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| Error::io(path, std::io::Error::other(e)))?;
+    write_private(path, (text + "\n").as_bytes())
+}
+
 /// fsyncs every file below `dir` and makes files 0600 and folders 0700 (files written
 /// by the index library come with the process umask).
 fn sync_tree(dir: &Path) -> Result<()> {

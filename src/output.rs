@@ -12,8 +12,6 @@ use std::fs::File;
 use std::io::BufWriter;
 use std::path::Path;
 
-use serde::Serialize;
-
 use crate::error::{Error, Result};
 use crate::golden::GoldenRecord;
 use crate::identity::IdState;
@@ -47,13 +45,6 @@ where
         w.write_record(row).map_err(|e| csv_error(path, e))?;
     }
     w.flush().map_err(|e| Error::io(path, e))
-}
-
-/// Writes a value as pretty JSON, private (`model.json`, `run.json`, `state.json`).
-pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let text = serde_json::to_string_pretty(value)
-        .map_err(|e| Error::io(path, std::io::Error::other(e)))?;
-    outdir::write_private(path, (text + "\n").as_bytes())
 }
 
 /// Header of `links.csv` and `pairs.csv`: two records and their score.
@@ -192,7 +183,7 @@ fn write_tables(
     write_csv(
         &dir.join("golden.csv"),
         &GOLDEN_HEADER,
-        order.iter().map(|&c| golden_row(&goldens[c])),
+        order.iter().map(|&c| goldens[c].row()),
     )?;
 
     let mut cases: Vec<(&str, Option<chrono::NaiveDate>, &str, &str, &str)> = Vec::new();
@@ -276,27 +267,6 @@ fn write_tables(
     IdState::new(res.ids.next_id).save(dir)?;
     progress.advance(data.records.len() as u64 / 4);
     Ok(())
-}
-
-/// A golden record as a row of `golden.csv` (and of the lookup index's copy of it).
-pub(crate) fn golden_row(g: &GoldenRecord) -> [String; 10] {
-    let sources: Vec<String> = g
-        .by_source
-        .iter()
-        .map(|(s, n)| format!("{s}:{n}"))
-        .collect();
-    [
-        g.golden_id.clone(),
-        g.name.clone(),
-        g.email.clone(),
-        g.phone.clone(),
-        g.address.clone(),
-        g.serials.join(";"),
-        g.records.to_string(),
-        sources.join(";"),
-        g.first_seen.map(|d| d.to_string()).unwrap_or_default(),
-        g.last_seen.map(|d| d.to_string()).unwrap_or_default(),
-    ]
 }
 
 fn round3(x: f64) -> f64 {

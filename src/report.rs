@@ -66,6 +66,6 @@ impl RunReport {
 
     /// Writes `run.json` into `dir` (private, like every output).
     pub fn save(&self, dir: &Path) -> Result<()> {
-        crate::output::write_json(&dir.join("run.json"), self)
+        crate::outdir::write_json(&dir.join("run.json"), self)
     }
 }

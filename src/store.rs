@@ -14,7 +14,6 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::golden::GoldenRecord;
 use crate::outdir;
-use crate::output::golden_row;
 use crate::Resolution;
 
 /// Files of the lookup index, beside tantivy's own files in `index/`.
@@ -100,7 +99,7 @@ pub fn write(res: &Resolution, goldens: &[GoldenRecord], dir: &Path) -> Result<(
         entries.extend_from_slice(&(record_buf.get_ref().len() as u64).to_le_bytes());
         entries.extend_from_slice(&(recs.len() as u32).to_le_bytes());
         let g = &goldens[c];
-        golden_buf.write_record(golden_row(g)).map_err(err)?;
+        golden_buf.write_record(g.row()).map_err(err)?;
         let mut sorted: Vec<u32> = recs.clone();
         sorted.sort_by_key(|&r| (data.records[r as usize].date, r));
         for r in sorted {

@@ -108,7 +108,7 @@ const MODEL_FORMAT: &str = "idresolve-model-1";
 impl Model {
     /// Writes `model.json`; [`Model::load`] reads it back.
     pub fn save(&self, path: &std::path::Path) -> Result<()> {
-        crate::output::write_json(path, self)
+        crate::outdir::write_json(path, self)
     }
 
     pub fn load(path: &std::path::Path) -> Result<Model> {

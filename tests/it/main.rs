@@ -1,6 +1,7 @@
 //! The integration tests: one binary (faster to build and link than one per file), one
 //! module per area, shared helpers in `util`.
 
+mod architecture;
 mod candidates;
 mod cli;
 mod ingest;
