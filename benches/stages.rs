@@ -30,15 +30,18 @@ fn stages(c: &mut Criterion) {
         b.iter(|| candidates::generate(&data, &index, config.matching.candidates, |_| {}))
     });
     let cands = candidates::generate(&data, &index, config.matching.candidates, |_| {});
+    let shared = idresolve::compare::SharedValues::learn(&data);
     g.bench_function("compare", |b| {
-        b.iter(|| idresolve::compare_pairs(&data, &cands.pairs, &NoProgress))
+        b.iter(|| idresolve::compare_pairs(&data, &shared, &cands.pairs, &NoProgress))
     });
-    let comparisons = idresolve::compare_pairs(&data, &cands.pairs, &NoProgress);
+    let comparisons = idresolve::compare_pairs(&data, &shared, &cands.pairs, &NoProgress);
     g.bench_function("train (u sample + EM)", |b| {
         b.iter(|| {
             model::train(
                 &data,
                 &comparisons,
+                cands.pairs.len(),
+                &shared,
                 config.matching.u_sample_pairs,
                 config.matching.max_em_iterations,
             )

@@ -49,6 +49,10 @@ pub struct ClusterStats {
     pub household_addresses: u64,
     pub refused_conflicting_dob: u64,
     pub refused_conflicting_id: u64,
+    /// Links refused because one side is a profile with nothing personal in it (see
+    /// [`cluster`]).
+    #[serde(default)]
+    pub refused_impersonal_profile: u64,
     /// Scored pairs below the threshold raised to it because the two records shared a
     /// golden ID in the previous run (`--previous`) and no evidence is against it.
     pub links_kept_from_previous: u64,
@@ -95,11 +99,15 @@ fn find(parent: &mut [u32], mut x: u32) -> u32 {
 use compare::first_names_compatible;
 
 /// Clusters profiles from scored edges; `self_weight[p]` is the weight of profile p
-/// compared with itself (used for profiles with several records).
+/// compared with itself (used for profiles with several records). `impersonal[p]` marks
+/// a profile with nothing personal in it (a name, a city, and contact details strangers
+/// share: "Jane Doe", `noemail@noemail.com`): a name alone does not say who someone is,
+/// so it links to nothing and its records stay apart.
 pub fn cluster(
     data: &Dataset,
     edges: &[Edge],
     self_weight: &[f32],
+    impersonal: &[bool],
     threshold_weight: f64,
     penalties: ConflictPenalties,
 ) -> Clustering {
@@ -128,6 +136,10 @@ pub fn cluster(
     let mut groups = Groups::new(data);
     for e in strongest_first(edges, threshold_weight) {
         c.stats.edges_above_threshold += 1;
+        if impersonal[e.a as usize] || impersonal[e.b as usize] {
+            c.stats.refused_impersonal_profile += 1;
+            continue;
+        }
         if households.only_evidence(e) {
             c.stats.refused_household_contact_only += 1;
             continue;
@@ -452,7 +464,14 @@ mod tests {
 
     fn run(d: &Dataset, edges: &[Edge], penalties: ConflictPenalties) -> Clustering {
         let self_weight = vec![f32::NAN; d.profiles.len()];
-        cluster(d, edges, &self_weight, THRESHOLD, penalties)
+        cluster(
+            d,
+            edges,
+            &self_weight,
+            &vec![false; d.profiles.len()],
+            THRESHOLD,
+            penalties,
+        )
     }
 
     #[test]

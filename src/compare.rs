@@ -252,6 +252,132 @@ pub fn ids_compatible(a: &str, b: &str) -> bool {
     id_level(a, b).0 > 0
 }
 
+/// Fewest different surnames among a value's holders that make the value "shared by
+/// strangers". A family (one surname) or a couple with two surnames, a lodger, can hold
+/// a phone, an address or a family e-mail; the household guard deals with those. Four
+/// surnames that cannot be one family's share a value only when it is not personal at
+/// all: a placeholder an agent typed (`noemail@noemail.com`), a switchboard, a test
+/// address, a shared device.
+pub const STRANGERS: usize = 4;
+
+/// Holders' names kept per value: enough to find [`STRANGERS`], bounded memory.
+const MAX_HOLDER_NAMES: usize = 16;
+
+/// Values that many different people hold, learned from the data: for each comparison
+/// with an exact level keyed by value (e-mail, phone, serial, address, id), the value
+/// hashes whose holders carry at least [`STRANGERS`] mutually incompatible names. Their
+/// exact agreement is no evidence: [`compare_with`] reads it as missing. A word list of
+/// placeholders would miss the ones it does not know, and would never see a
+/// switchboard; what the holders' names say works on any export.
+#[derive(Debug, Default, Clone)]
+pub struct SharedValues {
+    values: [std::collections::HashSet<u64>; N],
+}
+
+impl SharedValues {
+    /// Learns the shared values from every profile of a run.
+    pub fn learn(data: &crate::record::Dataset) -> SharedValues {
+        use std::collections::HashMap;
+        const KEYED: [usize; 5] = [EMAIL, PHONE, SERIAL, ADDRESS, ID];
+        let mut holders: [HashMap<u64, Vec<&PersonName>>; N] = Default::default();
+        for p in &data.profiles {
+            if p.names.is_empty() {
+                continue;
+            }
+            let mut keys: Vec<(usize, u64)> = Vec::new();
+            keys.extend(
+                p.emails
+                    .iter()
+                    .filter(|e| !e.role)
+                    .map(|e| (EMAIL, value_hash(&e.address))),
+            );
+            keys.extend(p.phones.iter().map(|x| (PHONE, value_hash(&x.e164))));
+            keys.extend(p.serials.iter().map(|x| (SERIAL, value_hash(&x.key))));
+            keys.extend(p.addresses.iter().map(|x| (ADDRESS, value_hash(x))));
+            keys.extend(p.ids.iter().map(|x| (ID, value_hash(x))));
+            for (i, k) in keys {
+                let names = holders[i].entry(k).or_default();
+                for n in &p.names {
+                    if names.len() < MAX_HOLDER_NAMES
+                        && !names.iter().any(|m| m.first == n.first && m.last == n.last)
+                    {
+                        names.push(n);
+                    }
+                }
+            }
+        }
+        let mut shared = SharedValues::default();
+        for i in KEYED {
+            shared.values[i] = holders[i]
+                .iter()
+                .filter(|(_, names)| distinct_families(names) >= STRANGERS)
+                .map(|(k, _)| *k)
+                .collect();
+        }
+        shared
+    }
+
+    /// How many values of each comparison are shared by strangers (for `run.json`).
+    pub fn counts(&self) -> Vec<(String, u64)> {
+        (0..N)
+            .filter(|&i| !self.values[i].is_empty())
+            .map(|i| (SPECS[i].name.to_string(), self.values[i].len() as u64))
+            .collect()
+    }
+
+    /// True when comparison `i`'s agreeing value (its TF key) is shared by strangers.
+    pub fn holds(&self, i: usize, key: u64) -> bool {
+        key != 0 && self.values[i].contains(&key)
+    }
+}
+
+/// How many families these names come from: surnames that cannot be one family's
+/// (greedy: each name joins the first earlier surname it agrees with, typo or phonetic
+/// code included, else counts as another family). Names without a surname do not count.
+fn distinct_families(names: &[&PersonName]) -> usize {
+    let mut families: Vec<&PersonName> = Vec::new();
+    for n in names.iter().filter(|n| !n.last.is_empty()) {
+        let same = |m: &&PersonName| {
+            last_name_level(&n.last, &m.last, &n.last_phonetic, &m.last_phonetic).0 > 0
+        };
+        if !families.iter().any(same) {
+            families.push(n);
+        }
+    }
+    families.len()
+}
+
+/// True when a profile holds a value that points to one person (or one household): an
+/// e-mail, phone, serial, address or id that strangers do not share, or a date of birth.
+pub fn holds_personal_value(p: &Profile, shared: &SharedValues) -> bool {
+    !p.dobs.is_empty()
+        || p.emails
+            .iter()
+            .any(|e| !e.role && !shared.holds(EMAIL, value_hash(&e.address)))
+        || p.phones
+            .iter()
+            .any(|x| !shared.holds(PHONE, value_hash(&x.e164)))
+        || p.serials
+            .iter()
+            .any(|x| !shared.holds(SERIAL, value_hash(&x.key)))
+        || p.addresses
+            .iter()
+            .any(|x| !shared.holds(ADDRESS, value_hash(x)))
+        || p.ids.iter().any(|x| !shared.holds(ID, value_hash(x)))
+}
+
+/// [`compare`], with agreement on a value that strangers share read as missing.
+pub fn compare_with(a: &Profile, b: &Profile, shared: &SharedValues) -> Comparison {
+    let mut c = compare(a, b);
+    for i in 0..N {
+        if shared.holds(i, c.tf_keys[i]) {
+            c.levels[i] = MISSING;
+            c.tf_keys[i] = 0;
+        }
+    }
+    c
+}
+
 /// Deterministic hash of a value for term-frequency tables.
 pub fn value_hash<T: Hash + ?Sized>(v: &T) -> u64 {
     let mut h = DefaultHasher::new();

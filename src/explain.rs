@@ -90,7 +90,8 @@ pub fn explain(out: &Path, a: &str, b: &str) -> Result<Explanation> {
         }
     }
     let data = crate::ingest::ingest(&config, |_| {})?;
-    let tf = TermFrequencies::from_data(&data);
+    let shared = compare::SharedValues::learn(&data);
+    let tf = TermFrequencies::from_data(&data, &shared);
     let find = |(s, id): &(String, String)| {
         data.find(s, id).ok_or_else(|| {
             Error::Usage(format!(
@@ -105,7 +106,11 @@ pub fn explain(out: &Path, a: &str, b: &str) -> Result<Explanation> {
         data.records[ia as usize].profile,
         data.records[ib as usize].profile,
     );
-    let c = compare::compare(&data.profiles[pa as usize], &data.profiles[pb as usize]);
+    let c = compare::compare_with(
+        &data.profiles[pa as usize],
+        &data.profiles[pb as usize],
+        &shared,
+    );
     let scorer = Scorer {
         model: &model,
         tf: &tf,

@@ -90,6 +90,8 @@ pub struct Resolution {
     pub ids: IdAssignment,
     /// The golden record of each customer (same order as `customers`).
     pub goldens: Vec<golden::GoldenRecord>,
+    /// Values held by strangers, whose agreement was read as missing.
+    pub shared: compare::SharedValues,
     pub threshold: f64,
     pub default_region: String,
     pub timings: Vec<(&'static str, f64)>,
@@ -131,22 +133,26 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
     t.lap("candidates");
 
     // Training needs a sample of comparison vectors, scoring needs all of them: the
-    // sample is compared twice, and the full set is never held in memory.
+    // sample is compared twice, and the full set is never held in memory. Values that
+    // strangers share are learned from tonight's data, with or without a reused model.
     progress.stage("model", None);
+    let shared = compare::SharedValues::learn(&data);
     let model = match reused_model {
         Some(m) => m,
         None => {
             let sample = training_sample(&candidates);
-            let comparisons = compare_pairs(&data, &sample, progress);
+            let comparisons = compare_pairs(&data, &shared, &sample, progress);
             model::train(
                 &data,
                 &comparisons,
+                candidates.pairs.len(),
+                &shared,
                 config.matching.u_sample_pairs,
                 config.matching.max_em_iterations,
             )
         }
     };
-    let tf = TermFrequencies::from_data(&data);
+    let tf = TermFrequencies::from_data(&data, &shared);
     progress.finish();
     t.lap("model");
 
@@ -169,14 +175,15 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         model: &model,
         tf: &tf,
     };
-    let mut edges: Vec<Edge> = map_compared(&data, &scored_pairs, progress, |a, b, c| Edge {
-        a,
-        b,
-        weight: scorer.weight(&c) as f32,
-        evidence: c.evidence(),
-        phone_key: c.tf_keys[compare::PHONE],
-        address_key: c.tf_keys[compare::ADDRESS],
-    });
+    let mut edges: Vec<Edge> =
+        map_compared(&data, &shared, &scored_pairs, progress, |a, b, c| Edge {
+            a,
+            b,
+            weight: scorer.weight(&c) as f32,
+            evidence: c.evidence(),
+            phone_key: c.tf_keys[compare::PHONE],
+            address_key: c.tf_keys[compare::ADDRESS],
+        });
     let mut sizes = vec![0u32; data.profiles.len()];
     for r in &data.records {
         sizes[r.profile as usize] += 1;
@@ -186,8 +193,10 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         .par_iter()
         .zip(sizes.par_iter())
         .map(|(p, &n)| {
-            if n > 1 {
-                scorer.weight(&compare::compare(p, p)) as f32
+            // Records that repeat a profile with nothing personal in it (a name, and
+            // contact details strangers share) are not one person because they agree.
+            if n > 1 && compare::holds_personal_value(p, &shared) {
+                scorer.weight(&compare::compare_with(p, p, &shared)) as f32
             } else {
                 f32::NAN
             }
@@ -203,7 +212,20 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         dob: model.disagreement_penalty(compare::DOB),
         id: model.disagreement_penalty(compare::ID),
     };
-    let mut clustering = cluster::cluster(&data, &edges, &self_weight, threshold_weight, penalties);
+    let impersonal: Vec<bool> = data
+        .profiles
+        .par_iter()
+        .zip(sizes.par_iter())
+        .map(|(p, _)| !compare::holds_personal_value(p, &shared))
+        .collect();
+    let mut clustering = cluster::cluster(
+        &data,
+        &edges,
+        &self_weight,
+        &impersonal,
+        threshold_weight,
+        penalties,
+    );
     clustering.stats.links_kept_from_previous = links_kept;
     let customers = identity::customers(&data, &clustering);
     let ids = identity::assign_ids(&data, &customers, previous.as_ref());
@@ -229,6 +251,7 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         customers,
         ids,
         goldens,
+        shared,
         threshold: config.matching.threshold,
         default_region: config.default_region.clone(),
         timings: t.0,
@@ -248,15 +271,17 @@ pub fn training_sample(candidates: &Candidates) -> Vec<(u32, u32)> {
 /// Comparison vectors of profile pairs, in order.
 pub fn compare_pairs(
     data: &Dataset,
+    shared: &compare::SharedValues,
     pairs: &[(u32, u32)],
     progress: &dyn Progress,
 ) -> Vec<Comparison> {
-    map_compared(data, pairs, progress, |_, _, c| c)
+    map_compared(data, shared, pairs, progress, |_, _, c| c)
 }
 
 /// Compares every pair in parallel and maps each comparison, keeping pair order.
 fn map_compared<T: Send>(
     data: &Dataset,
+    shared: &compare::SharedValues,
     pairs: &[(u32, u32)],
     progress: &dyn Progress,
     f: impl Fn(u32, u32, Comparison) -> T + Sync,
@@ -272,7 +297,11 @@ fn map_compared<T: Send>(
             f(
                 a,
                 b,
-                compare::compare(&data.profiles[a as usize], &data.profiles[b as usize]),
+                compare::compare_with(
+                    &data.profiles[a as usize],
+                    &data.profiles[b as usize],
+                    shared,
+                ),
             )
         })
         .collect()

@@ -131,6 +131,7 @@ fn write_all(
         },
         threshold: res.threshold,
         clustering: res.clustering.stats.clone(),
+        shared_values: res.shared.counts(),
         golden_ids: res.customers.len() as u64,
         golden_ids_kept_from_previous: options.previous.as_ref().map(|_| res.ids.kept as u64),
         cluster_sizes: size_histogram(&res.customers),

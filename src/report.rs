@@ -27,6 +27,9 @@ pub struct RunReport {
     pub model: ModelSummary,
     pub threshold: f64,
     pub clustering: ClusterStats,
+    /// Per comparison, how many values strangers share (read as missing when agreed on).
+    #[serde(default)]
+    pub shared_values: Vec<(String, u64)>,
     pub golden_ids: u64,
     pub golden_ids_kept_from_previous: Option<u64>,
     pub cluster_sizes: Vec<(String, u64)>,

@@ -102,7 +102,8 @@ pub fn run(args: Args, quiet: bool) -> anyhow::Result<ExitCode> {
             report.clustering.refused_different_first_names
                 + report.clustering.refused_household_contact_only
                 + report.clustering.refused_conflicting_dob
-                + report.clustering.refused_conflicting_id,
+                + report.clustering.refused_conflicting_id
+                + report.clustering.refused_impersonal_profile,
             report.golden_ids,
         );
         let times: Vec<String> = report

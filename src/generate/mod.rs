@@ -59,6 +59,23 @@ const P_JUNK_ROW: f64 = 0.002;
 const P_RAGGED_ROW: f64 = 0.0005;
 /// Warranty claims that cite the support ticket they came from.
 const P_CLAIM_CITES_TICKET: f64 = 0.3;
+/// A support agent or a shop customer types a placeholder e-mail into a required field
+/// (`noemail@noemail.com`): one value shared by strangers, growing with the data.
+const P_PLACEHOLDER_EMAIL: f64 = 0.02;
+/// A support agent types a made-up callback number that passes as a real one.
+const P_PLACEHOLDER_PHONE: f64 = 0.01;
+/// The placeholder number agents type.
+const PLACEHOLDER_PHONE: &str = "555-555-1234";
+/// A billing system's default date of birth, kept when the customer gave none.
+const P_PLACEHOLDER_DOB: f64 = 0.01;
+/// A ticket or order where the agent filled every contact field with placeholders (a
+/// caller who would not give details, an order keyed in at the till): name, e-mail,
+/// phone and address that hundreds of strangers share, and that agree with each other.
+const P_PLACEHOLDER_ROW: f64 = 0.004;
+/// Names agents type for an unknown caller.
+const PLACEHOLDER_NAMES: &[&str] = &["Jane Doe", "John Doe", "Test Customer", "Walk In"];
+/// A shop order with a test address typed at the till.
+const P_PLACEHOLDER_ADDRESS: f64 = 0.005;
 
 const NICKNAMES: &[(&str, &[&str])] = &[
     ("robert", &["bob", "rob", "bobby"]),

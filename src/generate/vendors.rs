@@ -215,7 +215,11 @@ pub(super) fn billing_row(w: &mut Writers, c: &Customer, rng: &mut ChaCha8Rng) -
         noisy(&street, rng),
         city.to_string(),
         zip,
-        noisy(&format!("{y}-{m:02}-{d:02}"), rng),
+        if rng.gen_bool(P_PLACEHOLDER_DOB) {
+            "1900-01-01".to_string()
+        } else {
+            noisy(&format!("{y}-{m:02}-{d:02}"), rng)
+        },
         format!("{od:02}.{om:02}.{oy}"),
     ];
     w.row(1, c, fields, rng)
@@ -238,11 +242,17 @@ pub(super) fn support_row(
     let fields = vec![
         case.to_string(),
         noisy(&name, rng),
-        required(
-            &format_phone(&phone_digits(c, rng), [0, 3, 4][rng.gen_range(0..3)]),
-            rng,
-        ),
-        if rng.gen_bool(0.4) {
+        if rng.gen_bool(P_PLACEHOLDER_PHONE) {
+            PLACEHOLDER_PHONE.to_string()
+        } else {
+            required(
+                &format_phone(&phone_digits(c, rng), [0, 3, 4][rng.gen_range(0..3)]),
+                rng,
+            )
+        },
+        if rng.gen_bool(P_PLACEHOLDER_EMAIL) {
+            PLACEHOLDER_EMAILS.choose(rng).unwrap_or(&"").to_string()
+        } else if rng.gen_bool(0.4) {
             noisy(&c.email, rng)
         } else {
             String::new()
@@ -259,7 +269,23 @@ pub(super) fn support_row(
         ),
         SUBJECTS.choose(rng).unwrap_or(&"").to_string(),
     ];
+    let mut fields = fields;
+    if rng.gen_bool(P_PLACEHOLDER_ROW) {
+        fields[1] = PLACEHOLDER_NAMES.choose(rng).unwrap_or(&"").to_string();
+        fields[2] = PLACEHOLDER_PHONE.to_string();
+        fields[3] = PLACEHOLDER_EMAILS[0].to_string();
+        fields[4] = String::new();
+    }
     w.row(2, c, fields, rng)
+}
+
+/// The street a shop order ships to: usually the customer's, the new one after a move.
+fn street_of<'a>(c: &'a Customer, rng: &mut ChaCha8Rng) -> &'a str {
+    if rng.gen_bool(P_MOVED) {
+        &c.new_street
+    } else {
+        &c.street
+    }
 }
 
 pub(super) fn shop_row(w: &mut Writers, c: &Customer, rng: &mut ChaCha8Rng) -> Result<()> {
@@ -274,10 +300,15 @@ pub(super) fn shop_row(w: &mut Writers, c: &Customer, rng: &mut ChaCha8Rng) -> R
         1 => email.to_uppercase(),
         _ => email,
     };
-    let street = if rng.gen_bool(P_MOVED) {
-        &c.new_street
+    let email = if rng.gen_bool(P_PLACEHOLDER_EMAIL) {
+        PLACEHOLDER_EMAILS.choose(rng).unwrap_or(&"").to_string()
     } else {
-        &c.street
+        email
+    };
+    let street = if rng.gen_bool(P_PLACEHOLDER_ADDRESS) {
+        "123 Test St"
+    } else {
+        street_of(c, rng)
     };
     let (city, _, _) = CITIES[c.city];
     let (y, m, d) = event_date(rng);
@@ -297,6 +328,13 @@ pub(super) fn shop_row(w: &mut Writers, c: &Customer, rng: &mut ChaCha8Rng) -> R
         format!("{y}{m:02}{d:02}"),
         PRODUCTS.choose(rng).unwrap_or(&"").to_string(),
     ];
+    let mut fields = fields;
+    if rng.gen_bool(P_PLACEHOLDER_ROW) {
+        fields[1] = PLACEHOLDER_NAMES.choose(rng).unwrap_or(&"").to_string();
+        fields[2] = PLACEHOLDER_EMAILS[0].to_string();
+        fields[3] = PLACEHOLDER_PHONE.to_string();
+        fields[4] = "123 Test St".to_string();
+    }
     w.row(3, c, fields, rng)
 }
 

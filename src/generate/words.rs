@@ -39,6 +39,9 @@ pub static PROVIDERS: LazyLock<Vec<&str>> =
 pub static SUBJECTS: LazyLock<Vec<&str>> =
     LazyLock::new(|| lines(include_str!("words/subjects.txt")));
 
+/// E-mails that agents and customers type to get past a required field.
+pub static PLACEHOLDER_EMAILS: LazyLock<Vec<&str>> =
+    LazyLock::new(|| lines(include_str!("words/placeholder_emails.txt")));
 pub static PRODUCTS: LazyLock<Vec<&str>> =
     LazyLock::new(|| lines(include_str!("words/products.txt")));
 

@@ -27,20 +27,26 @@ fn initial_m(levels: usize) -> Vec<f64> {
 /// pairs *because* they share a rare value, so among candidates a rare surname is
 /// not rare; scored against random pairs with the random-pair prior, the Bayes factor
 /// means the same for every pair, and term-frequency adjustment stays sound.
+///
+/// `comparisons` may be a sample of the candidate pairs; `candidate_pairs` is how many
+/// there are in all, so that the expected number of matches (and the random-pair prior)
+/// is the sample's share of matches times all candidates, not times the sample.
 pub fn train(
     data: &Dataset,
     comparisons: &[Comparison],
+    candidate_pairs: usize,
+    shared: &compare::SharedValues,
     u_sample_pairs: usize,
     max_iterations: usize,
 ) -> Model {
-    let (u_random, u_seen) = estimate_u(data, u_sample_pairs);
+    let (u_random, u_seen) = estimate_u(data, u_sample_pairs, shared);
     let mut model = fit(&u_random, comparisons, max_iterations, true);
     for (i, c) in model.comparisons.iter_mut().enumerate() {
         c.active &= u_seen[i] > 0;
     }
     let profiles = data.profiles.len() as f64;
     let all_pairs = (profiles * (profiles - 1.0) / 2.0).max(1.0);
-    let expected_matches = model.prior * comparisons.len() as f64;
+    let expected_matches = model.prior * candidate_pairs.max(comparisons.len()) as f64;
     let p = (expected_matches / all_pairs).clamp(MIN_PROBABILITY * MIN_PROBABILITY, 0.5);
     // The random sample holds matches at rate p; on small data (a demo, one family's
     // records) that is not negligible. Remove their expected share from u.

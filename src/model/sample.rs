@@ -5,7 +5,11 @@ use super::*;
 
 /// Estimates `u` from random record pairs. Returns per comparison the level frequencies
 /// among non-missing comparisons, and how many were non-missing.
-pub fn estimate_u(data: &Dataset, pairs: usize) -> ([Vec<f64>; N], [u64; N]) {
+pub fn estimate_u(
+    data: &Dataset,
+    pairs: usize,
+    shared: &compare::SharedValues,
+) -> ([Vec<f64>; N], [u64; N]) {
     let n = data.records.len();
     let mut counts: [Vec<u64>; N] = std::array::from_fn(|i| vec![0; SPECS[i].levels.len()]);
     if n >= 2 {
@@ -26,9 +30,10 @@ pub fn estimate_u(data: &Dataset, pairs: usize) -> ([Vec<f64>; N], [u64; N]) {
                         b += 1;
                     }
                     let (ra, rb) = (&data.records[a], &data.records[b]);
-                    let c = compare::compare(
+                    let c = compare::compare_with(
                         &data.profiles[ra.profile as usize],
                         &data.profiles[rb.profile as usize],
+                        shared,
                     );
                     for i in 0..N {
                         if c.levels[i] != MISSING {

@@ -11,21 +11,47 @@ pub struct TermFrequencies {
 }
 
 impl TermFrequencies {
-    /// Counts every value of every profile.
-    pub fn from_data(data: &Dataset) -> TermFrequencies {
-        Self::from_profiles(&data.profiles)
+    /// Counts the values of a run's people. A profile stands for one person when it holds
+    /// a personal value (an e-mail, phone, serial, id, address or date of birth that
+    /// strangers do not share) and counts once, however many records repeat it. A profile
+    /// of a name and nothing personal ("Jane Doe" with a placeholder e-mail, a name-only
+    /// ticket) may be as many people as it has records, and counts once per record: so a
+    /// name typed for 139 unknown callers is as common as it is, not as rare as one
+    /// person's.
+    pub fn from_data(data: &Dataset, shared: &compare::SharedValues) -> TermFrequencies {
+        let mut records = vec![0u32; data.profiles.len()];
+        for r in &data.records {
+            records[r.profile as usize] += 1;
+        }
+        let weights: Vec<u32> = data
+            .profiles
+            .iter()
+            .zip(&records)
+            .map(|(p, &n)| {
+                if compare::holds_personal_value(p, shared) {
+                    1
+                } else {
+                    n.max(1)
+                }
+            })
+            .collect();
+        Self::counted(&data.profiles, &weights)
     }
 
-    /// Counts every value of the given profiles.
+    /// Counts every value of the given profiles once.
     pub fn from_profiles(profiles: &[crate::record::Profile]) -> TermFrequencies {
+        Self::counted(profiles, &vec![1; profiles.len()])
+    }
+
+    fn counted(profiles: &[crate::record::Profile], weights: &[u32]) -> TermFrequencies {
         let mut tf = TermFrequencies {
             counts: vec![HashMap::new(); N],
             totals: [0; N],
         };
-        for p in profiles {
+        for (p, &w) in profiles.iter().zip(weights) {
             compare::tf_values(p, |i, key| {
-                *tf.counts[i].entry(key).or_default() += 1;
-                tf.totals[i] += 1;
+                *tf.counts[i].entry(key).or_default() += w;
+                tf.totals[i] += w as u64;
             });
         }
         tf

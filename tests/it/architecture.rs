@@ -53,8 +53,8 @@ fn imports() -> BTreeMap<String, BTreeSet<String>> {
                     deps.insert(name);
                 }
                 // `use crate::{a, b::c}`
-                if rest.starts_with('{') {
-                    for part in rest[1..].split([',', '}']) {
+                if let Some(list) = rest.strip_prefix('{') {
+                    for part in list.split([',', '}']) {
                         let n: String = part
                             .trim()
                             .chars()
