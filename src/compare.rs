@@ -716,6 +716,57 @@ pub fn tf_values(p: &Profile, mut f: impl FnMut(usize, u64)) {
 mod tests {
     use super::*;
 
+    fn holder(name: &str, email: &str) -> Profile {
+        let mut p = Profile::default();
+        p.names.extend(crate::normalize::parse_full_name(name));
+        p.emails.extend(crate::normalize::normalize_email(email));
+        p
+    }
+
+    fn dataset(profiles: Vec<Profile>) -> crate::record::Dataset {
+        crate::record::Dataset {
+            profiles,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_value_four_families_hold_is_no_evidence_a_familys_is() {
+        let placeholder = "noemail@noemail.com";
+        let strangers = dataset(vec![
+            holder("Ann Lee", placeholder),
+            holder("Bob Roe", placeholder),
+            holder("Cy Day", placeholder),
+            holder("Di Eve", placeholder),
+        ]);
+        let shared = SharedValues::learn(&strangers);
+        let c = compare_with(&strangers.profiles[0], &strangers.profiles[1], &shared);
+        assert_eq!(c.levels[EMAIL], MISSING);
+        assert!(!holds_personal_value(&strangers.profiles[0], &shared));
+        // Without the learned set, the same pair agrees exactly.
+        let plain = compare(&strangers.profiles[0], &strangers.profiles[1]);
+        assert_eq!(plain.levels[EMAIL], lv::EMAIL_EXACT);
+        // A family e-mail: four first names, one surname (a typo in it included).
+        let family = "thejacksons@gmail.com";
+        let family = dataset(vec![
+            holder("Ann Jackson", family),
+            holder("Bob Jackson", family),
+            holder("Cy Jakson", family),
+            holder("Di Jackson", family),
+        ]);
+        let shared = SharedValues::learn(&family);
+        let c = compare_with(&family.profiles[0], &family.profiles[1], &shared);
+        assert_eq!(c.levels[EMAIL], lv::EMAIL_EXACT);
+        assert!(holds_personal_value(&family.profiles[0], &shared));
+        // Three families are not yet strangers (a couple with two surnames and a lodger).
+        let three = dataset(vec![
+            holder("Ann Lee", placeholder),
+            holder("Bob Roe", placeholder),
+            holder("Cy Day", placeholder),
+        ]);
+        assert!(SharedValues::learn(&three).counts().is_empty());
+    }
+
     #[test]
     fn named_levels_match_their_specs() {
         let name = |i: usize, l: u8| SPECS[i].levels[l as usize];

@@ -273,3 +273,51 @@ fn a_common_first_and_last_name_together_are_rare() {
     let (data, c) = pairs_of(&config);
     assert!(c.pairs.contains(&profile_pair(&data, "A", "B")));
 }
+
+#[test]
+fn placeholders_typed_by_agents_do_not_chain_strangers() {
+    let dir = tempfile::tempdir().unwrap();
+    // Three hundred people with two tickets each, the second without an e-mail (so that
+    // the model learns what a name and a phone are worth). On ten second tickets the agent
+    // typed a placeholder e-mail, on five a placeholder phone; thirty tickets of unknown
+    // callers carry nothing but placeholders.
+    let people = filler(300);
+    let mut rows: Vec<[String; 4]> = people.clone();
+    for (i, p) in people.iter().enumerate() {
+        let mut second = p.clone();
+        second[0] = format!("S{i}");
+        // Every twelfth person has another surname (see `filler`).
+        second[2] = if i % 12 == 0 && i < 120 {
+            "noemail@noemail.com".into()
+        } else {
+            String::new()
+        };
+        if i % 12 == 1 && i < 60 {
+            second[3] = "555-555-1234".into();
+        }
+        rows.push(second);
+    }
+    for i in 0..30 {
+        rows.push([
+            format!("J{i}"),
+            "Jane Doe".into(),
+            "noemail@noemail.com".into(),
+            "555-555-1234".into(),
+        ]);
+    }
+    let config = write_source(dir.path(), &rows);
+    let res = idresolve::resolve(
+        &config,
+        &idresolve::Options::default(),
+        &idresolve::NoProgress,
+    )
+    .unwrap();
+    let largest = res.customers.iter().map(Vec::len).max().unwrap();
+    assert!(largest <= 2, "a customer of {largest} records");
+    let alone = res
+        .customers
+        .iter()
+        .filter(|c| c.len() == 1 && res.data.records[c[0] as usize].record_id.starts_with('J'))
+        .count();
+    assert_eq!(alone, 30, "each unknown caller is a customer of one ticket");
+}
