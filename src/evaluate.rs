@@ -37,6 +37,57 @@ pub struct Evaluation {
     pub pair_completeness: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub candidate_pairs: Option<u64>,
+    /// The predicted clusters that hold the most false pairs (records of different true
+    /// entities), worst first: where precision is lost, by mechanism.
+    pub worst_clusters: Vec<WrongCluster>,
+}
+
+/// A predicted cluster that joins records of several true entities.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct WrongCluster {
+    pub golden_id: String,
+    pub records: u64,
+    pub true_entities: u64,
+    pub false_pairs: u64,
+    /// Share of all false pairs.
+    pub share: f64,
+}
+
+/// How many wrongly merged clusters `evaluate` lists.
+const WORST_CLUSTERS: usize = 10;
+
+/// The clusters with most false pairs; `names[p]` is predicted cluster p's golden ID.
+fn worst_clusters(truth: &[u32], predicted: &[u32], names: &[String]) -> Vec<WrongCluster> {
+    let mut by_cluster: HashMap<u32, HashMap<u32, u64>> = HashMap::new();
+    for (&t, &p) in truth.iter().zip(predicted) {
+        *by_cluster.entry(p).or_default().entry(t).or_default() += 1;
+    }
+    let mut out: Vec<WrongCluster> = by_cluster
+        .into_iter()
+        .filter(|(_, ents)| ents.len() > 1)
+        .map(|(p, ents)| {
+            let n: u64 = ents.values().sum();
+            let same: u64 = ents.values().map(|&c| pairs(c)).sum();
+            WrongCluster {
+                golden_id: names.get(p as usize).cloned().unwrap_or_default(),
+                records: n,
+                true_entities: ents.len() as u64,
+                false_pairs: pairs(n) - same,
+                share: 0.0,
+            }
+        })
+        .collect();
+    let total: u64 = out.iter().map(|w| w.false_pairs).sum();
+    out.sort_by(|a, b| {
+        b.false_pairs
+            .cmp(&a.false_pairs)
+            .then(a.golden_id.cmp(&b.golden_id))
+    });
+    out.truncate(WORST_CLUSTERS);
+    for w in &mut out {
+        w.share = ratio(w.false_pairs, total);
+    }
+    out
 }
 
 fn pairs(n: u64) -> u64 {
@@ -109,6 +160,7 @@ pub fn score(truth: &[u32], predicted: &[u32]) -> Evaluation {
         exact_entities: ratio(exact, true_size.len() as u64),
         missing_from_mapping: 0,
         not_in_truth: 0,
+        worst_clusters: Vec::new(),
         pair_completeness: None,
         candidate_pairs: None,
     }
@@ -227,6 +279,11 @@ pub fn evaluate(mapping: &Path, truth: &Path, pairs_csv: Option<&Path>) -> Resul
         ));
     }
     let mut eval = score(&truth_labels, &predicted);
+    let mut names = vec![String::new(); golden_ids.len()];
+    for (id, &g) in &golden_ids {
+        names[g as usize] = id.clone();
+    }
+    eval.worst_clusters = worst_clusters(&truth_labels, &predicted, &names);
     eval.missing_from_mapping = missing;
     eval.not_in_truth = not_in_truth;
     if let Some(pairs_csv) = pairs_csv {
@@ -257,6 +314,27 @@ pub fn evaluate(mapping: &Path, truth: &Path, pairs_csv: Option<&Path>) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_worst_clusters_are_listed_by_false_pairs() {
+        // Cluster 0 joins entities 0 and 1 (3 + 2 records: 6 false pairs), cluster 1
+        // joins 2 and 3 (1 + 1: 1 false pair), cluster 2 is right.
+        let truth = [0, 0, 0, 1, 1, 2, 3, 4, 4];
+        let pred = [0, 0, 0, 0, 0, 1, 1, 2, 2];
+        let names: Vec<String> = ["G1", "G2", "G3"].map(String::from).to_vec();
+        let w = worst_clusters(&truth, &pred, &names);
+        assert_eq!(w.len(), 2);
+        assert_eq!(
+            (
+                w[0].golden_id.as_str(),
+                w[0].false_pairs,
+                w[0].true_entities
+            ),
+            ("G1", 6, 2)
+        );
+        assert_eq!((w[1].golden_id.as_str(), w[1].false_pairs), ("G2", 1));
+        assert!((w[0].share - 6.0 / 7.0).abs() < 1e-12);
+    }
 
     #[test]
     fn hand_computed_figures() {

@@ -54,6 +54,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         e.bcubed_precision, e.bcubed_recall, e.bcubed_f1
     )?;
     writeln!(out, "entities reproduced exactly {:.4}", e.exact_entities)?;
+    if !e.worst_clusters.is_empty() {
+        writeln!(
+            out,
+            "clusters with most false pairs (share of all false pairs):"
+        )?;
+        for w in &e.worst_clusters {
+            writeln!(
+                out,
+                "    {}  {} records of {} true entities  {} false pairs ({:.1}%)",
+                w.golden_id,
+                w.records,
+                w.true_entities,
+                w.false_pairs,
+                100.0 * w.share
+            )?;
+        }
+    }
     if let (Some(pc), Some(n)) = (e.pair_completeness, e.candidate_pairs) {
         writeln!(
             out,
