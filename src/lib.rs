@@ -184,10 +184,7 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
             phone_key: c.tf_keys[compare::PHONE],
             address_key: c.tf_keys[compare::ADDRESS],
         });
-    let mut sizes = vec![0u32; data.profiles.len()];
-    for r in &data.records {
-        sizes[r.profile as usize] += 1;
-    }
+    let sizes = data.records_per_profile();
     let self_weight: Vec<f32> = data
         .profiles
         .par_iter()

@@ -178,6 +178,15 @@ pub struct Dataset {
 }
 
 impl Dataset {
+    /// How many records share each profile.
+    pub fn records_per_profile(&self) -> Vec<u32> {
+        let mut n = vec![0u32; self.profiles.len()];
+        for r in &self.records {
+            n[r.profile as usize] += 1;
+        }
+        n
+    }
+
     /// Records of each profile, in record order (CSR: offsets and members).
     pub fn profile_members(&self) -> (Vec<u32>, Vec<RecordOrd>) {
         let mut offsets = vec![0u32; self.profiles.len() + 1];

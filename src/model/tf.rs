@@ -19,10 +19,7 @@ impl TermFrequencies {
     /// name typed for 139 unknown callers is as common as it is, not as rare as one
     /// person's.
     pub fn from_data(data: &Dataset, shared: &compare::SharedValues) -> TermFrequencies {
-        let mut records = vec![0u32; data.profiles.len()];
-        for r in &data.records {
-            records[r.profile as usize] += 1;
-        }
+        let records = data.records_per_profile();
         let weights: Vec<u32> = data
             .profiles
             .iter()
