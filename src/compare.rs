@@ -325,6 +325,15 @@ impl SharedValues {
             .collect()
     }
 
+    /// Per profile: true when it holds nothing personal ([`holds_personal_value`]).
+    pub fn impersonal(&self, data: &crate::record::Dataset) -> Vec<bool> {
+        use rayon::prelude::*;
+        data.profiles
+            .par_iter()
+            .map(|p| !holds_personal_value(p, self))
+            .collect()
+    }
+
     /// True when comparison `i`'s agreeing value (its TF key) is shared by strangers.
     pub fn holds(&self, i: usize, key: u64) -> bool {
         key != 0 && self.values[i].contains(&key)

@@ -91,7 +91,7 @@ pub fn explain(out: &Path, a: &str, b: &str) -> Result<Explanation> {
     }
     let data = crate::ingest::ingest(&config, |_| {})?;
     let shared = compare::SharedValues::learn(&data);
-    let tf = TermFrequencies::from_data(&data, &shared);
+    let tf = TermFrequencies::from_data(&data, &shared.impersonal(&data));
     let find = |(s, id): &(String, String)| {
         data.find(s, id).ok_or_else(|| {
             Error::Usage(format!(

@@ -152,7 +152,8 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
             )
         }
     };
-    let tf = TermFrequencies::from_data(&data, &shared);
+    let impersonal = shared.impersonal(&data);
+    let tf = TermFrequencies::from_data(&data, &impersonal);
     progress.finish();
     t.lap("model");
 
@@ -189,10 +190,11 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         .profiles
         .par_iter()
         .zip(sizes.par_iter())
-        .map(|(p, &n)| {
+        .zip(impersonal.par_iter())
+        .map(|((p, &n), &none)| {
             // Records that repeat a profile with nothing personal in it (a name, and
             // contact details strangers share) are not one person because they agree.
-            if n > 1 && compare::holds_personal_value(p, &shared) {
+            if n > 1 && !none {
                 scorer.weight(&compare::compare_with(p, p, &shared)) as f32
             } else {
                 f32::NAN
@@ -209,12 +211,6 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         dob: model.disagreement_penalty(compare::DOB),
         id: model.disagreement_penalty(compare::ID),
     };
-    let impersonal: Vec<bool> = data
-        .profiles
-        .par_iter()
-        .zip(sizes.par_iter())
-        .map(|(p, _)| !compare::holds_personal_value(p, &shared))
-        .collect();
     let mut clustering = cluster::cluster(
         &data,
         &edges,

@@ -18,19 +18,13 @@ impl TermFrequencies {
     /// ticket) may be as many people as it has records, and counts once per record: so a
     /// name typed for 139 unknown callers is as common as it is, not as rare as one
     /// person's.
-    pub fn from_data(data: &Dataset, shared: &compare::SharedValues) -> TermFrequencies {
+    /// `impersonal[p]` is [`compare::SharedValues::impersonal`].
+    pub fn from_data(data: &Dataset, impersonal: &[bool]) -> TermFrequencies {
         let records = data.records_per_profile();
-        let weights: Vec<u32> = data
-            .profiles
+        let weights: Vec<u32> = impersonal
             .iter()
             .zip(&records)
-            .map(|(p, &n)| {
-                if compare::holds_personal_value(p, shared) {
-                    1
-                } else {
-                    n.max(1)
-                }
-            })
+            .map(|(&none, &n)| if none { n.max(1) } else { 1 })
             .collect();
         Self::counted(&data.profiles, &weights)
     }
