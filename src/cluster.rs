@@ -9,8 +9,6 @@
 //! anything (itself included: twelve identical tickets are one customer when their shared
 //! values are strong enough on their own); otherwise each record stands alone.
 
-use std::collections::{HashMap, HashSet};
-
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -47,6 +45,12 @@ pub struct ClusterStats {
     pub refused_household_contact_only: u64,
     pub household_phones: u64,
     pub household_addresses: u64,
+    /// Family mailboxes and shared devices: held by people of one household, so no
+    /// longer a key of one person.
+    #[serde(default)]
+    pub household_emails: u64,
+    #[serde(default)]
+    pub household_serials: u64,
     pub refused_conflicting_dob: u64,
     pub refused_conflicting_id: u64,
     /// Links refused because one side is a profile with nothing personal in it (see
@@ -56,6 +60,37 @@ pub struct ClusterStats {
     /// Scored pairs below the threshold raised to it because the two records shared a
     /// golden ID in the previous run (`--previous`) and no evidence is against it.
     pub links_kept_from_previous: u64,
+}
+
+/// What clustering did with one scored edge: the cause `evaluate` reports for a missed
+/// pair, and the `decision` column of `pairs.csv`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Decision {
+    #[default]
+    BelowThreshold,
+    Linked,
+    /// Above the threshold between profiles already joined through other links.
+    AlreadyTogether,
+    RefusedImpersonal,
+    RefusedHousehold,
+    RefusedFirstNames,
+    RefusedDob,
+    RefusedId,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::BelowThreshold => "below threshold",
+            Decision::Linked => "linked",
+            Decision::AlreadyTogether => "already together",
+            Decision::RefusedImpersonal => "refused: nothing personal",
+            Decision::RefusedHousehold => "refused: household contact only",
+            Decision::RefusedFirstNames => "refused: different first names",
+            Decision::RefusedDob => "refused: conflicting dob",
+            Decision::RefusedId => "refused: conflicting id",
+        }
+    }
 }
 
 /// Result of clustering profiles.
@@ -68,6 +103,8 @@ pub struct Clustering {
     /// Strongest accepted link weight touching each profile (NaN when none).
     pub best_weight: Vec<f32>,
     pub links: Vec<Link>,
+    /// What happened to each edge, in edge order.
+    pub decisions: Vec<Decision>,
     pub stats: ClusterStats,
 }
 
@@ -108,6 +145,7 @@ pub fn cluster(
     edges: &[Edge],
     self_weight: &[f32],
     impersonal: &[bool],
+    shared: &compare::SharedValues,
     threshold_weight: f64,
     penalties: ConflictPenalties,
 ) -> Clustering {
@@ -128,23 +166,42 @@ pub fn cluster(
             })
             .collect(),
         links: Vec::new(),
+        decisions: vec![Decision::BelowThreshold; edges.len()],
         stats: ClusterStats::default(),
     };
-    let households = Households::of(data);
-    c.stats.household_phones = households.phones.len() as u64;
-    c.stats.household_addresses = households.addresses.len() as u64;
+    let households = Households::of(data, shared);
+    for (name, n) in shared.household_counts() {
+        match name.as_str() {
+            "phone" => c.stats.household_phones = n,
+            "address" => c.stats.household_addresses = n,
+            "email" => c.stats.household_emails = n,
+            "serial" => c.stats.household_serials = n,
+            _ => {}
+        }
+    }
     let mut groups = Groups::new(data);
-    for e in strongest_first(edges, threshold_weight) {
+    for i in strongest_first(edges, threshold_weight) {
+        let e = &edges[i];
         c.stats.edges_above_threshold += 1;
         if impersonal[e.a as usize] || impersonal[e.b as usize] {
             c.stats.refused_impersonal_profile += 1;
+            c.decisions[i] = Decision::RefusedImpersonal;
             continue;
         }
         if households.only_evidence(e) {
             c.stats.refused_household_contact_only += 1;
+            c.decisions[i] = Decision::RefusedHousehold;
             continue;
         }
-        match groups.merge(e, threshold_weight, penalties) {
+        let merge = groups.merge(e, threshold_weight, penalties);
+        c.decisions[i] = match &merge {
+            Merge::Joined => Decision::Linked,
+            Merge::AlreadyTogether => Decision::AlreadyTogether,
+            Merge::Refused(Refusal::DifferentFirstNames) => Decision::RefusedFirstNames,
+            Merge::Refused(Refusal::ConflictingDob) => Decision::RefusedDob,
+            Merge::Refused(Refusal::ConflictingId) => Decision::RefusedId,
+        };
+        match merge {
             Merge::Joined => {
                 c.stats.merges += 1;
                 c.links.push(Link {
@@ -175,14 +232,15 @@ pub fn cluster(
     c
 }
 
-/// Edges at or above the threshold, strongest first (ties by profile ordinals, so the
-/// order does not depend on the thread count).
-fn strongest_first(edges: &[Edge], threshold_weight: f64) -> Vec<&Edge> {
-    let mut strong: Vec<&Edge> = edges
-        .par_iter()
-        .filter(|e| e.weight as f64 >= threshold_weight)
+/// Indices of the edges at or above the threshold, strongest first (ties by profile
+/// ordinals, so the order does not depend on the thread count).
+fn strongest_first(edges: &[Edge], threshold_weight: f64) -> Vec<usize> {
+    let mut strong: Vec<usize> = (0..edges.len())
+        .into_par_iter()
+        .filter(|&i| edges[i].weight as f64 >= threshold_weight)
         .collect();
-    strong.par_sort_unstable_by(|x, y| {
+    strong.par_sort_unstable_by(|&x, &y| {
+        let (x, y) = (&edges[x], &edges[y]);
         y.weight
             .total_cmp(&x.weight)
             .then(x.a.cmp(&y.a))
@@ -191,35 +249,33 @@ fn strongest_first(edges: &[Edge], threshold_weight: f64) -> Vec<&Edge> {
     strong
 }
 
-/// The contact details households share, and which profiles hold them.
-struct Households {
-    phones: HashSet<u64>,
-    addresses: HashSet<u64>,
+/// The contact details households share (learned in [`compare::SharedValues`]), and
+/// which profiles hold them.
+struct Households<'a> {
+    shared: &'a compare::SharedValues,
     holds_phone: Vec<bool>,
     holds_address: Vec<bool>,
 }
 
-impl Households {
-    fn of(data: &Dataset) -> Households {
-        let (phones, addresses) = household_keys(data);
-        let holds = |keys: &HashSet<u64>, values: fn(&Profile) -> Vec<u64>| -> Vec<bool> {
+impl<'a> Households<'a> {
+    fn of(data: &Dataset, shared: &'a compare::SharedValues) -> Households<'a> {
+        let holds = |i: usize, values: fn(&Profile) -> Vec<u64>| -> Vec<bool> {
             data.profiles
                 .par_iter()
-                .map(|p| values(p).iter().any(|k| keys.contains(k)))
+                .map(|p| values(p).iter().any(|&k| shared.household(i, k)))
                 .collect()
         };
-        let holds_phone = holds(&phones, |p| {
+        let holds_phone = holds(compare::PHONE, |p| {
             p.phones
                 .iter()
                 .map(|x| compare::value_hash(&x.e164))
                 .collect()
         });
-        let holds_address = holds(&addresses, |p| {
+        let holds_address = holds(compare::ADDRESS, |p| {
             p.addresses.iter().map(compare::value_hash).collect()
         });
         Households {
-            phones,
-            addresses,
+            shared,
             holds_phone,
             holds_address,
         }
@@ -240,11 +296,11 @@ impl Households {
         // a nameless ticket whose callback number has a typo is no more one person's.
         let near = |held: &[bool]| held[e.a as usize] || held[e.b as usize];
         (match ev.phone {
-            ContactAgreement::Exact => self.phones.contains(&e.phone_key),
+            ContactAgreement::Exact => self.shared.household(compare::PHONE, e.phone_key),
             ContactAgreement::Near => near(&self.holds_phone),
             ContactAgreement::None => false,
         }) || match ev.address {
-            ContactAgreement::Exact => self.addresses.contains(&e.address_key),
+            ContactAgreement::Exact => self.shared.household(compare::ADDRESS, e.address_key),
             ContactAgreement::Near => near(&self.holds_address),
             ContactAgreement::None => false,
         }
@@ -331,44 +387,6 @@ impl Groups {
         (0..self.parent.len() as u32)
             .map(|p| find(&mut self.parent, p))
             .collect()
-    }
-}
-
-/// Phones and addresses (value hashes, as in comparison TF keys) held by profiles whose
-/// first names cannot be the same person's: the contact details of a household.
-fn household_keys(data: &Dataset) -> (HashSet<u64>, HashSet<u64>) {
-    let mut by_phone: HashMap<u64, Vec<&PersonName>> = HashMap::new();
-    let mut by_address: HashMap<u64, Vec<&PersonName>> = HashMap::new();
-    for p in &data.profiles {
-        for n in p.names.iter().filter(|n| !n.first.is_empty()) {
-            for ph in &p.phones {
-                push_capped(
-                    by_phone.entry(compare::value_hash(&ph.e164)).or_default(),
-                    n,
-                );
-            }
-            for a in &p.addresses {
-                push_capped(by_address.entry(compare::value_hash(a)).or_default(), n);
-            }
-        }
-    }
-    let shared = |m: HashMap<u64, Vec<&PersonName>>| -> HashSet<u64> {
-        m.into_iter()
-            .filter(|(_, names)| {
-                names
-                    .iter()
-                    .enumerate()
-                    .any(|(i, a)| names[i + 1..].iter().any(|b| !first_names_compatible(a, b)))
-            })
-            .map(|(k, _)| k)
-            .collect()
-    };
-    (shared(by_phone), shared(by_address))
-}
-
-fn push_capped<'a>(names: &mut Vec<&'a PersonName>, n: &'a PersonName) {
-    if names.len() < MAX_TRACKED_VALUES && !names.iter().any(|m| m.first == n.first) {
-        names.push(n);
     }
 }
 
@@ -469,6 +487,7 @@ mod tests {
             edges,
             &self_weight,
             &vec![false; d.profiles.len()],
+            &compare::SharedValues::learn(d),
             THRESHOLD,
             penalties,
         )

@@ -237,9 +237,31 @@ impl Comparison {
 }
 
 /// Two first names that may be the same person's: anything above "different"
-/// (initial, phonetic, typo, nickname, exact).
+/// (initial, phonetic, typo, nickname, exact), or the whole name written the other way
+/// round ("Ortega Samantha" on a ticket is Samantha Ortega), as the name comparison
+/// reads it.
 pub fn first_names_compatible(a: &PersonName, b: &PersonName) -> bool {
-    first_name_level(a, b).0 > 0
+    if first_name_level(a, b).0 > 0 {
+        return true;
+    }
+    let full = |n: &PersonName| !n.first.is_empty() && !n.last.is_empty();
+    let swapped = |a: &PersonName, b: &PersonName| {
+        last_name_level(&a.last, &b.first, &a.last_phonetic, &b.first_phonetic).0 > 0
+            && given_level(
+                GivenName {
+                    name: &a.first,
+                    phonetic: &a.first_phonetic,
+                    groups: &a.first_groups,
+                },
+                GivenName {
+                    name: &b.last,
+                    phonetic: &b.last_phonetic,
+                    groups: &crate::normalize::name::nickname_groups(&b.last),
+                },
+            )
+            .0 > 1
+    };
+    full(a) && full(b) && (swapped(a, b) || swapped(b, a))
 }
 
 /// Two dates of birth that may be the same person's (exact, transposed, one off).
@@ -272,15 +294,28 @@ const MAX_HOLDER_NAMES: usize = 16;
 #[derive(Debug, Default, Clone)]
 pub struct SharedValues {
     values: [std::collections::HashSet<u64>; N],
+    /// Values held by people whose first names cannot be one person's, each name on at
+    /// least [`HOUSEHOLD_SUPPORT`] records, but not by strangers: a family's e-mail,
+    /// phone, address or shared device. They say "this household", not "this person".
+    household: [std::collections::HashSet<u64>; N],
 }
+
+/// Records a first name needs on a value before the value counts as a household's: one
+/// gift order or nickname putting another name on a personal mobile does not make it a
+/// family phone.
+pub const HOUSEHOLD_SUPPORT: u32 = 1;
+
+/// The comparisons whose values can be shared by a household or by strangers.
+const KEYED: [usize; 5] = [EMAIL, PHONE, SERIAL, ADDRESS, ID];
 
 impl SharedValues {
     /// Learns the shared values from every profile of a run.
     pub fn learn(data: &crate::record::Dataset) -> SharedValues {
         use std::collections::HashMap;
-        const KEYED: [usize; 5] = [EMAIL, PHONE, SERIAL, ADDRESS, ID];
-        let mut holders: [HashMap<u64, Vec<&PersonName>>; N] = Default::default();
-        for p in &data.profiles {
+        let sizes = data.records_per_profile();
+        // Per comparison and value: its holders' distinct names, with their records.
+        let mut holders: [HashMap<u64, Vec<(&PersonName, u32)>>; N] = Default::default();
+        for (p, &size) in data.profiles.iter().zip(&sizes) {
             if p.names.is_empty() {
                 continue;
             }
@@ -298,23 +333,61 @@ impl SharedValues {
             for (i, k) in keys {
                 let names = holders[i].entry(k).or_default();
                 for n in &p.names {
-                    if names.len() < MAX_HOLDER_NAMES
-                        && !names.iter().any(|m| m.first == n.first && m.last == n.last)
+                    match names
+                        .iter()
+                        .position(|(m, _)| m.first == n.first && m.last == n.last)
                     {
-                        names.push(n);
+                        Some(j) => names[j].1 += size.max(1),
+                        None if names.len() < MAX_HOLDER_NAMES => names.push((n, size.max(1))),
+                        None => {}
                     }
                 }
             }
         }
         let mut shared = SharedValues::default();
         for i in KEYED {
-            shared.values[i] = holders[i]
-                .iter()
-                .filter(|(_, names)| distinct_families(names) >= STRANGERS)
-                .map(|(k, _)| *k)
-                .collect();
+            for (k, names) in &holders[i] {
+                let just_names: Vec<&PersonName> = names.iter().map(|(n, _)| *n).collect();
+                if distinct_families(&just_names) >= STRANGERS {
+                    shared.values[i].insert(*k);
+                } else if household_names(names) {
+                    shared.household[i].insert(*k);
+                }
+            }
         }
         shared
+    }
+
+    /// True when comparison `i`'s agreeing value is a household's ([`SharedValues`]).
+    pub fn household(&self, i: usize, key: u64) -> bool {
+        key != 0 && self.household[i].contains(&key)
+    }
+
+    /// The named facts of a comparison made with [`compare_with`]: an e-mail or serial
+    /// that a household shares is not a key only one person has.
+    pub fn evidence(&self, c: &Comparison) -> Evidence {
+        let mut ev = c.evidence();
+        if ev.personal_key_agrees
+            && (self.household(EMAIL, c.tf_keys[EMAIL])
+                || self.household(SERIAL, c.tf_keys[SERIAL]))
+        {
+            let mut personal = *c;
+            for i in [EMAIL, SERIAL] {
+                if self.household(i, c.tf_keys[i]) {
+                    personal.levels[i] = MISSING;
+                }
+            }
+            ev.personal_key_agrees = personal.evidence().personal_key_agrees;
+        }
+        ev
+    }
+
+    /// How many values of each comparison households share (for `run.json`).
+    pub fn household_counts(&self) -> Vec<(String, u64)> {
+        (0..N)
+            .filter(|&i| !self.household[i].is_empty())
+            .map(|i| (SPECS[i].name.to_string(), self.household[i].len() as u64))
+            .collect()
     }
 
     /// How many values of each comparison are shared by strangers (for `run.json`).
@@ -338,6 +411,20 @@ impl SharedValues {
     pub fn holds(&self, i: usize, key: u64) -> bool {
         key != 0 && self.values[i].contains(&key)
     }
+}
+
+/// Two first names that cannot be one person's, each on enough records.
+fn household_names(names: &[(&PersonName, u32)]) -> bool {
+    let supported: Vec<&PersonName> = names
+        .iter()
+        .filter(|(n, count)| *count >= HOUSEHOLD_SUPPORT && !n.first.is_empty())
+        .map(|(n, _)| *n)
+        .collect();
+    supported.iter().enumerate().any(|(i, a)| {
+        supported[i + 1..]
+            .iter()
+            .any(|b| !first_names_compatible(a, b))
+    })
 }
 
 /// How many families these names come from: surnames that cannot be one family's
@@ -774,6 +861,33 @@ mod tests {
             holder("Cy Day", placeholder),
         ]);
         assert!(SharedValues::learn(&three).counts().is_empty());
+    }
+
+    #[test]
+    fn a_family_mailbox_is_a_households_key_not_a_persons() {
+        let family = "thereeds@hotmail.com";
+        let d = dataset(vec![
+            holder("Antoinette Reed", family),
+            holder("Anneliese Reed", family),
+        ]);
+        let shared = SharedValues::learn(&d);
+        let c = compare_with(&d.profiles[0], &d.profiles[1], &shared);
+        // Still evidence for the model (the level stays), but not a personal key: the
+        // first-name guard applies.
+        assert_eq!(c.levels[EMAIL], lv::EMAIL_EXACT);
+        assert!(c.evidence().personal_key_agrees);
+        assert!(!shared.evidence(&c).personal_key_agrees);
+        // One person's mailbox under a nickname and surname-first stays personal.
+        let own = "robert.smith@gmail.com";
+        let d = dataset(vec![
+            holder("Robert Smith", own),
+            holder("Bob Smith", own),
+            holder("Smith Robert", own),
+        ]);
+        let shared = SharedValues::learn(&d);
+        let c = compare_with(&d.profiles[0], &d.profiles[2], &shared);
+        assert!(shared.evidence(&c).personal_key_agrees);
+        assert!(shared.household_counts().is_empty());
     }
 
     #[test]

@@ -37,6 +37,14 @@ pub struct Evaluation {
     pub pair_completeness: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub candidate_pairs: Option<u64>,
+    /// Missed true pairs by cause (with `--pairs`): never a candidate, or what clustering
+    /// did with the scored pair (`pairs.csv`'s decision), most common first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missed_by_cause: Vec<Cause>,
+    /// False pairs by how they came together (with `--pairs`): linked directly, or only
+    /// by chaining, with what the direct pair got.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub false_by_cause: Vec<Cause>,
     /// The predicted clusters that hold the most false pairs (records of different true
     /// entities), worst first: where precision is lost, by mechanism.
     pub worst_clusters: Vec<WrongCluster>,
@@ -51,6 +59,75 @@ pub struct WrongCluster {
     pub false_pairs: u64,
     /// Share of all false pairs.
     pub share: f64,
+}
+
+/// A cause and how many pairs it accounts for.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Cause {
+    pub cause: String,
+    pub pairs: u64,
+    /// Share of the missed (or false) pairs.
+    pub share: f64,
+}
+
+/// Counts causes into a list, most common first (ties by name).
+fn causes(counts: HashMap<String, u64>) -> Vec<Cause> {
+    let total: u64 = counts.values().sum();
+    let mut v: Vec<Cause> = counts
+        .into_iter()
+        .map(|(cause, pairs)| Cause {
+            cause,
+            pairs,
+            share: ratio(pairs, total),
+        })
+        .collect();
+    v.sort_by(|a, b| b.pairs.cmp(&a.pairs).then(a.cause.cmp(&b.cause)));
+    v
+}
+
+/// Pairs of records that share a label, visited per label group.
+fn pairs_within(labels: &[u32], mut visit: impl FnMut(u32, u32)) {
+    let mut by: HashMap<u32, Vec<u32>> = HashMap::new();
+    for (i, &l) in labels.iter().enumerate() {
+        by.entry(l).or_default().push(i as u32);
+    }
+    for members in by.values() {
+        for (k, &a) in members.iter().enumerate() {
+            for &b in &members[k + 1..] {
+                visit(a, b);
+            }
+        }
+    }
+}
+
+/// Missed and false pairs by cause, from the decision of each scored record pair.
+fn by_cause(
+    truth: &[u32],
+    predicted: &[u32],
+    decided: &HashMap<(u32, u32), String>,
+) -> (Vec<Cause>, Vec<Cause>) {
+    let direct = |a: u32, b: u32| decided.get(&(a.min(b), a.max(b))).map(String::as_str);
+    let mut missed: HashMap<String, u64> = HashMap::new();
+    pairs_within(truth, |a, b| {
+        if predicted[a as usize] != predicted[b as usize] {
+            let cause = direct(a, b).unwrap_or("never a candidate");
+            *missed.entry(cause.to_string()).or_default() += 1;
+        }
+    });
+    let mut false_pairs: HashMap<String, u64> = HashMap::new();
+    pairs_within(predicted, |a, b| {
+        if truth[a as usize] != truth[b as usize] {
+            let cause = match direct(a, b) {
+                Some(d @ ("linked" | "already together" | "same profile")) => {
+                    format!("direct: {d}")
+                }
+                Some(d) => format!("chained only (direct pair {d})"),
+                None => "chained only (never a candidate)".to_string(),
+            };
+            *false_pairs.entry(cause).or_default() += 1;
+        }
+    });
+    (causes(missed), causes(false_pairs))
 }
 
 /// How many wrongly merged clusters `evaluate` lists.
@@ -163,6 +240,8 @@ pub fn score(truth: &[u32], predicted: &[u32]) -> Evaluation {
         worst_clusters: Vec::new(),
         pair_completeness: None,
         candidate_pairs: None,
+        missed_by_cause: Vec::new(),
+        false_by_cause: Vec::new(),
     }
 }
 
@@ -176,9 +255,16 @@ fn read_columns(path: &Path, columns: &[&str]) -> Result<Vec<Vec<String>>> {
         .headers()
         .map_err(|e| Error::input(path, e.to_string()))?
         .clone();
+    // A name ending in `?` is optional: missing, it reads as empty.
     let idx: Vec<usize> = columns
         .iter()
         .map(|c| {
+            if let Some(c) = c.strip_suffix('?') {
+                return Ok(header
+                    .iter()
+                    .position(|h| h.trim() == c)
+                    .unwrap_or(usize::MAX));
+            }
             header.iter().position(|h| h.trim() == *c).ok_or_else(|| {
                 Error::input(
                     path,
@@ -199,7 +285,13 @@ fn read_columns(path: &Path, columns: &[&str]) -> Result<Vec<Vec<String>>> {
         })?;
         let row: Option<Vec<String>> = idx
             .iter()
-            .map(|&i| rec.get(i).map(str::to_string))
+            .map(|&i| {
+                if i == usize::MAX {
+                    Some(String::new())
+                } else {
+                    rec.get(i).map(str::to_string)
+                }
+            })
             .collect();
         match row {
             Some(r) => rows.push(r),
@@ -289,24 +381,40 @@ pub fn evaluate(mapping: &Path, truth: &Path, pairs_csv: Option<&Path>) -> Resul
     if let Some(pairs_csv) = pairs_csv {
         let rows = read_columns(
             pairs_csv,
-            &["source_a", "record_id_a", "source_b", "record_id_b"],
+            &[
+                "source_a",
+                "record_id_a",
+                "source_b",
+                "record_id_b",
+                "decision?",
+            ],
         )?;
         let candidate_rows = rows.len() as u64;
-        let mut found: Vec<(u32, u32)> = rows
-            .into_iter()
-            .filter_map(|mut r| {
-                let a =
-                    *record_index.get(&(std::mem::take(&mut r[0]), std::mem::take(&mut r[1])))?;
-                let b =
-                    *record_index.get(&(std::mem::take(&mut r[2]), std::mem::take(&mut r[3])))?;
-                (truth_labels[a as usize] == truth_labels[b as usize] && a != b)
-                    .then_some((a.min(b), a.max(b)))
-            })
-            .collect();
-        found.sort_unstable();
-        found.dedup();
+        let mut decided: HashMap<(u32, u32), String> = HashMap::with_capacity(rows.len());
+        let mut has_decisions = false;
+        for mut r in rows {
+            let a = record_index.get(&(std::mem::take(&mut r[0]), std::mem::take(&mut r[1])));
+            let b = record_index.get(&(std::mem::take(&mut r[2]), std::mem::take(&mut r[3])));
+            if let (Some(&a), Some(&b)) = (a, b) {
+                has_decisions |= !r[4].is_empty();
+                let d = if r[4].is_empty() {
+                    "scored".to_string()
+                } else {
+                    std::mem::take(&mut r[4])
+                };
+                decided.insert((a.min(b), a.max(b)), d);
+            }
+        }
+        let found = decided
+            .keys()
+            .filter(|&&(a, b)| a != b && truth_labels[a as usize] == truth_labels[b as usize])
+            .count();
         eval.candidate_pairs = Some(candidate_rows);
-        eval.pair_completeness = Some(ratio(found.len() as u64, eval.true_pairs));
+        eval.pair_completeness = Some(ratio(found as u64, eval.true_pairs));
+        if has_decisions {
+            (eval.missed_by_cause, eval.false_by_cause) =
+                by_cause(&truth_labels, &predicted, &decided);
+        }
     }
     Ok(eval)
 }
@@ -314,6 +422,41 @@ pub fn evaluate(mapping: &Path, truth: &Path, pairs_csv: Option<&Path>) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn missed_and_false_pairs_are_told_apart_by_cause() {
+        // Entity 0 = records 0, 1, 2; entity 1 = record 3. Predicted: {0, 1, 3}, {2}.
+        let truth = [0, 0, 0, 1];
+        let pred = [0, 0, 1, 0];
+        let decided: HashMap<(u32, u32), String> = [
+            ((0, 1), "linked"),
+            ((0, 2), "refused: different first names"),
+            ((1, 3), "linked"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k, v.to_string()))
+        .collect();
+        let (missed, false_pairs) = by_cause(&truth, &pred, &decided);
+        let counts = |v: &[Cause]| -> Vec<(String, u64)> {
+            v.iter().map(|c| (c.cause.clone(), c.pairs)).collect()
+        };
+        // Missed: (0,2) refused, (1,2) never a candidate.
+        assert_eq!(
+            counts(&missed),
+            vec![
+                ("never a candidate".to_string(), 1),
+                ("refused: different first names".to_string(), 1)
+            ]
+        );
+        // False: (1,3) direct, (0,3) chained.
+        assert_eq!(
+            counts(&false_pairs),
+            vec![
+                ("chained only (never a candidate)".to_string(), 1),
+                ("direct: linked".to_string(), 1)
+            ]
+        );
+    }
 
     #[test]
     fn the_worst_clusters_are_listed_by_false_pairs() {

@@ -181,7 +181,7 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
             a,
             b,
             weight: scorer.weight(&c) as f32,
-            evidence: c.evidence(),
+            evidence: shared.evidence(&c),
             phone_key: c.tf_keys[compare::PHONE],
             address_key: c.tf_keys[compare::ADDRESS],
         });
@@ -216,6 +216,7 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         &edges,
         &self_weight,
         &impersonal,
+        &shared,
         threshold_weight,
         penalties,
     );

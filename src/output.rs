@@ -47,7 +47,18 @@ where
     w.flush().map_err(|e| Error::io(path, e))
 }
 
-/// Header of `links.csv` and `pairs.csv`: two records and their score.
+/// Header of `pairs.csv`: the pair, its score and what clustering did with it.
+const PAIRS_CSV_HEADER: [&str; 7] = [
+    "source_a",
+    "record_id_a",
+    "source_b",
+    "record_id_b",
+    "match_weight",
+    "match_probability",
+    "decision",
+];
+
+/// Header of `links.csv`: two records and their score.
 const PAIR_HEADER: [&str; 6] = [
     "source_a",
     "record_id_a",
@@ -302,27 +313,32 @@ fn size_histogram(customers: &[Vec<u32>]) -> Vec<(String, u64)> {
 fn write_pairs(res: &Resolution, path: &Path, offsets: &[u32], members: &[u32]) -> Result<()> {
     let data = &res.data;
     let mut w = csv_writer(path)?;
-    w.write_record(PAIR_HEADER)
+    w.write_record(PAIRS_CSV_HEADER)
         .map_err(|e| csv_error(path, e))?;
     let recs = |p: u32| &members[offsets[p as usize] as usize..offsets[p as usize + 1] as usize];
-    let mut rows: Vec<(u32, u32, f32)> = Vec::new();
-    for e in &res.edges {
+    let mut rows: Vec<(u32, u32, f32, &str)> = Vec::new();
+    for (e, d) in res.edges.iter().zip(&res.clustering.decisions) {
         for &a in recs(e.a) {
             for &b in recs(e.b) {
-                rows.push((a.min(b), a.max(b), e.weight));
+                rows.push((a.min(b), a.max(b), e.weight, d.as_str()));
             }
         }
     }
     for p in 0..data.profiles.len() as u32 {
         let rs = recs(p);
+        let decision = if res.clustering.linked[p as usize] {
+            "same profile"
+        } else {
+            "same profile, not linked"
+        };
         for (i, &a) in rs.iter().enumerate() {
             for &b in &rs[i + 1..] {
-                rows.push((a.min(b), a.max(b), res.self_weight[p as usize]));
+                rows.push((a.min(b), a.max(b), res.self_weight[p as usize], decision));
             }
         }
     }
     rows.sort_by_key(|r| (r.0, r.1));
-    for (a, b, weight) in rows {
+    for (a, b, weight, decision) in rows {
         let (ra, rb) = (&data.records[a as usize], &data.records[b as usize]);
         w.write_record([
             data.sources[ra.source as usize].as_str(),
@@ -331,6 +347,7 @@ fn write_pairs(res: &Resolution, path: &Path, offsets: &[u32], members: &[u32]) 
             rb.record_id.as_str(),
             &format!("{weight:.3}"),
             &prob(weight),
+            decision,
         ])
         .map_err(|e| csv_error(path, e))?;
     }

@@ -77,5 +77,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "pair completeness  {pc:.4}   ({n} candidate record pairs)"
         )?;
     }
+    for (title, list) in [
+        ("missed pairs by cause:", &e.missed_by_cause),
+        ("false pairs by cause:", &e.false_by_cause),
+    ] {
+        if !list.is_empty() {
+            writeln!(out, "{title}")?;
+            for c in list {
+                writeln!(
+                    out,
+                    "    {:>9} ({:>5.1}%)  {}",
+                    c.pairs,
+                    100.0 * c.share,
+                    c.cause
+                )?;
+            }
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

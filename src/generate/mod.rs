@@ -37,8 +37,30 @@ const P_HOUSEHOLD: f64 = 0.12;
 const MAX_HOUSEHOLD: u8 = 4;
 /// Chance that a customer has the same name and city as an earlier, different customer.
 const P_NAMESAKE: f64 = 0.02;
-/// Chance that a customer's billing e-mail is a shared role mailbox of a small business.
-const P_ROLE_MAILBOX: f64 = 0.02;
+/// Chance that a customer's billing account is their employer's: the office's shared
+/// mailbox (a local part outside any built-in role list), switchboard and street.
+const P_AT_WORK: f64 = 0.03;
+/// Chance that a customer at work shares the office with an earlier such customer.
+const P_COLLEAGUE: f64 = 0.6;
+/// Chance that a household uses a shared family mailbox (`thejacksons@…`), and per record
+/// of a member, that the record carries it instead of the personal one.
+const P_FAMILY_EMAIL: f64 = 0.3;
+const P_USE_FAMILY_EMAIL: f64 = 0.5;
+/// Chance that a household member also owns one of the head's devices (a shared TV, the
+/// family laptop): the same serial in both people's claims and tickets.
+const P_SHARED_SERIAL: f64 = 0.25;
+/// Chance that a son living with his father has the father's first name (Jr and Sr), and
+/// per record, that the suffix is written.
+const P_JUNIOR: f64 = 0.15;
+const P_WRITE_SUFFIX: f64 = 0.3;
+/// Shop: an order shipped to someone else (a gift, a family member): the ship-to name and
+/// address are the recipient's, the buyer's e-mail and phone stay.
+const P_GIFT: f64 = 0.08;
+/// Support: a ticket where the agent took only a callback number (no name), one with a
+/// name only, and one with the name written surname first without a comma.
+const P_KEY_ONLY_TICKET: f64 = 0.08;
+const P_NAME_ONLY_TICKET: f64 = 0.04;
+const P_SURNAME_FIRST: f64 = 0.06;
 /// Per written value: a keyboard typo (insert, delete, substitute or transpose).
 const P_TYPO: f64 = 0.06;
 /// Per written value: left blank.
@@ -181,7 +203,12 @@ pub fn generate(customers: u64, seed: u64, out: &Path) -> Result<Generated> {
         }
         if present[3] {
             for _ in 0..rng.gen_range(1..=4) {
-                shop_row(&mut w, c, &mut rng)?;
+                // A gift goes to the household's head, or to a friend.
+                let recipient = rng.gen_bool(P_GIFT).then(|| match c.household {
+                    Some(h) => &people[h],
+                    None => &people[rng.gen_range(0..people.len())],
+                });
+                shop_row(&mut w, c, recipient.filter(|r| r.id != c.id), &mut rng)?;
                 counters[3] += 1;
             }
         }
@@ -200,6 +227,7 @@ fn make_customers(n: u64, rng: &mut ChaCha8Rng) -> Vec<Customer> {
     let mut people: Vec<Customer> = Vec::with_capacity(n as usize);
     let mut taken_emails: HashSet<String> = HashSet::new();
     let mut household_size: Vec<u8> = Vec::with_capacity(n as usize);
+    let mut offices: Vec<Office> = Vec::new();
     for id in 0..n {
         let mut c = new_customer(id, rng);
         let mut size = 1;
@@ -210,6 +238,7 @@ fn make_customers(n: u64, rng: &mut ChaCha8Rng) -> Vec<Customer> {
             // Lives with an earlier customer: same address and home phone, own name and e-mail.
             household_size[h] += 1;
             size = household_size[h];
+            c.household = Some(h);
             let other = &people[h];
             c.street = other.street.clone();
             c.new_street = other.new_street.clone();
@@ -218,6 +247,26 @@ fn make_customers(n: u64, rng: &mut ChaCha8Rng) -> Vec<Customer> {
             c.phone = other.phone.clone();
             if rng.gen_bool(0.7) {
                 c.last = other.last.clone();
+                if c.male && other.male && other.suffix.is_none() && rng.gen_bool(P_JUNIOR) {
+                    // Named after his father; born 20-35 years later.
+                    c.first = other.first.clone();
+                    c.suffix = Some("Jr");
+                    c.dob.0 = (other.dob.0 + rng.gen_range(20..36)).min(2006);
+                    people[h].suffix = Some("Sr");
+                }
+            }
+            if rng.gen_bool(P_SHARED_SERIAL) {
+                if let Some(s) = people[h].serials.choose(rng).cloned() {
+                    c.serials.push(s);
+                }
+            }
+            if rng.gen_bool(P_FAMILY_EMAIL) {
+                let family = match &people[h].family_email {
+                    Some(f) => f.clone(),
+                    None => family_email(&people[h].last, rng, &mut taken_emails),
+                };
+                people[h].family_email = Some(family.clone());
+                c.family_email = Some(family);
             }
         } else if !people.is_empty() && rng.gen_bool(P_NAMESAKE) {
             let other = &people[rng.gen_range(0..people.len())];
@@ -227,17 +276,53 @@ fn make_customers(n: u64, rng: &mut ChaCha8Rng) -> Vec<Customer> {
         }
         c.email = personal_email(&c, rng, &mut taken_emails);
         c.new_email = personal_email(&c, rng, &mut taken_emails);
-        if rng.gen_bool(P_ROLE_MAILBOX) {
-            let domain = ROLE_DOMAINS.choose(rng).unwrap_or(&"acme.com");
-            c.email = format!(
-                "{}@{domain}",
-                ["info", "office", "billing"].choose(rng).unwrap_or(&"info")
-            );
+        if rng.gen_bool(P_AT_WORK) {
+            let office = match offices.choose(rng) {
+                Some(o) if rng.gen_bool(P_COLLEAGUE) => o.clone(),
+                _ => {
+                    let o = new_office(rng);
+                    offices.push(o.clone());
+                    o
+                }
+            };
+            c.office = Some(office);
         }
         people.push(c);
         household_size.push(size);
     }
     people
+}
+
+/// A household's shared mailbox, unique like a personal one.
+fn family_email(last: &str, rng: &mut ChaCha8Rng, taken: &mut HashSet<String>) -> String {
+    let last: String = deunicode::deunicode(last)
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    loop {
+        let provider = PROVIDERS.choose(rng).unwrap_or(&"gmail.com");
+        let email = match rng.gen_range(0..3) {
+            0 => format!("the{last}s@{provider}"),
+            1 => format!("{last}family@{provider}"),
+            _ => format!("{last}s{}@{provider}", rng.gen_range(1..999)),
+        };
+        if taken.insert(email.clone()) {
+            return email;
+        }
+    }
+}
+
+/// A small business with a shared mailbox under its own domain.
+fn new_office(rng: &mut ChaCha8Rng) -> Office {
+    let domain = ROLE_DOMAINS.choose(rng).unwrap_or(&"acme.com");
+    let local = OFFICE_MAILBOXES.choose(rng).unwrap_or(&"frontdesk");
+    let n = rng.gen_range(1..99);
+    Office {
+        email: format!("{local}@{n}{domain}"),
+        phone: phone_number(rng),
+        street: street(rng),
+    }
 }
 
 #[cfg(test)]

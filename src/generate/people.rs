@@ -20,6 +20,23 @@ pub(super) struct Customer {
     pub(super) city: usize,
     pub(super) zip: String,
     pub(super) serials: Vec<String>,
+    pub(super) male: bool,
+    /// "Jr" or "Sr": a father and son of one name at one address.
+    pub(super) suffix: Option<&'static str>,
+    /// A household's shared mailbox (`thejacksons@…`), used beside the personal one.
+    pub(super) family_email: Option<String>,
+    /// Where the customer works, when the billing account is the employer's.
+    pub(super) office: Option<Office>,
+    /// Index of the customer whose household this one joined (gifts go there).
+    pub(super) household: Option<usize>,
+}
+
+/// A small business: its shared mailbox, switchboard and street, shared by colleagues.
+#[derive(Clone)]
+pub(super) struct Office {
+    pub(super) email: String,
+    pub(super) phone: String,
+    pub(super) street: String,
 }
 
 /// A personal e-mail address in one of the usual patterns, unique among customers
@@ -61,55 +78,53 @@ pub(super) fn personal_email(
     }
 }
 
-/// Picks by a flattened Zipf law: rank r has weight 1/(r + offset). With the offsets used
-/// the most common first name is ~3.6% of people and "smith" ~2% (US census: 3.3%, 0.8%).
-pub(super) fn zipf_pick<'a>(items: &[&'a str], offset: f64, rng: &mut ChaCha8Rng) -> &'a str {
-    let h: f64 = (1..=items.len()).map(|r| 1.0 / (r as f64 + offset)).sum();
-    let mut x = rng.gen::<f64>() * h;
-    for (i, item) in items.iter().enumerate() {
-        x -= 1.0 / (i as f64 + 1.0 + offset);
-        if x <= 0.0 {
-            return item;
-        }
-    }
-    items[items.len() - 1]
-}
-
-pub(super) fn new_customer(id: u64, rng: &mut ChaCha8Rng) -> Customer {
-    let first = zipf_pick(&FIRST_NAMES, 10.0, rng).to_string();
-    let last = if rng.gen_bool(0.55) {
-        zipf_pick(&SURNAMES, 20.0, rng).to_string()
+/// A surname drawn as often as in the US census; the 29 % of people outside the embedded
+/// list get rare names made of two or three syllables.
+pub(super) fn surname(rng: &mut ChaCha8Rng) -> String {
+    if rng.gen_bool(SURNAMES_SHARE) {
+        SURNAMES.pick(rng).to_string()
     } else {
-        // The long tail: rare surnames made of two or three syllables.
         let k = rng.gen_range(2..=3);
         (0..k)
             .map(|_| *SYLLABLES.choose(rng).unwrap_or(&"ab"))
             .collect::<String>()
-    };
+    }
+}
+
+/// A street address: number, street name and type.
+pub(super) fn street(rng: &mut ChaCha8Rng) -> String {
+    let (long, _) = STREET_TYPES
+        .choose(rng)
+        .copied()
+        .unwrap_or(("Street", "St"));
+    format!(
+        "{} {} {}",
+        rng.gen_range(1..9999),
+        title(STREETS.choose(rng).unwrap_or(&"main")),
+        long
+    )
+}
+
+/// Ten NANP digits in one of the generator's area codes.
+pub(super) fn phone_number(rng: &mut ChaCha8Rng) -> String {
+    format!(
+        "{}{}{:02}{:04}",
+        AREA_CODES.choose(rng).unwrap_or(&"217"),
+        rng.gen_range(2..10),
+        rng.gen_range(0..100),
+        rng.gen_range(0..10000)
+    )
+}
+
+pub(super) fn new_customer(id: u64, rng: &mut ChaCha8Rng) -> Customer {
+    let male = rng.gen_bool(0.5);
+    let first = if male { &MALE_NAMES } else { &FEMALE_NAMES }
+        .pick(rng)
+        .to_string();
+    let last = surname(rng);
     let city = rng.gen_range(0..CITIES.len());
-    let mut street = || {
-        let (long, _) = STREET_TYPES
-            .choose(rng)
-            .copied()
-            .unwrap_or(("Street", "St"));
-        format!(
-            "{} {} {}",
-            rng.gen_range(1..9999),
-            title(STREETS.choose(rng).unwrap_or(&"main")),
-            long
-        )
-    };
-    let (street, new_street) = (street(), street());
+    let (street, new_street) = (street(rng), street(rng));
     let zip = format!("{}{:02}", CITIES[city].2, rng.gen_range(0..100));
-    let phone = |rng: &mut ChaCha8Rng| {
-        format!(
-            "{}{}{:02}{:04}",
-            AREA_CODES.choose(rng).unwrap_or(&"217"),
-            rng.gen_range(2..10),
-            rng.gen_range(0..100),
-            rng.gen_range(0..10000)
-        )
-    };
     let serials = (0..rng.gen_range(1..=3))
         .map(|_| {
             let chars: Vec<char> = "ABCDEFGHJKLMNPRSTUVWXYZ0123456789OI".chars().collect();
@@ -135,13 +150,18 @@ pub(super) fn new_customer(id: u64, rng: &mut ChaCha8Rng) -> Customer {
         ),
         email: String::new(),
         new_email: String::new(),
-        phone: phone(rng),
-        mobile: rng.gen_bool(0.5).then(|| phone(rng)),
+        phone: phone_number(rng),
+        mobile: rng.gen_bool(0.5).then(|| phone_number(rng)),
         street,
         new_street,
         city,
         zip,
         serials,
+        male,
+        suffix: None,
+        family_email: None,
+        office: None,
+        household: None,
     }
 }
 
@@ -160,6 +180,22 @@ pub(super) fn given_name(c: &Customer, rng: &mut ChaCha8Rng, nick: bool) -> Stri
         }
     }
     c.first.clone()
+}
+
+/// The surname as one record writes it: with "Jr"/"Sr" now and then.
+pub(super) fn written_last(c: &Customer, rng: &mut ChaCha8Rng) -> String {
+    match c.suffix {
+        Some(s) if rng.gen_bool(P_WRITE_SUFFIX) => format!("{} {s}", c.last),
+        _ => c.last.clone(),
+    }
+}
+
+/// The e-mail a record carries: the household's shared one now and then.
+pub(super) fn email_of<'a>(c: &'a Customer, rng: &mut ChaCha8Rng) -> &'a str {
+    match &c.family_email {
+        Some(f) if rng.gen_bool(P_USE_FAMILY_EMAIL) => f,
+        _ => &c.email,
+    }
 }
 
 pub(super) fn phone_digits(c: &Customer, rng: &mut ChaCha8Rng) -> String {

@@ -72,6 +72,7 @@ impl Writers {
                     "customer_name",
                     "customer_email",
                     "customer_phone",
+                    "ship_to",
                     "ship_address",
                     "ship_city",
                     "ship_zip",
@@ -156,11 +157,12 @@ pub(super) fn warranty_row(
     rng: &mut ChaCha8Rng,
 ) -> Result<()> {
     let first = title(&given_name(c, rng, false));
-    let last = c.last.to_uppercase();
+    let written = written_last(c, rng);
+    let last = written.to_uppercase();
     let name = if rng.gen_bool(0.7) {
         format!("{last}, {first}")
     } else {
-        format!("{first} {}", title(&c.last))
+        format!("{first} {}", title(&written))
     };
     let serial = match rng.gen_range(0..3) {
         0 => serial.to_string(),
@@ -172,7 +174,7 @@ pub(super) fn warranty_row(
     let fields = vec![
         id,
         required(&name, rng),
-        noisy(&c.email, rng),
+        noisy(email_of(c, rng), rng),
         noisy(&format_phone(&phone_digits(c, rng), 0), rng),
         serial,
         format!("{m}/{d}/{y}"),
@@ -188,12 +190,19 @@ pub(super) fn billing_row(w: &mut Writers, c: &Customer, rng: &mut ChaCha8Rng) -
     } else {
         c.zip.clone()
     };
+    // An account at work carries the office's mailbox, switchboard and street.
+    let (email, phone, street) = match &c.office {
+        Some(o) => (o.email.as_str(), o.phone.as_str(), o.street.as_str()),
+        None => (email_of(c, rng), c.phone.as_str(), c.street.as_str()),
+    };
     let street = if rng.gen_bool(0.5) {
         STREET_TYPES
             .iter()
-            .fold(c.street.clone(), |s, (long, short)| s.replace(long, short))
+            .fold(street.to_string(), |s, (long, short)| {
+                s.replace(long, short)
+            })
     } else {
-        c.street.clone()
+        street.to_string()
     };
     let first = match c.middle {
         Some(mi) if rng.gen_bool(0.5) => format!("{} {mi}.", title(&given_name(c, rng, false))),
@@ -205,9 +214,9 @@ pub(super) fn billing_row(w: &mut Writers, c: &Customer, rng: &mut ChaCha8Rng) -
     let fields = vec![
         id,
         noisy(&first, rng),
-        required(&title(&c.last), rng),
-        noisy(&c.email, rng),
-        noisy(&format_phone(&c.phone, 1 + rng.gen_range(0..2)), rng),
+        required(&title(&written_last(c, rng)), rng),
+        noisy(email, rng),
+        noisy(&format_phone(phone, 1 + rng.gen_range(0..2)), rng),
         c.mobile
             .as_deref()
             .map(|m| format_phone(m, 4))
@@ -231,7 +240,15 @@ pub(super) fn support_row(
     case: &str,
     rng: &mut ChaCha8Rng,
 ) -> Result<()> {
-    let name = format!("{} {}", title(&given_name(c, rng, true)), title(&c.last));
+    let (first, last) = (
+        title(&given_name(c, rng, true)),
+        title(&written_last(c, rng)),
+    );
+    let name = if rng.gen_bool(P_SURNAME_FIRST) {
+        format!("{last} {first}")
+    } else {
+        format!("{first} {last}")
+    };
     let serial = c.serials.choose(rng).cloned().unwrap_or_default();
     let serial = if rng.gen_bool(P_SERIAL_CONFUSION) {
         serial.replace('0', "O").replace('1', "I")
@@ -253,7 +270,7 @@ pub(super) fn support_row(
         if rng.gen_bool(P_PLACEHOLDER_EMAIL) {
             PLACEHOLDER_EMAILS.choose(rng).unwrap_or(&"").to_string()
         } else if rng.gen_bool(0.4) {
-            noisy(&c.email, rng)
+            noisy(email_of(c, rng), rng)
         } else {
             String::new()
         },
@@ -275,6 +292,12 @@ pub(super) fn support_row(
         fields[2] = PLACEHOLDER_PHONE.to_string();
         fields[3] = PLACEHOLDER_EMAILS[0].to_string();
         fields[4] = String::new();
+    } else if rng.gen_bool(P_KEY_ONLY_TICKET) {
+        fields[1] = String::new();
+    } else if rng.gen_bool(P_NAME_ONLY_TICKET) {
+        for f in &mut fields[2..5] {
+            f.clear();
+        }
     }
     w.row(2, c, fields, rng)
 }
@@ -288,12 +311,22 @@ fn street_of<'a>(c: &'a Customer, rng: &mut ChaCha8Rng) -> &'a str {
     }
 }
 
-pub(super) fn shop_row(w: &mut Writers, c: &Customer, rng: &mut ChaCha8Rng) -> Result<()> {
-    let name = format!("{} {}", title(&given_name(c, rng, true)), title(&c.last));
+/// A shop order by `c`; `recipient` is who it ships to when it is a gift.
+pub(super) fn shop_row(
+    w: &mut Writers,
+    c: &Customer,
+    recipient: Option<&Customer>,
+    rng: &mut ChaCha8Rng,
+) -> Result<()> {
+    let name = format!(
+        "{} {}",
+        title(&given_name(c, rng, true)),
+        title(&written_last(c, rng))
+    );
     let email = if rng.gen_bool(P_NEW_EMAIL) {
         c.new_email.clone()
     } else {
-        c.email.clone()
+        email_of(c, rng).to_string()
     };
     let email = match rng.gen_range(0..4) {
         0 => email.replacen('@', "+shop@", 1),
@@ -305,12 +338,18 @@ pub(super) fn shop_row(w: &mut Writers, c: &Customer, rng: &mut ChaCha8Rng) -> R
     } else {
         email
     };
+    let to = recipient.unwrap_or(c);
+    let ship_to = if recipient.is_some() || rng.gen_bool(0.5) {
+        format!("{} {}", title(&given_name(to, rng, true)), title(&to.last))
+    } else {
+        name.clone()
+    };
     let street = if rng.gen_bool(P_PLACEHOLDER_ADDRESS) {
         "123 Test St"
     } else {
-        street_of(c, rng)
+        street_of(to, rng)
     };
-    let (city, _, _) = CITIES[c.city];
+    let (city, _, _) = CITIES[to.city];
     let (y, m, d) = event_date(rng);
     let id = w.next_id(3, "O");
     let fields = vec![
@@ -322,9 +361,10 @@ pub(super) fn shop_row(w: &mut Writers, c: &Customer, rng: &mut ChaCha8Rng) -> R
         } else {
             String::new()
         },
+        required(&ship_to, rng),
         noisy(street, rng),
         city.to_string(),
-        c.zip.clone(),
+        to.zip.clone(),
         format!("{y}{m:02}{d:02}"),
         PRODUCTS.choose(rng).unwrap_or(&"").to_string(),
     ];
@@ -333,7 +373,8 @@ pub(super) fn shop_row(w: &mut Writers, c: &Customer, rng: &mut ChaCha8Rng) -> R
         fields[1] = PLACEHOLDER_NAMES.choose(rng).unwrap_or(&"").to_string();
         fields[2] = PLACEHOLDER_EMAILS[0].to_string();
         fields[3] = PLACEHOLDER_PHONE.to_string();
-        fields[4] = "123 Test St".to_string();
+        fields[4] = fields[1].clone();
+        fields[5] = "123 Test St".to_string();
     }
     w.row(3, c, fields, rng)
 }
