@@ -9,6 +9,8 @@
 //! anything (itself included: twelve identical tickets are one customer when their shared
 //! values are strong enough on their own); otherwise each record stands alone.
 
+use std::collections::HashMap;
+
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -57,6 +59,10 @@ pub struct ClusterStats {
     /// [`cluster`]).
     #[serde(default)]
     pub refused_impersonal_profile: u64,
+    /// Profiles left alone by the pairwise pass that joined the one customer holding
+    /// their personal keys (see `attach_by_unique_keys`).
+    #[serde(default)]
+    pub attached_by_unique_key: u64,
     /// Scored pairs below the threshold raised to it because the two records shared a
     /// golden ID in the previous run (`--previous`) and no evidence is against it.
     pub links_kept_from_previous: u64,
@@ -228,8 +234,92 @@ pub fn cluster(
             }
         }
     }
+    c.stats.attached_by_unique_key = attach_by_unique_keys(data, shared, &mut groups, &mut c);
     c.group = groups.roots();
     c
+}
+
+/// A profile's keys that can point to one person: personal e-mails, phones and serials
+/// that neither strangers nor a household share.
+fn personal_keys(p: &Profile, shared: &compare::SharedValues) -> Vec<(usize, u64)> {
+    use compare::{value_hash, EMAIL, PHONE, SERIAL};
+    let mut keys: Vec<(usize, u64)> = Vec::new();
+    keys.extend(
+        p.emails
+            .iter()
+            .filter(|e| !e.role)
+            .map(|e| (EMAIL, value_hash(&e.address))),
+    );
+    keys.extend(p.phones.iter().map(|x| (PHONE, value_hash(&x.e164))));
+    keys.extend(p.serials.iter().map(|x| (SERIAL, value_hash(&x.key))));
+    keys.retain(|&(i, k)| !shared.holds(i, k) && !shared.household(i, k));
+    keys
+}
+
+/// Record-to-customer evidence, after the pairwise pass: a profile left on its own (a
+/// nameless ticket with only a callback number, an order with only an e-mail) joins the
+/// one customer that holds its personal keys, when every key it has that anyone else
+/// holds is held by that customer alone, and nothing in it (a first name, a date of
+/// birth, an id) conflicts. Pairwise, such a record scores a single field against the
+/// prior and never links; against the customer's union of keys it is unambiguous.
+/// Targets are read before any attachment, so the order of profiles does not matter.
+/// Returns how many profiles were attached.
+fn attach_by_unique_keys(
+    data: &Dataset,
+    shared: &compare::SharedValues,
+    groups: &mut Groups,
+    c: &mut Clustering,
+) -> u64 {
+    let roots = groups.roots();
+    let mut size = vec![0u32; roots.len()];
+    let mut named = vec![false; roots.len()];
+    for (p, &r) in roots.iter().enumerate() {
+        size[r as usize] += 1;
+        named[r as usize] |= !data.profiles[p].names.is_empty();
+    }
+    let alone = |p: usize| size[roots[p] as usize] == 1 && !c.linked[p];
+    // Holders of each personal key, counted only in customers that have a name: a
+    // nameless record alone says nothing about whose a key is.
+    let keys: Vec<Vec<(usize, u64)>> = data
+        .profiles
+        .par_iter()
+        .map(|p| personal_keys(p, shared))
+        .collect();
+    let mut owners: HashMap<(usize, u64), Vec<u32>> = HashMap::new();
+    for (p, ks) in keys.iter().enumerate() {
+        let r = roots[p];
+        if alone(p) || !named[r as usize] {
+            continue;
+        }
+        for &k in ks {
+            let o = owners.entry(k).or_default();
+            if !o.contains(&r) {
+                o.push(r);
+            }
+        }
+    }
+    let targets: Vec<(u32, u32)> = (0..data.profiles.len())
+        .filter(|&p| alone(p))
+        .filter_map(|p| {
+            let mut target = None;
+            for k in &keys[p] {
+                match owners.get(k).map(Vec::as_slice) {
+                    None => {}
+                    Some(&[r]) if target.is_none_or(|t| t == r) => target = Some(r),
+                    Some(_) => return None,
+                }
+            }
+            target.map(|t| (p as u32, t))
+        })
+        .collect();
+    let mut attached = 0;
+    for (p, target) in targets {
+        if groups.attach(p, target) {
+            c.linked[p as usize] = true;
+            attached += 1;
+        }
+    }
+    attached
 }
 
 /// Indices of the edges at or above the threshold, strongest first (ties by profile
@@ -371,7 +461,35 @@ impl Groups {
                 Refusal::ConflictingId
             });
         }
-        // Union by ordinal: the smaller root survives, so the result is order-free.
+        self.join(ra, rb);
+        Merge::Joined
+    }
+
+    /// Joins profile `p`'s group to group `target` unless their first names, dates of
+    /// birth or ids conflict (no link weight pays for a conflict here).
+    fn attach(&mut self, p: ProfileOrd, target: ProfileOrd) -> bool {
+        let (ra, rb) = (find(&mut self.parent, p), find(&mut self.parent, target));
+        if ra == rb {
+            return false;
+        }
+        let (Some(ga), Some(gb)) = (
+            self.values[ra as usize].as_ref(),
+            self.values[rb as usize].as_ref(),
+        ) else {
+            return false;
+        };
+        if first_names_conflict(&ga.firsts, &gb.firsts)
+            || conflicts(&ga.dobs, &gb.dobs, compare::dobs_compatible)
+            || conflicts(&ga.ids, &gb.ids, |x, y| compare::ids_compatible(x, y))
+        {
+            return false;
+        }
+        self.join(ra, rb);
+        true
+    }
+
+    /// Unions two roots: the smaller ordinal survives, so the result is order-free.
+    fn join(&mut self, ra: u32, rb: u32) {
         let (keep, gone) = if ra < rb { (ra, rb) } else { (rb, ra) };
         let moved = self.values[gone as usize].take();
         if let (Some(g), Some(m)) = (self.values[keep as usize].as_mut(), moved) {
@@ -380,7 +498,6 @@ impl Groups {
             merge_values(&mut g.firsts, m.firsts);
         }
         self.parent[gone as usize] = keep;
-        Merge::Joined
     }
 
     fn roots(&mut self) -> Vec<ProfileOrd> {
@@ -491,6 +608,38 @@ mod tests {
             THRESHOLD,
             penalties,
         )
+    }
+
+    #[test]
+    fn a_lone_record_joins_the_one_customer_that_holds_its_keys() {
+        let (mine, theirs) = ("555 123 4567", "555 987 6543");
+        let d = data(vec![
+            person(Some("Robert Smith"), Some(mine)),
+            person(Some("Bob Smith"), Some(mine)),
+            // A nameless ticket with Robert's callback number.
+            person(None, Some(mine)),
+            // A nameless ticket with a number two different customers hold.
+            person(Some("Ann Lee"), Some(theirs)),
+            person(Some("Cy Day"), Some(theirs)),
+            person(None, Some(theirs)),
+        ]);
+        let strong = Evidence {
+            personal_key_agrees: true,
+            ..Default::default()
+        };
+        let c = run(
+            &d,
+            &[
+                edge(0, 1, 30.0, strong, 0),
+                edge(0, 2, 2.0, Evidence::default(), 0),
+            ],
+            ConflictPenalties::default(),
+        );
+        assert_eq!(c.group[2], c.group[0]);
+        assert!(c.linked[2]);
+        assert_ne!(c.group[5], c.group[3]);
+        assert_ne!(c.group[5], c.group[4]);
+        assert_eq!(c.stats.attached_by_unique_key, 1);
     }
 
     #[test]
