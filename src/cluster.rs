@@ -251,7 +251,7 @@ fn personal_keys(p: &Profile, shared: &compare::SharedValues) -> Vec<(usize, u64
             .map(|e| (EMAIL, value_hash(&e.address))),
     );
     keys.extend(p.phones.iter().map(|x| (PHONE, value_hash(&x.e164))));
-    keys.extend(p.serials.iter().map(|x| (SERIAL, value_hash(&x.key))));
+    keys.extend(p.serials.iter().map(|x| (SERIAL, value_hash(&x.folded))));
     keys.retain(|&(i, k)| !shared.holds(i, k) && !shared.household(i, k));
     keys
 }

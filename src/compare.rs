@@ -241,6 +241,10 @@ impl Comparison {
 /// round ("Ortega Samantha" on a ticket is Samantha Ortega), as the name comparison
 /// reads it.
 pub fn first_names_compatible(a: &PersonName, b: &PersonName) -> bool {
+    // Junior and senior are two people, whatever their first names say.
+    if !a.generation.is_empty() && !b.generation.is_empty() && a.generation != b.generation {
+        return false;
+    }
     if first_name_level(a, b).0 > 0 {
         return true;
     }
@@ -327,7 +331,7 @@ impl SharedValues {
                     .map(|e| (EMAIL, value_hash(&e.address))),
             );
             keys.extend(p.phones.iter().map(|x| (PHONE, value_hash(&x.e164))));
-            keys.extend(p.serials.iter().map(|x| (SERIAL, value_hash(&x.key))));
+            keys.extend(p.serials.iter().map(|x| (SERIAL, value_hash(&x.folded))));
             keys.extend(p.addresses.iter().map(|x| (ADDRESS, value_hash(x))));
             keys.extend(p.ids.iter().map(|x| (ID, value_hash(x))));
             for (i, k) in keys {
@@ -455,7 +459,7 @@ pub fn holds_personal_value(p: &Profile, shared: &SharedValues) -> bool {
             .any(|x| !shared.holds(PHONE, value_hash(&x.e164)))
         || p.serials
             .iter()
-            .any(|x| !shared.holds(SERIAL, value_hash(&x.key)))
+            .any(|x| !shared.holds(SERIAL, value_hash(&x.folded)))
         || p.addresses
             .iter()
             .any(|x| !shared.holds(ADDRESS, value_hash(x)))
@@ -513,11 +517,13 @@ pub fn compare(a: &Profile, b: &Profile) -> Comparison {
             (0, 0)
         }
     });
+    // Keyed by the folded serial at both exact levels: "C02…" read out as "CO2…" is the
+    // same device for term frequencies, strangers and households alike.
     best(&mut c, SERIAL, &a.serials, &b.serials, |x, y| {
         if x.key == y.key {
-            (3, value_hash(&x.key))
+            (3, value_hash(&x.folded))
         } else if x.folded == y.folded {
-            (2, 0)
+            (2, value_hash(&x.folded))
         } else if within_one_edit(&x.folded, &y.folded) {
             (1, 0)
         } else {
@@ -799,7 +805,9 @@ pub fn tf_values(p: &Profile, mut f: impl FnMut(usize, u64)) {
         .filter(|e| !e.role)
         .for_each(|e| f(EMAIL, value_hash(&e.address)));
     p.phones.iter().for_each(|x| f(PHONE, value_hash(&x.e164)));
-    p.serials.iter().for_each(|x| f(SERIAL, value_hash(&x.key)));
+    p.serials
+        .iter()
+        .for_each(|x| f(SERIAL, value_hash(&x.folded)));
     p.dobs.iter().for_each(|x| f(DOB, value_hash(x)));
     p.addresses.iter().for_each(|x| f(ADDRESS, value_hash(x)));
     p.cities.iter().for_each(|x| f(CITY, value_hash(x)));

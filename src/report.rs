@@ -26,6 +26,10 @@ pub struct RunReport {
     pub candidates: CandidateStats,
     pub model: ModelSummary,
     pub threshold: f64,
+    /// What the model expects at its own best threshold over the scored pairs (without
+    /// labels; see `model::expected_best_threshold`) and at the threshold used.
+    #[serde(default)]
+    pub model_best_threshold: Option<crate::model::ExpectedQuality>,
     pub clustering: ClusterStats,
     /// Per comparison, how many values strangers share (read as missing when agreed on).
     #[serde(default)]

@@ -239,6 +239,54 @@ pub fn weight_of_probability(p: f64) -> f64 {
     (p / (1.0 - p)).log2()
 }
 
+/// What the model itself expects of a threshold over the scored pairs, without labels:
+/// each pair is a match with its match probability, so the expected true links above a
+/// threshold are the sum of their probabilities, the expected false links the sum of
+/// the rest, and the expected misses the probability mass below it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ExpectedQuality {
+    pub threshold: f64,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+}
+
+/// The threshold (a match probability) at which the model expects the best pairwise F1
+/// over these pair weights, with what it expects there; `None` without pairs.
+pub fn expected_best_threshold(weights: &[f32]) -> Option<ExpectedQuality> {
+    let mut w: Vec<f64> = weights
+        .iter()
+        .filter(|x| !x.is_nan())
+        .map(|&x| x as f64)
+        .collect();
+    w.sort_by(|a, b| b.total_cmp(a));
+    let total: f64 = w.iter().map(|&x| probability(x)).sum();
+    if w.is_empty() || total <= 0.0 {
+        return None;
+    }
+    let (mut tp, mut fp) = (0.0, 0.0);
+    let mut best: Option<(f64, f64, f64, f64)> = None;
+    for (i, &x) in w.iter().enumerate() {
+        let p = probability(x);
+        tp += p;
+        fp += 1.0 - p;
+        // Only where the next weight is lower: ties are one threshold.
+        if w.get(i + 1).is_some_and(|&next| next == x) {
+            continue;
+        }
+        let f1 = 2.0 * tp / (2.0 * tp + fp + (total - tp));
+        if best.is_none_or(|b| f1 > b.0) {
+            best = Some((f1, x, tp / (tp + fp), tp / total));
+        }
+    }
+    best.map(|(f1, x, precision, recall)| ExpectedQuality {
+        threshold: probability(x),
+        precision,
+        recall,
+        f1,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,6 +25,9 @@ pub struct PersonName {
     pub last_phonetic: String,
     /// Nickname groups of `first` (ids into the embedded table), sorted.
     pub first_groups: Vec<u16>,
+    /// A generation suffix as written ("jr", "sr", "ii", "iii", "iv"; empty when none):
+    /// a father and son of one name at one address are told apart by it.
+    pub generation: String,
 }
 
 impl PersonName {
@@ -46,7 +49,13 @@ impl PersonName {
             first_phonetic: phonetic(first),
             last_phonetic: phonetic(last),
             first_groups: nickname_groups(first),
+            generation: String::new(),
         })
+    }
+
+    fn with_generation(mut self, raw: &str) -> PersonName {
+        self.generation = generation_of(raw).to_string();
+        self
     }
 
     /// The name as "first last" for display and search.
@@ -74,6 +83,26 @@ const PARTICLES: &[&str] = &[
 /// Parses a full name written in one column: "SMITH, Robert J", "Dr Robert Smith Jr.",
 /// "Robert Smith". Returns `None` for empty and placeholder values.
 pub fn parse_full_name(raw: &str) -> Option<PersonName> {
+    parse_full_name_parts(raw).map(|n| n.with_generation(raw))
+}
+
+/// The generation suffix among a raw name's words ("Jr.", "JNR", "III"), normalized.
+fn generation_of(raw: &str) -> &'static str {
+    let folded = fold_text(raw);
+    for t in folded.split(' ').skip(1) {
+        match t {
+            "jr" | "jnr" => return "jr",
+            "sr" | "snr" => return "sr",
+            "ii" => return "ii",
+            "iii" => return "iii",
+            "iv" => return "iv",
+            _ => {}
+        }
+    }
+    ""
+}
+
+fn parse_full_name_parts(raw: &str) -> Option<PersonName> {
     if is_placeholder(raw) {
         return None;
     }
@@ -96,7 +125,7 @@ pub fn parse_full_name(raw: &str) -> Option<PersonName> {
         return from_ordered_tokens(&tokens);
     }
     if let Some((surname, given)) = split_capitalized_surname(raw) {
-        return parse_full_name(&format!("{surname}, {given}"));
+        return parse_full_name_parts(&format!("{surname}, {given}"));
     }
     from_ordered_tokens(&clean_tokens(&fold_text(raw)))
 }
@@ -139,6 +168,7 @@ pub fn parse_name_parts(first_raw: &str, last_raw: &str) -> Option<PersonName> {
     let last_tokens = clean_tokens(&fold_text(last_raw));
     let (first, middle) = split_first_middle(&first_tokens);
     PersonName::from_parts(&first, &middle, &last_tokens.join(" "))
+        .map(|n| n.with_generation(&format!("{first_raw} {last_raw}")))
 }
 
 fn from_ordered_tokens(tokens: &[String]) -> Option<PersonName> {
@@ -306,6 +336,24 @@ mod tests {
         let n = parse_name_parts("", "waller").unwrap();
         assert_eq!(parts(&n), ("", "", "waller"));
         assert_eq!(parse_name_parts("n/a", ""), None);
+    }
+
+    #[test]
+    fn generation_suffixes_are_kept_apart_from_the_name() {
+        let jr = parse_full_name("BROWN JR, Donald").unwrap();
+        assert_eq!((jr.first.as_str(), jr.last.as_str()), ("donald", "brown"));
+        assert_eq!(jr.generation, "jr");
+        assert_eq!(
+            parse_full_name("Donald Brown Sr.").unwrap().generation,
+            "sr"
+        );
+        assert_eq!(
+            parse_name_parts("Max", "Hallmark Sr").unwrap().generation,
+            "sr"
+        );
+        assert_eq!(parse_full_name("Donald Brown").unwrap().generation, "");
+        // A first name is never a suffix.
+        assert_eq!(parse_full_name("Jr Smith").unwrap().generation, "");
     }
 
     #[test]
