@@ -268,6 +268,18 @@ pub fn first_names_compatible(a: &PersonName, b: &PersonName) -> bool {
     full(a) && full(b) && (swapped(a, b) || swapped(b, a))
 }
 
+/// Two whole names that may be one person's: compatible first names (as
+/// [`first_names_compatible`] reads them) and surnames that agree at least phonetically
+/// (either way round), or a missing part.
+pub fn names_compatible(a: &PersonName, b: &PersonName) -> bool {
+    let last = |x: &str, px: &str, y: &str, py: &str| {
+        x.is_empty() || y.is_empty() || last_name_level(x, y, px, py).0 > 0
+    };
+    first_names_compatible(a, b)
+        && (last(&a.last, &a.last_phonetic, &b.last, &b.last_phonetic)
+            || last(&a.last, &a.last_phonetic, &b.first, &b.first_phonetic))
+}
+
 /// Two dates of birth that may be the same person's (exact, transposed, one off).
 pub fn dobs_compatible(a: &NaiveDate, b: &NaiveDate) -> bool {
     dob_level(a, b).0 > 0

@@ -137,6 +137,10 @@ pub struct RawSource {
     pub max_rejected_share: Option<f64>,
     #[serde(default)]
     pub fields: BTreeMap<String, OneOrMany>,
+    /// A second party of the row (a gift's ship-to name and address): these columns are
+    /// the buyer's only when the recipient's name is the buyer's.
+    #[serde(default)]
+    pub recipient: BTreeMap<String, OneOrMany>,
 }
 
 /// `phone = "mobile"` or `phone = ["mobile", "home"]`.
@@ -188,9 +192,30 @@ pub struct SourceConfig {
     pub max_rejected_share: f64,
     /// Field kind → column indexes, in config order.
     pub fields: Vec<(FieldKind, Vec<usize>)>,
+    /// `[source.recipient]`: field kind → column indexes of the row's second party.
+    pub recipient: Vec<(FieldKind, Vec<usize>)>,
 }
 
+/// Field kinds a `[source.recipient]` table may map: who the row concerns and where.
+pub const RECIPIENT_KINDS: [FieldKind; 7] = [
+    FieldKind::FullName,
+    FieldKind::FirstName,
+    FieldKind::LastName,
+    FieldKind::Address,
+    FieldKind::City,
+    FieldKind::Postcode,
+    FieldKind::Phone,
+];
+
 impl SourceConfig {
+    pub fn recipient_columns_of(&self, kind: FieldKind) -> &[usize] {
+        self.recipient
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, c)| c.as_slice())
+            .unwrap_or(&[])
+    }
+
     pub fn columns_of(&self, kind: FieldKind) -> &[usize] {
         self.fields
             .iter()
@@ -405,6 +430,21 @@ fn validate_source(
             )),
         }
     }
+    let mut recipient_kinds = Vec::new();
+    for (key, cols) in &s.recipient {
+        match key.parse::<FieldKind>() {
+            Ok(k) if RECIPIENT_KINDS.contains(&k) => recipient_kinds.push((k, key)),
+            _ => problems.push(format!(
+                "{at}: [source.recipient] key `{key}` is not a recipient field; recipient fields are: {}",
+                RECIPIENT_KINDS.map(|k| k.as_str()).join(", ")
+            )),
+        }
+        if cols.columns().is_empty() {
+            problems.push(format!(
+                "{at}: recipient.{key} = [] names no column: name at least one, or remove the key"
+            ));
+        }
+    }
     if s.fields.is_empty() {
         problems.push(format!(
             "{at}: [source.fields] is empty: map at least one field kind to a column"
@@ -515,6 +555,15 @@ fn validate_source(
             .collect();
         fields.push((kind, cols));
     }
+    let mut recipient = Vec::new();
+    for (kind, key) in recipient_kinds {
+        let cols: Vec<usize> = s.recipient[key]
+            .columns()
+            .into_iter()
+            .filter_map(|c| find(c, &format!("recipient.{key}"), problems))
+            .collect();
+        recipient.push((kind, cols));
+    }
     if problems.len() > before {
         return None;
     }
@@ -531,6 +580,7 @@ fn validate_source(
         allow_empty: s.allow_empty,
         max_rejected_share,
         fields,
+        recipient,
     })
 }
 

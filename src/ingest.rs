@@ -161,6 +161,7 @@ struct RowStats {
     ambiguous_dates: u32,
     country_region: u32,
     windows_1252: u32,
+    other_recipient: u32,
 }
 
 impl RowStats {
@@ -173,6 +174,7 @@ impl RowStats {
         }
         self.ambiguous_dates += o.ambiguous_dates;
         self.country_region += o.country_region;
+        self.other_recipient += o.other_recipient;
         self.windows_1252 += o.windows_1252;
     }
 }
@@ -478,6 +480,7 @@ fn ingest_source(
     }
     counts.ambiguous_dates = stats.ambiguous_dates as u64;
     counts.rows_with_country_region = stats.country_region as u64;
+    counts.rows_with_other_recipient = stats.other_recipient as u64;
     counts.windows_1252_fields = stats.windows_1252 as u64;
     counts.fields = source
         .fields
@@ -741,6 +744,9 @@ fn normalize_row(
             p.names.push(n);
         }
     }
+    if !source.recipient.is_empty() {
+        recipient(source, row, region, phones, &mut p, &mut st);
+    }
     p.canonicalize();
     cases.sort();
     cases.dedup();
@@ -750,5 +756,60 @@ fn normalize_row(
         date,
         cases,
         stats: st,
+    }
+}
+
+/// `[source.recipient]`: the row's second party. When the recipient's name is the
+/// buyer's (or the recipient has none), the order ships home and the recipient's address
+/// and phone are the buyer's; otherwise they are someone else's (a gift, a family
+/// member) and say nothing about who the buyer is: they stay out of the profile and the
+/// row is counted (`rows_with_other_recipient`). A row with no buyer name cannot tell,
+/// and keeps them out too.
+fn recipient(
+    source: &SourceConfig,
+    row: &csv::ByteRecord,
+    region: Region,
+    phones: &mut HashMap<Region, PhoneNormalizer>,
+    p: &mut Profile,
+    st: &mut RowStats,
+) {
+    let text = |kind: FieldKind| -> String {
+        source
+            .recipient_columns_of(kind)
+            .iter()
+            .map(|&c| capped(decode(&row[c])).0.trim().to_string())
+            .filter(|v| !v.is_empty() && !normalize::is_placeholder(v))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let mut names: Vec<normalize::PersonName> = Vec::new();
+    names.extend(normalize::parse_full_name(&text(FieldKind::FullName)));
+    names.extend(normalize::parse_name_parts(
+        &text(FieldKind::FirstName),
+        &text(FieldKind::LastName),
+    ));
+    let someone_else = !names.is_empty()
+        && (p.names.is_empty()
+            || !names.iter().any(|r| {
+                p.names
+                    .iter()
+                    .any(|b| crate::compare::names_compatible(r, b))
+            }));
+    if someone_else {
+        st.other_recipient += 1;
+        return;
+    }
+    p.addresses
+        .extend(normalize::normalize_address(&text(FieldKind::Address)));
+    p.cities
+        .extend(normalize::normalize_city(&text(FieldKind::City)));
+    p.postcodes
+        .extend(normalize::normalize_postcode(&text(FieldKind::Postcode)));
+    let normalizer = phones
+        .entry(region)
+        .or_insert_with(|| PhoneNormalizer::new(region));
+    for &c in source.recipient_columns_of(FieldKind::Phone) {
+        p.phones
+            .extend(normalizer.normalize(capped(decode(&row[c])).0.trim()));
     }
 }

@@ -141,6 +141,10 @@ pub struct SourceCounts {
     pub ambiguous_dates: u64,
     /// Rows whose `country` column set another phone region than the source's.
     pub rows_with_country_region: u64,
+    /// Rows whose `[source.recipient]` is someone other than the buyer (a gift): its
+    /// name, address and phone were kept out of the buyer's profile.
+    #[serde(default)]
+    pub rows_with_other_recipient: u64,
     /// Per field kind: values filled, accepted, refused.
     pub fields: Vec<FieldCounts>,
 }

@@ -803,3 +803,37 @@ mod fuzz {
         }
     }
 }
+
+#[test]
+fn a_gifts_recipient_is_not_the_buyer() {
+    let t = tempfile::tempdir().unwrap();
+    let csv = b"id,name,email,ship_to,ship_street\n\
+        1,Robert Smith,rob@x.com,Robert Smith,1 Elm Street\n\
+        2,Robert Smith,rob@x.com,Mary Jones,9 Oak Road\n\
+        3,Robert Smith,rob@x.com,Bob Smith,1 Elm Street\n\
+        4,Robert Smith,rob@x.com,,5 Pine Way\n";
+    let config = one_source(
+        t.path(),
+        csv,
+        "",
+        "full_name = \"name\"\nemail = \"email\"\n[source.recipient]\nfull_name = \"ship_to\"\naddress = \"ship_street\"",
+    );
+    let d = ingest(&config);
+    let address = |i: usize| d.profiles[d.records[i].profile as usize].addresses.clone();
+    // Ships to himself (a nickname is still him, and no name says nothing else): his address.
+    assert_eq!(address(0).len(), 1);
+    assert_eq!(address(2), address(0));
+    assert_eq!(address(3).len(), 1);
+    // A gift to Mary Jones: her street is not his.
+    assert!(address(1).is_empty());
+    assert_eq!(d.counts[0].rows_with_other_recipient, 1);
+    // Only names and places may be a recipient's.
+    let bad = one_source(
+        t.path(),
+        csv,
+        "",
+        "full_name = \"name\"\n[source.recipient]\nemail = \"email\"",
+    );
+    let e = Config::load(&bad).unwrap_err().to_string();
+    assert!(e.contains("[source.recipient] key `email`"), "{e}");
+}
