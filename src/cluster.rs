@@ -176,15 +176,10 @@ pub fn cluster(
         stats: ClusterStats::default(),
     };
     let households = Households::of(data, shared);
-    for (name, n) in shared.household_counts() {
-        match name.as_str() {
-            "phone" => c.stats.household_phones = n,
-            "address" => c.stats.household_addresses = n,
-            "email" => c.stats.household_emails = n,
-            "serial" => c.stats.household_serials = n,
-            _ => {}
-        }
-    }
+    c.stats.household_phones = shared.household_values(compare::PHONE);
+    c.stats.household_addresses = shared.household_values(compare::ADDRESS);
+    c.stats.household_emails = shared.household_values(compare::EMAIL);
+    c.stats.household_serials = shared.household_values(compare::SERIAL);
     let mut groups = Groups::new(data);
     for i in strongest_first(edges, threshold_weight) {
         let e = &edges[i];
@@ -242,17 +237,11 @@ pub fn cluster(
 /// A profile's keys that can point to one person: personal e-mails, phones and serials
 /// that neither strangers nor a household share.
 fn personal_keys(p: &Profile, shared: &compare::SharedValues) -> Vec<(usize, u64)> {
-    use compare::{value_hash, EMAIL, PHONE, SERIAL};
-    let mut keys: Vec<(usize, u64)> = Vec::new();
-    keys.extend(
-        p.emails
-            .iter()
-            .filter(|e| !e.role)
-            .map(|e| (EMAIL, value_hash(&e.address))),
-    );
-    keys.extend(p.phones.iter().map(|x| (PHONE, value_hash(&x.e164))));
-    keys.extend(p.serials.iter().map(|x| (SERIAL, value_hash(&x.folded))));
-    keys.retain(|&(i, k)| !shared.holds(i, k) && !shared.household(i, k));
+    use compare::{EMAIL, PHONE, SERIAL};
+    let mut keys = compare::keyed_values(p);
+    keys.retain(|&(i, k)| {
+        [EMAIL, PHONE, SERIAL].contains(&i) && !shared.holds(i, k) && !shared.household(i, k)
+    });
     keys
 }
 

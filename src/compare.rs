@@ -335,18 +335,7 @@ impl SharedValues {
             if p.names.is_empty() {
                 continue;
             }
-            let mut keys: Vec<(usize, u64)> = Vec::new();
-            keys.extend(
-                p.emails
-                    .iter()
-                    .filter(|e| !e.role)
-                    .map(|e| (EMAIL, value_hash(&e.address))),
-            );
-            keys.extend(p.phones.iter().map(|x| (PHONE, value_hash(&x.e164))));
-            keys.extend(p.serials.iter().map(|x| (SERIAL, value_hash(&x.folded))));
-            keys.extend(p.addresses.iter().map(|x| (ADDRESS, value_hash(x))));
-            keys.extend(p.ids.iter().map(|x| (ID, value_hash(x))));
-            for (i, k) in keys {
+            for (i, k) in keyed_values(p) {
                 let names = holders[i].entry(k).or_default();
                 for n in &p.names {
                     match names
@@ -398,7 +387,12 @@ impl SharedValues {
         ev
     }
 
-    /// How many values of each comparison households share (for `run.json`).
+    /// How many values of comparison `i` households share.
+    pub fn household_values(&self, i: usize) -> u64 {
+        self.household[i].len() as u64
+    }
+
+    /// How many values of each comparison households share, by comparison name.
     pub fn household_counts(&self) -> Vec<(String, u64)> {
         (0..N)
             .filter(|&i| !self.household[i].is_empty())
@@ -459,23 +453,30 @@ fn distinct_families(names: &[&PersonName]) -> usize {
     families.len()
 }
 
+/// A profile's values that a household or strangers can share, as (comparison, value
+/// hash as in its TF key): non-role e-mails, phones, folded serials, addresses and ids.
+pub fn keyed_values(p: &Profile) -> Vec<(usize, u64)> {
+    let mut keys: Vec<(usize, u64)> = Vec::new();
+    keys.extend(
+        p.emails
+            .iter()
+            .filter(|e| !e.role)
+            .map(|e| (EMAIL, value_hash(&e.address))),
+    );
+    keys.extend(p.phones.iter().map(|x| (PHONE, value_hash(&x.e164))));
+    keys.extend(p.serials.iter().map(|x| (SERIAL, value_hash(&x.folded))));
+    keys.extend(p.addresses.iter().map(|x| (ADDRESS, value_hash(x))));
+    keys.extend(p.ids.iter().map(|x| (ID, value_hash(x))));
+    keys
+}
+
 /// True when a profile holds a value that points to one person (or one household): an
 /// e-mail, phone, serial, address or id that strangers do not share, or a date of birth.
 pub fn holds_personal_value(p: &Profile, shared: &SharedValues) -> bool {
     !p.dobs.is_empty()
-        || p.emails
-            .iter()
-            .any(|e| !e.role && !shared.holds(EMAIL, value_hash(&e.address)))
-        || p.phones
-            .iter()
-            .any(|x| !shared.holds(PHONE, value_hash(&x.e164)))
-        || p.serials
-            .iter()
-            .any(|x| !shared.holds(SERIAL, value_hash(&x.folded)))
-        || p.addresses
-            .iter()
-            .any(|x| !shared.holds(ADDRESS, value_hash(x)))
-        || p.ids.iter().any(|x| !shared.holds(ID, value_hash(x)))
+        || keyed_values(p)
+            .into_iter()
+            .any(|(i, k)| !shared.holds(i, k))
 }
 
 /// [`compare`], with agreement on a value that strangers share read as missing.
