@@ -55,6 +55,10 @@ pub struct ClusterStats {
     pub household_serials: u64,
     pub refused_conflicting_dob: u64,
     pub refused_conflicting_id: u64,
+    /// Links refused because the two groups they would join score below the threshold
+    /// on average over all their scored pairs (see `Groups::merge`).
+    #[serde(default)]
+    pub refused_weak_bridge: u64,
     /// Links refused because one side is a profile with nothing personal in it (see
     /// [`cluster`]).
     #[serde(default)]
@@ -82,6 +86,8 @@ pub enum Decision {
     RefusedFirstNames,
     RefusedDob,
     RefusedId,
+    /// Above the threshold, but the groups it would join score below it on average.
+    RefusedWeakBridge,
 }
 
 impl Decision {
@@ -95,6 +101,7 @@ impl Decision {
             Decision::RefusedFirstNames => "refused: different first names",
             Decision::RefusedDob => "refused: conflicting dob",
             Decision::RefusedId => "refused: conflicting id",
+            Decision::RefusedWeakBridge => "refused: weak on average",
         }
     }
 }
@@ -180,7 +187,7 @@ pub fn cluster(
     c.stats.household_addresses = shared.household_values(compare::ADDRESS);
     c.stats.household_emails = shared.household_values(compare::EMAIL);
     c.stats.household_serials = shared.household_values(compare::SERIAL);
-    let mut groups = Groups::new(data);
+    let mut groups = Groups::new(data, edges);
     for i in strongest_first(edges, threshold_weight) {
         let e = &edges[i];
         c.stats.edges_above_threshold += 1;
@@ -201,6 +208,7 @@ pub fn cluster(
             Merge::Refused(Refusal::DifferentFirstNames) => Decision::RefusedFirstNames,
             Merge::Refused(Refusal::ConflictingDob) => Decision::RefusedDob,
             Merge::Refused(Refusal::ConflictingId) => Decision::RefusedId,
+            Merge::Refused(Refusal::WeakBridge) => Decision::RefusedWeakBridge,
         };
         match merge {
             Merge::Joined => {
@@ -217,6 +225,7 @@ pub fn cluster(
                     Refusal::DifferentFirstNames => c.stats.refused_different_first_names += 1,
                     Refusal::ConflictingDob => c.stats.refused_conflicting_dob += 1,
                     Refusal::ConflictingId => c.stats.refused_conflicting_id += 1,
+                    Refusal::WeakBridge => c.stats.refused_weak_bridge += 1,
                 }
                 continue;
             }
@@ -251,6 +260,14 @@ fn personal_keys(p: &Profile, shared: &compare::SharedValues) -> Vec<(usize, u64
 /// holds is held by that customer alone, and nothing in it (a first name, a date of
 /// birth, an id) conflicts. Pairwise, such a record scores a single field against the
 /// prior and never links; against the customer's union of keys it is unambiguous.
+///
+/// A profile none of whose keys anyone else holds (a ticket with a name and nothing
+/// else, or a name and a number never seen before) joins the one customer in the data
+/// who holds its full name, spelled out, when no other person does: a customer in
+/// more than one record, or a record with a personal key of its own, counts as a
+/// person holding the name; name-only records do not. A profile holding a value that
+/// strangers share (a placeholder) is never attached by name.
+///
 /// Targets are read before any attachment, so the order of profiles does not matter.
 /// Returns how many profiles were attached.
 fn attach_by_unique_keys(
@@ -275,16 +292,19 @@ fn attach_by_unique_keys(
         .map(|p| personal_keys(p, shared))
         .collect();
     let mut owners: HashMap<(usize, u64), Vec<u32>> = HashMap::new();
+    let mut name_owners: HashMap<u64, Vec<u32>> = HashMap::new();
     for (p, ks) in keys.iter().enumerate() {
         let r = roots[p];
+        if !alone(p) || !ks.is_empty() {
+            for k in full_names(&data.profiles[p], false) {
+                add_owner(name_owners.entry(k).or_default(), r);
+            }
+        }
         if alone(p) || !named[r as usize] {
             continue;
         }
         for &k in ks {
-            let o = owners.entry(k).or_default();
-            if !o.contains(&r) {
-                o.push(r);
-            }
+            add_owner(owners.entry(k).or_default(), r);
         }
     }
     let targets: Vec<(u32, u32)> = (0..data.profiles.len())
@@ -298,6 +318,20 @@ fn attach_by_unique_keys(
                     Some(_) => return None,
                 }
             }
+            if target.is_none() && !holds_strangers_value(&data.profiles[p], shared) {
+                let me = roots[p];
+                for k in full_names(&data.profiles[p], true) {
+                    let others: Vec<u32> = name_owners
+                        .get(&k)
+                        .map(|o| o.iter().copied().filter(|&r| r != me).collect())
+                        .unwrap_or_default();
+                    match others.as_slice() {
+                        [] => {}
+                        &[r] if target.is_none_or(|t| t == r) => target = Some(r),
+                        _ => return None,
+                    }
+                }
+            }
             target.map(|t| (p as u32, t))
         })
         .collect();
@@ -309,6 +343,38 @@ fn attach_by_unique_keys(
         }
     }
     attached
+}
+
+fn add_owner(owners: &mut Vec<u32>, root: u32) {
+    if !owners.contains(&root) {
+        owners.push(root);
+    }
+}
+
+/// Hashes of a profile's full names with a spelled-out first name ("first last"), and
+/// with `swapped` also read the other way round (a surname-first ticket).
+fn full_names(p: &Profile, swapped: bool) -> Vec<u64> {
+    let mut v = Vec::new();
+    for n in &p.names {
+        if n.first.chars().count() < 2 || n.last.chars().count() < 2 {
+            continue;
+        }
+        v.push(compare::value_hash(&format!("{} {}", n.first, n.last)));
+        if swapped {
+            v.push(compare::value_hash(&format!("{} {}", n.last, n.first)));
+        }
+    }
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// A profile holding a value strangers share (`noemail@noemail.com`, a shop's
+/// switchboard): a placeholder record, whose name says nothing either.
+fn holds_strangers_value(p: &Profile, shared: &compare::SharedValues) -> bool {
+    compare::keyed_values(p)
+        .into_iter()
+        .any(|(i, k)| shared.holds(i, k))
 }
 
 /// Indices of the edges at or above the threshold, strongest first (ties by profile
@@ -390,6 +456,7 @@ enum Refusal {
     DifferentFirstNames,
     ConflictingDob,
     ConflictingId,
+    WeakBridge,
 }
 
 enum Merge {
@@ -398,16 +465,54 @@ enum Merge {
     Refused(Refusal),
 }
 
-/// Union-find over profiles, with the exclusive values each group holds.
+/// Union-find over profiles, with the exclusive values each group holds, its members,
+/// and every scored pair of each profile (for the average-linkage check).
 struct Groups {
     parent: Vec<u32>,
     values: Vec<Option<Group>>,
+    members: Vec<Vec<u32>>,
+    scored: Scored,
+}
+
+/// Every scored pair by profile, both directions (compressed rows).
+struct Scored {
+    start: Vec<u32>,
+    other: Vec<(u32, f32)>,
+}
+
+impl Scored {
+    fn of(n: usize, edges: &[Edge]) -> Scored {
+        let mut start = vec![0u32; n + 1];
+        for e in edges {
+            start[e.a as usize + 1] += 1;
+            start[e.b as usize + 1] += 1;
+        }
+        for i in 0..n {
+            start[i + 1] += start[i];
+        }
+        let mut fill = start.clone();
+        let mut other = vec![(0u32, 0f32); start[n] as usize];
+        for e in edges {
+            for (p, q) in [(e.a, e.b), (e.b, e.a)] {
+                other[fill[p as usize] as usize] = (q, e.weight);
+                fill[p as usize] += 1;
+            }
+        }
+        Scored { start, other }
+    }
+
+    fn of_profile(&self, p: u32) -> &[(u32, f32)] {
+        &self.other[self.start[p as usize] as usize..self.start[p as usize + 1] as usize]
+    }
 }
 
 impl Groups {
-    fn new(data: &Dataset) -> Groups {
+    fn new(data: &Dataset, edges: &[Edge]) -> Groups {
+        let n = data.profiles.len();
         Groups {
-            parent: (0..data.profiles.len() as u32).collect(),
+            members: (0..n as u32).map(|p| vec![p]).collect(),
+            scored: Scored::of(n, edges),
+            parent: (0..n as u32).collect(),
             values: data
                 .profiles
                 .iter()
@@ -450,8 +555,41 @@ impl Groups {
                 Refusal::ConflictingId
             });
         }
+        if !e.evidence.personal_key_agrees && self.mean_weight_between(ra, rb) < threshold_weight {
+            return Merge::Refused(Refusal::WeakBridge);
+        }
         self.join(ra, rb);
         Merge::Joined
+    }
+
+    /// Average linkage: the mean weight of all scored pairs between two groups (the
+    /// smaller group's pairs are walked, so a merge costs the edges of the smaller side).
+    fn mean_weight_between(&mut self, ra: u32, rb: u32) -> f64 {
+        let (small, big) = if self.members[ra as usize].len() <= self.members[rb as usize].len() {
+            (ra, rb)
+        } else {
+            (rb, ra)
+        };
+        let (mut sum, mut n) = (0.0f64, 0u32);
+        let Groups {
+            parent,
+            members,
+            scored,
+            ..
+        } = self;
+        for &p in &members[small as usize] {
+            for &(q, w) in scored.of_profile(p) {
+                if find(parent, q) == big {
+                    sum += w as f64;
+                    n += 1;
+                }
+            }
+        }
+        if n == 0 {
+            f64::INFINITY
+        } else {
+            sum / n as f64
+        }
     }
 
     /// Joins profile `p`'s group to group `target` unless their first names, dates of
@@ -486,6 +624,8 @@ impl Groups {
             merge_values(&mut g.ids, m.ids);
             merge_values(&mut g.firsts, m.firsts);
         }
+        let moved = std::mem::take(&mut self.members[gone as usize]);
+        self.members[keep as usize].extend(moved);
         self.parent[gone as usize] = keep;
     }
 
@@ -629,6 +769,69 @@ mod tests {
         assert_ne!(c.group[5], c.group[3]);
         assert_ne!(c.group[5], c.group[4]);
         assert_eq!(c.stats.attached_by_unique_key, 1);
+    }
+
+    #[test]
+    fn a_lone_name_only_record_joins_the_one_customer_of_that_name() {
+        let d = data(vec![
+            person(Some("Melissa Jormorros"), Some("555 123 4567")),
+            person(Some("Melissa Jormorros"), Some("555 123 4567")),
+            // Name-only tickets, one written surname first.
+            person(Some("Melissa Jormorros"), None),
+            person(Some("Jormorros Melissa"), None),
+            // Two people are called Peter Garcia: a name-only ticket is neither's.
+            person(Some("Peter Garcia"), Some("555 987 6543")),
+            person(Some("Peter Garcia"), Some("555 987 6543")),
+            person(Some("Peter Garcia"), Some("555 222 3333")),
+            person(Some("Peter Garcia"), None),
+        ]);
+        let strong = Evidence {
+            personal_key_agrees: true,
+            ..Default::default()
+        };
+        let c = run(
+            &d,
+            &[edge(0, 1, 30.0, strong, 0), edge(4, 5, 30.0, strong, 0)],
+            ConflictPenalties::default(),
+        );
+        assert_eq!(c.group[2], c.group[0]);
+        assert_eq!(c.group[3], c.group[0]);
+        assert!(c.group[7] != c.group[4] && c.group[7] != c.group[6]);
+    }
+
+    #[test]
+    fn a_weak_bridge_between_two_customers_is_refused() {
+        // Two Harry Greaves, each with his own phone; a ticket of one scores above the
+        // threshold against a record of the other on the name alone, but the two
+        // customers' other pairs score far below it.
+        let d = data(vec![
+            person(Some("Harry Greaves"), Some("555 123 4567")),
+            person(Some("Harry Greaves"), Some("555 123 4567")),
+            person(Some("Harry Greaves"), Some("555 987 6543")),
+            person(Some("Harry Greaves"), Some("555 987 6543")),
+        ]);
+        let strong = Evidence {
+            personal_key_agrees: true,
+            ..Default::default()
+        };
+        let name_only = Evidence::default();
+        let edges = |bridge: Evidence| {
+            vec![
+                edge(0, 1, 30.0, strong, 0),
+                edge(2, 3, 30.0, strong, 0),
+                edge(1, 2, 11.0, bridge, 0),
+                edge(0, 2, 2.0, name_only, 0),
+                edge(0, 3, -3.0, name_only, 0),
+                edge(1, 3, 3.0, name_only, 0),
+            ]
+        };
+        let c = run(&d, &edges(name_only), ConflictPenalties::default());
+        assert_ne!(c.group[1], c.group[2]);
+        assert_eq!(c.stats.refused_weak_bridge, 1);
+        assert_eq!(c.decisions[2], Decision::RefusedWeakBridge);
+        // A bridge on a key of one person's is not weak, whatever the other pairs say.
+        let c = run(&d, &edges(strong), ConflictPenalties::default());
+        assert_eq!(c.group[1], c.group[2]);
     }
 
     #[test]

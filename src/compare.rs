@@ -111,12 +111,13 @@ pub const SPECS: [ComparisonSpec; N] = [
         name: "dob",
         levels: &[
             "different",
+            "within_a_year",
             "one_component_or_digit_off",
             "day_month_transposed",
             "exact",
         ],
         kinds: &[FieldKind::Dob],
-        tf_level: Some(3),
+        tf_level: Some(4),
     },
     ComparisonSpec {
         name: "address",
@@ -166,7 +167,7 @@ mod lv {
     pub const PHONE_ONE_EDIT: u8 = 2;
     pub const PHONE_EXACT: u8 = 3;
     pub const SERIAL_AFTER_CONFUSABLES: u8 = 2;
-    pub const DOB_EXACT: u8 = 3;
+    pub const DOB_EXACT: u8 = 4;
     pub const ADDRESS_MOST_TOKENS: u8 = 2;
     pub const ADDRESS_EXACT: u8 = 3;
     pub const ID_EXACT: u8 = 2;
@@ -593,14 +594,18 @@ pub fn email_typo(x: &str, y: &str) -> bool {
 /// Date-of-birth level: exact, day and month transposed, one component or digit off.
 pub fn dob_level(x: &NaiveDate, y: &NaiveDate) -> (u8, u64) {
     if x == y {
-        return (3, value_hash(x));
+        return (4, value_hash(x));
     }
     if x.year() == y.year() && x.month() == y.day() && x.day() == y.month() {
-        return (2, 0);
+        return (3, 0);
     }
     let same =
         (x.year() == y.year()) as u8 + (x.month() == y.month()) as u8 + (x.day() == y.day()) as u8;
     if same >= 2 || digits_one_edit(x, y) {
+        (2, 0)
+    } else if (*x - *y).num_days().abs() <= 366 {
+        // A date of birth misremembered or mistyped by months: not a typo, but one
+        // person's far more often than a date decades away (a father's, a son's).
         (1, 0)
     } else {
         (0, 0)
@@ -845,6 +850,20 @@ mod tests {
             profiles,
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn dates_of_birth_are_levelled_by_how_far_apart_they_are() {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let level = |a: &str, b: &str| dob_level(&d(a), &d(b)).0;
+        assert_eq!(level("1980-03-07", "1980-03-07"), 4);
+        assert_eq!(level("1980-03-07", "1980-07-03"), 3);
+        assert_eq!(level("1980-03-07", "1980-03-17"), 2);
+        // Months apart: misremembered, not a typo, and not someone else's either.
+        assert_eq!(level("1980-03-07", "1979-11-20"), 1);
+        // A father's and a son's.
+        assert_eq!(level("1956-05-08", "1986-02-20"), 0);
+        assert!(!dobs_compatible(&d("1956-05-08"), &d("1986-02-20")));
     }
 
     #[test]

@@ -103,7 +103,7 @@ pub struct Model {
     pub training: Training,
 }
 
-const MODEL_FORMAT: &str = "idresolve-model-1";
+const MODEL_FORMAT: &str = "idresolve-model-2";
 
 impl Model {
     /// Writes `model.json`; [`Model::load`] reads it back.
