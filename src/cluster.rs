@@ -351,17 +351,27 @@ fn add_owner(owners: &mut Vec<u32>, root: u32) {
     }
 }
 
-/// Hashes of a profile's full names with a spelled-out first name ("first last"), and
-/// with `swapped` also read the other way round (a surname-first ticket).
+/// Keys of a profile's full names with a spelled-out first name: the name as written
+/// ("first last") and each nickname group of the first name with the surname (Matt
+/// Davidson is Matthew Davidson's); with `swapped` also read the other way round (a
+/// surname-first ticket).
 fn full_names(p: &Profile, swapped: bool) -> Vec<u64> {
     let mut v = Vec::new();
+    let mut add = |first: &str, last: &str, groups: &[u16]| {
+        v.push(compare::value_hash(&(first, last)));
+        v.extend(groups.iter().map(|g| compare::value_hash(&(g, last))));
+    };
     for n in &p.names {
         if n.first.chars().count() < 2 || n.last.chars().count() < 2 {
             continue;
         }
-        v.push(compare::value_hash(&format!("{} {}", n.first, n.last)));
+        add(&n.first, &n.last, &n.first_groups);
         if swapped {
-            v.push(compare::value_hash(&format!("{} {}", n.last, n.first)));
+            add(
+                &n.last,
+                &n.first,
+                &crate::normalize::name::nickname_groups(&n.last),
+            );
         }
     }
     v.sort_unstable();
@@ -541,7 +551,9 @@ impl Groups {
         ) else {
             return Merge::AlreadyTogether;
         };
-        if !e.evidence.personal_key_agrees && first_names_conflict(&ga.firsts, &gb.firsts) {
+        if generations_conflict(&ga.firsts, &gb.firsts)
+            || !e.evidence.personal_key_agrees && first_names_conflict(&ga.firsts, &gb.firsts)
+        {
             return Merge::Refused(Refusal::DifferentFirstNames);
         }
         let dob_conflict = conflicts(&ga.dobs, &gb.dobs, compare::dobs_compatible);
@@ -606,6 +618,7 @@ impl Groups {
             return false;
         };
         if first_names_conflict(&ga.firsts, &gb.firsts)
+            || generations_conflict(&ga.firsts, &gb.firsts)
             || conflicts(&ga.dobs, &gb.dobs, compare::dobs_compatible)
             || conflicts(&ga.ids, &gb.ids, |x, y| compare::ids_compatible(x, y))
         {
@@ -661,6 +674,17 @@ fn first_names_conflict(a: &[PersonName], b: &[PersonName]) -> bool {
         || conflicts(&spelled(a), &spelled(b), |x, y| {
             first_names_compatible(x, y)
         })
+}
+
+/// One group's records call someone Junior and the other's call him Senior (or II and
+/// III): two people, whatever else the groups share (a family mailbox, the address,
+/// a name written without the suffix elsewhere).
+fn generations_conflict(a: &[PersonName], b: &[PersonName]) -> bool {
+    a.iter().any(|x| {
+        !x.generation.is_empty()
+            && b.iter()
+                .any(|y| !y.generation.is_empty() && y.generation != x.generation)
+    })
 }
 
 /// Both sides hold values and no value of one agrees with any value of the other.
@@ -797,6 +821,32 @@ mod tests {
         assert_eq!(c.group[2], c.group[0]);
         assert_eq!(c.group[3], c.group[0]);
         assert!(c.group[7] != c.group[4] && c.group[7] != c.group[6]);
+    }
+
+    #[test]
+    fn junior_and_senior_stay_two_people_whatever_links_them() {
+        let d = data(vec![
+            person(Some("Donald Brown Sr"), Some("555 123 4567")),
+            person(Some("Donald Brown"), Some("555 123 4567")),
+            person(Some("Donald Brown Jr"), Some("555 987 6543")),
+            person(Some("Donald Brown"), Some("555 987 6543")),
+        ]);
+        let strong = Evidence {
+            personal_key_agrees: true,
+            ..Default::default()
+        };
+        // The two plain "Donald Brown" records share a family mailbox.
+        let c = run(
+            &d,
+            &[
+                edge(0, 1, 30.0, strong, 0),
+                edge(2, 3, 30.0, strong, 0),
+                edge(1, 3, 25.0, strong, 0),
+            ],
+            ConflictPenalties::default(),
+        );
+        assert_ne!(c.group[0], c.group[2]);
+        assert_eq!(c.decisions[2], Decision::RefusedFirstNames);
     }
 
     #[test]
