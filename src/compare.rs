@@ -580,8 +580,16 @@ pub fn compare(a: &Profile, b: &Profile) -> Comparison {
 /// Two personal addresses one typo apart. The typo must touch a letter: addresses
 /// whose letters agree but whose digits or separators differ (`jroslan68@` /
 /// `jroslan67@`, `david.ulzel@` / `davidulzel@`) are how two people with the same name
-/// get distinct mailboxes at one provider, so they count as different.
+/// get distinct mailboxes at one provider, so they count as different. Nor may it be
+/// the first letter alone: `dsmith@` and `asmith@` are David's and Andrew's
+/// initial-and-surname mailboxes far more often than one mistyped address.
 pub fn email_typo(x: &str, y: &str) -> bool {
+    let other_initial = x.len() == y.len()
+        && x.as_bytes().first() != y.as_bytes().first()
+        && x.as_bytes().get(1..) == y.as_bytes().get(1..);
+    if other_initial {
+        return false;
+    }
     let decoration = |s: &str| -> String {
         s.chars()
             .filter(|c| !c.is_alphabetic() && *c != '@')
@@ -997,6 +1005,8 @@ mod tests {
         assert!(!email_typo("david.ulzel@aol.com", "davidulzel@aol.com"));
         assert!(!email_typo("robert.smith@aol.com", "robert_smith@aol.com"));
         assert!(!email_typo("robert.smith@aol.com", "bob.smith@aol.com"));
+        // Two initials: two people.
+        assert!(!email_typo("dsmith@aol.com", "asmith@aol.com"));
     }
 
     #[test]
