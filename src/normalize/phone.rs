@@ -68,10 +68,23 @@ impl PhoneNormalizer {
             return None;
         }
         let main = strip_extension(raw).trim();
-        // "0044 20 …": the international call prefix used across Europe, as "+44 20 …".
-        let main: std::borrow::Cow<str> = match main.strip_prefix("00") {
-            Some(rest) => format!("+{rest}").into(),
-            None => main.into(),
+        // "0044 20 …": the international call prefix used across Europe, as "+44 20 …";
+        // "011 44 20 …" is the same number dialled from North America.
+        let idd = match self.region {
+            Region::US | Region::CA => "011",
+            _ => "00",
+        };
+        let main: std::borrow::Cow<str> =
+            match main.strip_prefix("00").or_else(|| main.strip_prefix(idd)) {
+                Some(rest) => format!("+{}", rest.trim_start()).into(),
+                None => main.into(),
+            };
+        // "+44 (0)20 …": the trunk 0 in brackets is dialled only from inside the country;
+        // read with the country code it would become part of the number.
+        let main: std::borrow::Cow<str> = if main.starts_with('+') && main.contains("(0)") {
+            main.replacen("(0)", "", 1).into()
+        } else {
+            main
         };
         let plus = main.starts_with('+');
         let mut key = String::with_capacity(main.len() + 1);
@@ -157,15 +170,23 @@ impl PhoneNormalizer {
 
     /// Only a number that libphonenumber holds valid for its region.
     fn parse_valid(&self, main: &str) -> Option<Phone> {
-        let number = phonenumber::parse(Some(self.region), main).ok()?;
+        let number = phonenumber::parse(self.region_for(main), main).ok()?;
         if !phonenumber::is_valid(&number) {
             return None;
         }
         self.parse(main)
     }
 
+    /// The region a number is read in: none for a number with its country code. The
+    /// `phonenumber` crate (0.3) strips the *given* region's national prefix from any
+    /// number, so "+44 161 496 0000" read with US as the region lost the 1 of 161 (the
+    /// US trunk prefix) and became another, valid-looking Manchester number.
+    fn region_for(&self, main: &str) -> Option<Region> {
+        (!main.starts_with('+')).then_some(self.region)
+    }
+
     fn parse(&self, main: &str) -> Option<Phone> {
-        let number = phonenumber::parse(Some(self.region), main).ok()?;
+        let number = phonenumber::parse(self.region_for(main), main).ok()?;
         let e164 = number.format().mode(Mode::E164).to_string();
         let code_len = number.code().value().to_string().len();
         let national_len = e164.len().checked_sub(1 + code_len)?;
@@ -231,6 +252,12 @@ mod tests {
             ("555 123 4567 x12", Some("+15551234567")),
             ("+44 20 7946 0958", Some("+442079460958")),
             ("0044 20 7946 0958", Some("+442079460958")),
+            ("+44 (0)20 7946 0958", Some("+442079460958")),
+            // Foreign numbers that start with the US trunk prefix 1 keep it.
+            ("+44 161 496 0000", Some("+441614960000")),
+            ("+49 170 9443035", Some("+491709443035")),
+            ("011 49 170 9443035", Some("+491709443035")),
+            ("+49 (0)30 1234567", Some("+49301234567")),
             ("N/A", None),
             ("000-000-0000", None),
             ("123-4567-890", None),
