@@ -16,11 +16,13 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::error::{Error, Result};
 
+mod abroad;
 mod noise;
 mod people;
 mod vendors;
 mod words;
 
+use abroad::*;
 use noise::*;
 use people::*;
 use vendors::*;
@@ -67,6 +69,11 @@ const P_TYPO: f64 = 0.06;
 const P_BLANK: f64 = 0.08;
 /// Support and shop: the customer gives a nickname (Bob for Robert) when there is one.
 const P_NICKNAME: f64 = 0.35;
+/// Customers living abroad (Germany, France, the UK): names with diacritics, apostrophes
+/// and hyphens, phones with a country code, foreign cities and postcodes.
+const P_ABROAD: f64 = 0.04;
+/// Support agents who type a foreign name without its accents.
+const P_AGENT_FOLDS_ACCENTS: f64 = 0.4;
 /// Per record: the first name written as an initial.
 const P_INITIAL: f64 = 0.04;
 /// Shop: an order placed with a newer e-mail address / after moving house.
@@ -243,6 +250,7 @@ fn make_customers(n: u64, rng: &mut ChaCha8Rng) -> Vec<Customer> {
             c.street = other.street.clone();
             c.new_street = other.new_street.clone();
             c.city = other.city;
+            c.country = other.country;
             c.zip = other.zip.clone();
             c.phone = other.phone.clone();
             if rng.gen_bool(0.7) {
@@ -273,6 +281,8 @@ fn make_customers(n: u64, rng: &mut ChaCha8Rng) -> Vec<Customer> {
             c.first = other.first.clone();
             c.last = other.last.clone();
             c.city = other.city;
+            c.country = other.country;
+            c.zip = other.zip.clone();
         }
         c.email = personal_email(&c, rng, &mut taken_emails);
         c.new_email = personal_email(&c, rng, &mut taken_emails);

@@ -54,8 +54,11 @@ pub(super) fn noisy(s: &str, rng: &mut ChaCha8Rng) -> String {
     }
 }
 
-/// Formats ten NANP digits in a system's style.
+/// Formats ten NANP digits (or a number abroad, `+` and digits) in a system's style.
 pub(super) fn format_phone(d: &str, style: u8) -> String {
+    if let Some(country) = country_of_phone(d) {
+        return format_foreign_phone(d, country, style);
+    }
     if d.len() != 10 {
         return d.to_string();
     }

@@ -17,7 +17,10 @@ pub(super) struct Customer {
     pub(super) mobile: Option<String>,
     pub(super) street: String,
     pub(super) new_street: String,
+    /// Index into the country's cities: [`CITIES`] at home, [`Country::city`] abroad.
     pub(super) city: usize,
+    /// Index into [`COUNTRIES`] for a customer abroad.
+    pub(super) country: Option<usize>,
     pub(super) zip: String,
     pub(super) serials: Vec<String>,
     pub(super) male: bool,
@@ -162,6 +165,48 @@ pub(super) fn new_customer(id: u64, rng: &mut ChaCha8Rng) -> Customer {
         family_email: None,
         office: None,
         household: None,
+        country: None,
+    }
+    .abroad(rng)
+}
+
+impl Customer {
+    /// Now and then, moves a new customer abroad: a name, phones, address, city and
+    /// postcode of another country.
+    fn abroad(mut self, rng: &mut ChaCha8Rng) -> Customer {
+        if !rng.gen_bool(P_ABROAD) {
+            return self;
+        }
+        let k = rng.gen_range(0..COUNTRIES.len());
+        let country = &COUNTRIES[k];
+        self.country = Some(k);
+        self.first = country.first_name(self.male, rng);
+        self.last = country.surname(rng);
+        let (city, zip) = country.city_and_postcode(rng);
+        self.city = city;
+        self.zip = zip;
+        self.street = country.street(rng);
+        self.new_street = country.street(rng);
+        self.phone = country.phone(rng);
+        self.mobile = rng.gen_bool(0.5).then(|| country.phone(rng));
+        self
+    }
+
+    /// The customer's city as written.
+    pub(super) fn city_name(&self) -> &'static str {
+        match self.country {
+            Some(k) => COUNTRIES[k].city(self.city),
+            None => CITIES[self.city].0,
+        }
+    }
+
+    /// A name as a system that keeps only ASCII (or an agent who skips accents) writes
+    /// it: `Müller` as `Muller` or `Mueller`. Home names are ASCII already.
+    pub(super) fn folded(&self, s: &str, rng: &mut ChaCha8Rng) -> String {
+        match self.country {
+            Some(k) => COUNTRIES[k].ascii(s, rng),
+            None => s.to_string(),
+        }
     }
 }
 

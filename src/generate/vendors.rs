@@ -184,8 +184,8 @@ pub(super) fn warranty_row(
 }
 
 pub(super) fn billing_row(w: &mut Writers, c: &Customer, rng: &mut ChaCha8Rng) -> Result<()> {
-    let (city, _, _) = CITIES[c.city];
-    let zip = if rng.gen_bool(0.3) {
+    let city = c.city_name();
+    let zip = if c.country.is_none() && rng.gen_bool(0.3) {
         format!("{}-{:04}", c.zip, rng.gen_range(0..10000))
     } else {
         c.zip.clone()
@@ -204,9 +204,11 @@ pub(super) fn billing_row(w: &mut Writers, c: &Customer, rng: &mut ChaCha8Rng) -
     } else {
         street.to_string()
     };
+    // The billing system is old: ASCII only.
+    let given = c.folded(&given_name(c, rng, false), rng);
     let first = match c.middle {
-        Some(mi) if rng.gen_bool(0.5) => format!("{} {mi}.", title(&given_name(c, rng, false))),
-        _ => title(&given_name(c, rng, false)),
+        Some(mi) if rng.gen_bool(0.5) => format!("{} {mi}.", title(&given)),
+        _ => title(&given),
     };
     let (y, m, d) = c.dob;
     let (oy, om, od) = event_date(rng);
@@ -214,7 +216,7 @@ pub(super) fn billing_row(w: &mut Writers, c: &Customer, rng: &mut ChaCha8Rng) -
     let fields = vec![
         id,
         noisy(&first, rng),
-        required(&title(&written_last(c, rng)), rng),
+        required(&title(&c.folded(&written_last(c, rng), rng)), rng),
         noisy(email, rng),
         noisy(&format_phone(phone, 1 + rng.gen_range(0..2)), rng),
         c.mobile
@@ -244,6 +246,11 @@ pub(super) fn support_row(
         title(&given_name(c, rng, true)),
         title(&written_last(c, rng)),
     );
+    let (first, last) = if c.country.is_some() && rng.gen_bool(P_AGENT_FOLDS_ACCENTS) {
+        (c.folded(&first, rng), c.folded(&last, rng))
+    } else {
+        (first, last)
+    };
     let name = if rng.gen_bool(P_SURNAME_FIRST) {
         format!("{last} {first}")
     } else {
@@ -349,7 +356,7 @@ pub(super) fn shop_row(
     } else {
         street_of(to, rng)
     };
-    let (city, _, _) = CITIES[to.city];
+    let city = to.city_name();
     let (y, m, d) = event_date(rng);
     let id = w.next_id(3, "O");
     let fields = vec![
