@@ -713,6 +713,12 @@ fn given_level(a: GivenName, b: GivenName) -> (u8, u64) {
     if x == y {
         return (6, value_hash(x));
     }
+    // Two names the nickname table knows, with no formal name in common, are two names
+    // and not one mistyped: Tommy (Thomas) and Tammy (Tamara) in one household, Mark
+    // and Mary. Only unknown spellings get the typo and phonetic levels.
+    if !a.groups.is_empty() && !b.groups.is_empty() && !nickname_equivalent(a.groups, b.groups) {
+        return (0, 0);
+    }
     let jw = jaro_winkler(x, y);
     if x.len() > 1 && y.len() > 1 && jw >= JW_CLOSE {
         (5, 0)
@@ -881,6 +887,15 @@ mod tests {
         assert!(!first_names_compatible(
             &n("Gary Zelmor"),
             &n("Mary Zelmor")
+        ));
+        // Two known names, not one mistyped.
+        assert!(!first_names_compatible(
+            &n("Tommy Dumont"),
+            &n("Tammy Dumont")
+        ));
+        assert!(first_names_compatible(
+            &n("Tommy Dumont"),
+            &n("Thomas Dumont")
         ));
     }
 
