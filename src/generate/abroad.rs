@@ -14,6 +14,10 @@ pub(super) struct Country {
     male: &'static [&'static str],
     female: &'static [&'static str],
     surnames: &'static [&'static str],
+    /// Beginnings and endings of the country's rarer surnames (`Kr` + `ämer`), so that
+    /// namesakes abroad are as rare as at home.
+    surname_heads: &'static [&'static str],
+    surname_tails: &'static [&'static str],
     /// City and the first characters of its postcodes.
     cities: &'static [(&'static str, &'static str)],
     /// How a street address is written: `{n}` is the house number, `{s}` the street.
@@ -51,6 +55,14 @@ pub(super) const COUNTRIES: [Country; 3] = [
             "Lößner",
             "Wagner",
             "Becker",
+        ],
+        surname_heads: &[
+            "Kr", "Schw", "Br", "Ste", "Wal", "Ho", "Lin", "Ro", "Ha", "Ke", "Zi", "Mö", "Bü",
+            "Gr", "Pf", "Sch", "Dre", "Ei",
+        ],
+        surname_tails: &[
+            "ämer", "ölzer", "übner", "ermann", "enberg", "feld", "stein", "hofer", "ßner",
+            "ecker", "inger", "maier", "bauer", "thaler", "wald", "brück",
         ],
         cities: &[
             ("München", "80"),
@@ -105,6 +117,14 @@ pub(super) const COUNTRIES: [Country; 3] = [
             "Chevalier",
             "Lefébure",
         ],
+        surname_heads: &[
+            "Le", "Du", "La", "Bel", "Mar", "Ber", "Gi", "Ro", "Che", "Fon", "Mou", "Va", "Des",
+            "Bou", "Ga", "Pé",
+        ],
+        surname_tails: &[
+            "four", "nard", "chet", "vière", "geot", "mont", "rand", "let", "ssier", "lard",
+            "thier", "cq", "rault", "zère", "bès", "guin",
+        ],
         cities: &[
             ("Paris", "75"),
             ("Lyon", "69"),
@@ -139,6 +159,14 @@ pub(super) const COUNTRIES: [Country; 3] = [
             "Llewellyn",
             "Featherstone",
         ],
+        surname_heads: &[
+            "Ash", "Bright", "Fair", "Hol", "Wood", "Brad", "Whit", "Pem", "Thorn", "Crad",
+            "Mac", "O'", "Llew", "Pen", "Staf", "Hart",
+        ],
+        surname_tails: &[
+            "worth", "ley", "ford", "ton", "field", "bury", "well", "combe", "shaw", "brook",
+            "kin", "dale", "more", "wick", "hurst", "lyn",
+        ],
         cities: &[
             ("London", "SW1"),
             ("Manchester", "M1"),
@@ -162,8 +190,21 @@ impl Country {
         names.choose(rng).unwrap_or(&"Anna").to_string()
     }
 
+    /// A common surname of the country (40%) or a rarer one made of a beginning and an
+    /// ending (a few hundred per country, before the two-part names).
     pub(super) fn surname(&self, rng: &mut ChaCha8Rng) -> String {
-        self.surnames.choose(rng).unwrap_or(&"Weber").to_string()
+        if rng.gen_bool(0.4) {
+            return self.surnames.choose(rng).unwrap_or(&"Weber").to_string();
+        }
+        let head = self.surname_heads.choose(rng).unwrap_or(&"Kr");
+        let tail = self.surname_tails.choose(rng).unwrap_or(&"ämer");
+        let name = format!("{head}{tail}");
+        if rng.gen_bool(0.1) {
+            // A double-barrelled name.
+            format!("{name}-{}", self.surnames.choose(rng).unwrap_or(&"Weber"))
+        } else {
+            name
+        }
     }
 
     /// A city (index into `cities`) and a postcode in it.
