@@ -201,7 +201,11 @@ pub fn cluster(
             c.decisions[i] = Decision::RefusedHousehold;
             continue;
         }
-        let merge = groups.merge(e, threshold_weight, penalties);
+        // A phone only one person's records hold is that person's key here too.
+        let on_key = e.evidence.personal_key_agrees
+            || e.evidence.phone == ContactAgreement::Exact
+                && !shared.household(compare::PHONE, e.phone_key);
+        let merge = groups.merge(e, on_key, threshold_weight, penalties);
         c.decisions[i] = match &merge {
             Merge::Joined => Decision::Linked,
             Merge::AlreadyTogether => Decision::AlreadyTogether,
@@ -540,7 +544,15 @@ impl Groups {
     /// Joins the groups of an edge's profiles unless a guard refuses: clearly different
     /// first names with no personal key (a household or an office), or conflicting
     /// dates of birth or ids that the link's weight does not pay for.
-    fn merge(&mut self, e: &Edge, threshold_weight: f64, penalties: ConflictPenalties) -> Merge {
+    /// `on_key`: the link agrees on a value only one person holds (a personal e-mail,
+    /// serial, id, date of birth, cited case, or a phone no household shares).
+    fn merge(
+        &mut self,
+        e: &Edge,
+        on_key: bool,
+        threshold_weight: f64,
+        penalties: ConflictPenalties,
+    ) -> Merge {
         let (ra, rb) = (find(&mut self.parent, e.a), find(&mut self.parent, e.b));
         if ra == rb {
             return Merge::AlreadyTogether;
@@ -567,7 +579,7 @@ impl Groups {
                 Refusal::ConflictingId
             });
         }
-        if !e.evidence.personal_key_agrees && self.mean_weight_between(ra, rb) < threshold_weight {
+        if !on_key && self.mean_weight_between(ra, rb) < threshold_weight {
             return Merge::Refused(Refusal::WeakBridge);
         }
         self.join(ra, rb);

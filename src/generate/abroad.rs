@@ -160,8 +160,8 @@ pub(super) const COUNTRIES: [Country; 3] = [
             "Featherstone",
         ],
         surname_heads: &[
-            "Ash", "Bright", "Fair", "Hol", "Wood", "Brad", "Whit", "Pem", "Thorn", "Crad",
-            "Mac", "O'", "Llew", "Pen", "Staf", "Hart",
+            "Ash", "Bright", "Fair", "Hol", "Wood", "Brad", "Whit", "Pem", "Thorn", "Crad", "Mac",
+            "O'", "Llew", "Pen", "Staf", "Hart",
         ],
         surname_tails: &[
             "worth", "ley", "ford", "ton", "field", "bury", "well", "combe", "shaw", "brook",
