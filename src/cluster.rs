@@ -59,6 +59,10 @@ pub struct ClusterStats {
     /// on average over all their scored pairs (see `Groups::merge`).
     #[serde(default)]
     pub refused_weak_bridge: u64,
+    /// Links on a name alone refused because the two groups hold personal keys of one
+    /// kind and share none (see `keys_disagree`).
+    #[serde(default)]
+    pub refused_no_key_in_common: u64,
     /// Links refused because one side is a profile with nothing personal in it (see
     /// [`cluster`]).
     #[serde(default)]
@@ -88,6 +92,9 @@ pub enum Decision {
     RefusedId,
     /// Above the threshold, but the groups it would join score below it on average.
     RefusedWeakBridge,
+    /// Above the threshold on a name (no key, phone or address in common), between two
+    /// groups whose e-mails, phones or serials of one kind share none: namesakes.
+    RefusedNoKeyInCommon,
 }
 
 impl Decision {
@@ -102,6 +109,7 @@ impl Decision {
             Decision::RefusedDob => "refused: conflicting dob",
             Decision::RefusedId => "refused: conflicting id",
             Decision::RefusedWeakBridge => "refused: weak on average",
+            Decision::RefusedNoKeyInCommon => "refused: no key in common",
         }
     }
 }
@@ -136,6 +144,8 @@ struct Group {
     dobs: Vec<chrono::NaiveDate>,
     ids: Vec<String>,
     firsts: Vec<PersonName>,
+    /// Personal e-mails, phones and serials (see [`personal_keys`]).
+    keys: Vec<(usize, u64)>,
 }
 
 fn find(parent: &mut [u32], mut x: u32) -> u32 {
@@ -187,7 +197,7 @@ pub fn cluster(
     c.stats.household_addresses = shared.household_values(compare::ADDRESS);
     c.stats.household_emails = shared.household_values(compare::EMAIL);
     c.stats.household_serials = shared.household_values(compare::SERIAL);
-    let mut groups = Groups::new(data, edges);
+    let mut groups = Groups::new(data, edges, shared);
     for i in strongest_first(edges, threshold_weight) {
         let e = &edges[i];
         c.stats.edges_above_threshold += 1;
@@ -213,6 +223,7 @@ pub fn cluster(
             Merge::Refused(Refusal::ConflictingDob) => Decision::RefusedDob,
             Merge::Refused(Refusal::ConflictingId) => Decision::RefusedId,
             Merge::Refused(Refusal::WeakBridge) => Decision::RefusedWeakBridge,
+            Merge::Refused(Refusal::NoKeyInCommon) => Decision::RefusedNoKeyInCommon,
         };
         match merge {
             Merge::Joined => {
@@ -230,6 +241,7 @@ pub fn cluster(
                     Refusal::ConflictingDob => c.stats.refused_conflicting_dob += 1,
                     Refusal::ConflictingId => c.stats.refused_conflicting_id += 1,
                     Refusal::WeakBridge => c.stats.refused_weak_bridge += 1,
+                    Refusal::NoKeyInCommon => c.stats.refused_no_key_in_common += 1,
                 }
                 continue;
             }
@@ -471,6 +483,7 @@ enum Refusal {
     ConflictingDob,
     ConflictingId,
     WeakBridge,
+    NoKeyInCommon,
 }
 
 enum Merge {
@@ -521,7 +534,7 @@ impl Scored {
 }
 
 impl Groups {
-    fn new(data: &Dataset, edges: &[Edge]) -> Groups {
+    fn new(data: &Dataset, edges: &[Edge], shared: &compare::SharedValues) -> Groups {
         let n = data.profiles.len();
         Groups {
             members: (0..n as u32).map(|p| vec![p]).collect(),
@@ -535,6 +548,12 @@ impl Groups {
                         dobs: p.dobs.iter().take(MAX_TRACKED_VALUES).copied().collect(),
                         ids: p.ids.iter().take(MAX_TRACKED_VALUES).cloned().collect(),
                         firsts: first_names(p),
+                        keys: {
+                            let mut k = personal_keys(p, shared);
+                            k.sort_unstable();
+                            k.dedup();
+                            k
+                        },
                     })
                 })
                 .collect(),
@@ -578,6 +597,16 @@ impl Groups {
             } else {
                 Refusal::ConflictingId
             });
+        }
+        // A link on the name (and city) alone between two groups that each hold their
+        // own e-mails or phones, none in common, joins namesakes: two Viva Rowlands of
+        // one town, each with her mailbox, number and street. A person's second mailbox
+        // and number still join through the street they share.
+        let contact = e.evidence.personal_email_typo
+            || e.evidence.phone != ContactAgreement::None
+            || e.evidence.address != ContactAgreement::None;
+        if !on_key && !contact && keys_disagree(&ga.keys, &gb.keys) {
+            return Merge::Refused(Refusal::NoKeyInCommon);
         }
         if !on_key && self.mean_weight_between(ra, rb) < threshold_weight {
             return Merge::Refused(Refusal::WeakBridge);
@@ -648,6 +677,9 @@ impl Groups {
             merge_values(&mut g.dobs, m.dobs);
             merge_values(&mut g.ids, m.ids);
             merge_values(&mut g.firsts, m.firsts);
+            g.keys.extend(m.keys);
+            g.keys.sort_unstable();
+            g.keys.dedup();
         }
         let moved = std::mem::take(&mut self.members[gone as usize]);
         self.members[keep as usize].extend(moved);
@@ -697,6 +729,16 @@ fn generations_conflict(a: &[PersonName], b: &[PersonName]) -> bool {
             && b.iter()
                 .any(|y| !y.generation.is_empty() && y.generation != x.generation)
     })
+}
+
+/// Two groups that hold personal keys of a kind both have (e-mails, phones, serials) and
+/// share none of them: two people's mailboxes and numbers, not one person's.
+fn keys_disagree(a: &[(usize, u64)], b: &[(usize, u64)]) -> bool {
+    let both = |kind: usize| a.iter().any(|&(i, _)| i == kind) && b.iter().any(|&(i, _)| i == kind);
+    let common = [compare::EMAIL, compare::PHONE, compare::SERIAL]
+        .into_iter()
+        .any(both);
+    common && !a.iter().any(|x| b.contains(x))
 }
 
 /// Both sides hold values and no value of one agrees with any value of the other.
@@ -862,6 +904,57 @@ mod tests {
     }
 
     #[test]
+    fn namesakes_with_their_own_keys_stay_apart() {
+        let mut d = data(vec![
+            person(Some("Viva Rowland"), Some("555 123 4567")),
+            person(Some("Viva Rowland"), Some("555 123 4567")),
+            person(Some("Viva Rowland"), Some("555 987 6543")),
+            person(Some("Viva Rowland"), Some("555 987 6543")),
+            // A third group with only an e-mail: no kind in common with the first.
+            person(Some("Viva Rowland"), None),
+        ]);
+        d.profiles[4]
+            .emails
+            .extend(crate::normalize::normalize_email("viva@aol.com"));
+        let strong = Evidence {
+            personal_key_agrees: true,
+            ..Default::default()
+        };
+        let on_name = Evidence {
+            first_names_beyond_initial: true,
+            ..Default::default()
+        };
+        let on_street = Evidence {
+            address: ContactAgreement::Exact,
+            ..on_name
+        };
+        let c = run(
+            &d,
+            &[
+                edge(0, 1, 30.0, strong, 0),
+                edge(2, 3, 30.0, strong, 0),
+                edge(1, 2, 20.0, on_name, 0),
+                edge(0, 4, 20.0, on_name, 0),
+            ],
+            ConflictPenalties::default(),
+        );
+        assert_ne!(c.group[1], c.group[2]);
+        assert_eq!(c.decisions[2], Decision::RefusedNoKeyInCommon);
+        assert_eq!(c.group[0], c.group[4]);
+        // The same street: one person's second number.
+        let c = run(
+            &d,
+            &[
+                edge(0, 1, 30.0, strong, 0),
+                edge(2, 3, 30.0, strong, 0),
+                edge(1, 2, 20.0, on_street, 0),
+            ],
+            ConflictPenalties::default(),
+        );
+        assert_eq!(c.group[1], c.group[2]);
+    }
+
+    #[test]
     fn a_weak_bridge_between_two_customers_is_refused() {
         // Two Harry Greaves, each with his own phone; a ticket of one scores above the
         // threshold against a record of the other on the name alone, but the two
@@ -887,7 +980,13 @@ mod tests {
                 edge(1, 3, 3.0, name_only, 0),
             ]
         };
-        let c = run(&d, &edges(name_only), ConflictPenalties::default());
+        // (On the name alone the two would be namesakes with no key in common; with an
+        // address in common too, only the average decides.)
+        let on_address = Evidence {
+            address: ContactAgreement::Exact,
+            ..Default::default()
+        };
+        let c = run(&d, &edges(on_address), ConflictPenalties::default());
         assert_ne!(c.group[1], c.group[2]);
         assert_eq!(c.stats.refused_weak_bridge, 1);
         assert_eq!(c.decisions[2], Decision::RefusedWeakBridge);
