@@ -29,6 +29,11 @@ pub struct Edge {
     /// Hashes of the phone and address the pair agrees on exactly (0 when none).
     pub phone_key: u64,
     pub address_key: u64,
+    /// Scored only because the two records shared a golden ID in the previous run (the
+    /// search did not pair them): such a pair may keep a link, but does not count in an
+    /// average, so that the same input gives the same clusters with or without
+    /// `--previous`.
+    pub carried_only: bool,
 }
 
 /// A link that joined two groups: the reason two records share a golden ID.
@@ -510,7 +515,8 @@ struct Scored {
 impl Scored {
     fn of(n: usize, edges: &[Edge]) -> Scored {
         let mut start = vec![0u32; n + 1];
-        for e in edges {
+        let edges = || edges.iter().filter(|e| !e.carried_only);
+        for e in edges() {
             start[e.a as usize + 1] += 1;
             start[e.b as usize + 1] += 1;
         }
@@ -519,7 +525,7 @@ impl Scored {
         }
         let mut fill = start.clone();
         let mut other = vec![(0u32, 0f32); start[n] as usize];
-        for e in edges {
+        for e in edges() {
             for (p, q) in [(e.a, e.b), (e.b, e.a)] {
                 other[fill[p as usize] as usize] = (q, e.weight);
                 fill[p as usize] += 1;
@@ -801,6 +807,7 @@ mod tests {
             evidence,
             phone_key,
             address_key: 0,
+            carried_only: false,
         }
     }
 

@@ -160,7 +160,9 @@ impl OneOrMany {
     }
 }
 
-/// Default match probability above which two records are linked; see docs/matching.md.
+/// Match probability above which two records are linked when the model cannot choose
+/// (no scored pairs); without `[match] threshold` the model's own best threshold is used,
+/// see docs/matching.md.
 pub const DEFAULT_THRESHOLD: f64 = 0.97;
 /// Default number of candidates searched per distinct record profile; see docs/benchmarks.md.
 pub const DEFAULT_CANDIDATES: usize = 20;
@@ -228,7 +230,8 @@ impl SourceConfig {
 /// Matching settings.
 #[derive(Debug, Clone)]
 pub struct MatchConfig {
-    pub threshold: f64,
+    /// `[match] threshold`; `None`: the model chooses (see `model::chosen_threshold`).
+    pub threshold: Option<f64>,
     pub candidates: usize,
     pub u_sample_pairs: usize,
     pub max_em_iterations: usize,
@@ -269,10 +272,10 @@ impl Config {
             ));
         }
         let m = raw.matching;
-        let threshold = m.threshold.unwrap_or(DEFAULT_THRESHOLD);
-        if !(threshold > 0.0 && threshold < 1.0) {
+        let threshold = m.threshold;
+        if let Some(t) = threshold.filter(|t| !(*t > 0.0 && *t < 1.0)) {
             problems.push(format!(
-                "[match] threshold = {threshold} must be a probability strictly between 0 and 1"
+                "[match] threshold = {t} must be a probability strictly between 0 and 1"
             ));
         }
         let candidates = m.candidates.unwrap_or(DEFAULT_CANDIDATES);

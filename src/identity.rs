@@ -330,6 +330,7 @@ mod tests {
             evidence: Default::default(),
             phone_key: 0,
             address_key: 0,
+            carried_only: false,
         };
         let threshold = 5.01;
         let mut edges = vec![

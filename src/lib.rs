@@ -92,7 +92,11 @@ pub struct Resolution {
     pub goldens: Vec<golden::GoldenRecord>,
     /// Values held by strangers, whose agreement was read as missing.
     pub shared: compare::SharedValues,
+    /// The link threshold used: `[match] threshold`, or the model's choice.
     pub threshold: f64,
+    pub threshold_configured: bool,
+    /// Where the model expects the best F1 over the scored pairs.
+    pub model_best: Option<model::ExpectedQuality>,
     pub default_region: String,
     pub timings: Vec<(&'static str, f64)>,
 }
@@ -184,6 +188,7 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
             evidence: shared.evidence(&c),
             phone_key: c.tf_keys[compare::PHONE],
             address_key: c.tf_keys[compare::ADDRESS],
+            carried_only: !carried.is_empty() && candidates.pairs.binary_search(&(a, b)).is_err(),
         });
     let sizes = data.records_per_profile();
     let self_weight: Vec<f32> = data
@@ -205,7 +210,21 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
     t.lap("compare+score");
 
     progress.stage("cluster", None);
-    let threshold_weight = model::weight_of_probability(config.matching.threshold);
+    // Without a configured threshold, the model's own: where it expects the best F1 over
+    // tonight's scored pairs (before last night's links are raised).
+    let model_best = model::expected_best_threshold(
+        &edges
+            .iter()
+            .filter(|e| !e.carried_only)
+            .map(|e| e.weight)
+            .collect::<Vec<_>>(),
+    );
+    let threshold = model::chosen_threshold(
+        config.matching.threshold,
+        model_best.as_ref(),
+        config::DEFAULT_THRESHOLD,
+    );
+    let threshold_weight = model::weight_of_probability(threshold);
     let links_kept = identity::keep_previous_links(&mut edges, &carried, threshold_weight);
     let penalties = cluster::ConflictPenalties {
         dob: model.disagreement_penalty(compare::DOB),
@@ -246,7 +265,9 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         ids,
         goldens,
         shared,
-        threshold: config.matching.threshold,
+        threshold,
+        threshold_configured: config.matching.threshold.is_some(),
+        model_best,
         default_region: config.default_region.clone(),
         timings: t.0,
     })

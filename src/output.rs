@@ -141,9 +141,12 @@ fn write_all(
             em_converged: res.model.training.em_converged,
         },
         threshold: res.threshold,
-        model_best_threshold: crate::model::expected_best_threshold(
-            &res.edges.iter().map(|e| e.weight).collect::<Vec<_>>(),
-        ),
+        threshold_from: if res.threshold_configured {
+            "config".into()
+        } else {
+            "model".into()
+        },
+        model_best_threshold: res.model_best,
         clustering: res.clustering.stats.clone(),
         shared_values: res.shared.counts(),
         golden_ids: res.customers.len() as u64,

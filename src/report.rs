@@ -26,6 +26,10 @@ pub struct RunReport {
     pub candidates: CandidateStats,
     pub model: ModelSummary,
     pub threshold: f64,
+    /// Where the threshold came from: "config" (`[match] threshold`) or "model" (its own
+    /// best, `model_best_threshold`, within 0.5–0.99).
+    #[serde(default)]
+    pub threshold_from: String,
     /// What the model expects at its own best threshold over the scored pairs (without
     /// labels; see `model::expected_best_threshold`) and at the threshold used.
     #[serde(default)]

@@ -287,9 +287,39 @@ pub fn expected_best_threshold(weights: &[f32]) -> Option<ExpectedQuality> {
     })
 }
 
+/// Bounds of a threshold the model chooses: below even odds a link is more likely wrong
+/// than right; above 0.99 the model would be trusted to be sure of nearly nothing.
+pub const CHOSEN_THRESHOLD_RANGE: (f64, f64) = (0.5, 0.99);
+
+/// The link threshold: the configured one, else the model's own best
+/// ([`expected_best_threshold`]) within [`CHOSEN_THRESHOLD_RANGE`], else `fallback`.
+pub fn chosen_threshold(
+    configured: Option<f64>,
+    best: Option<&ExpectedQuality>,
+    fallback: f64,
+) -> f64 {
+    let (lo, hi) = CHOSEN_THRESHOLD_RANGE;
+    configured.unwrap_or_else(|| best.map_or(fallback, |q| q.threshold.clamp(lo, hi)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_configured_threshold_wins_and_the_models_choice_is_bounded() {
+        let q = |t| ExpectedQuality {
+            threshold: t,
+            precision: 1.0,
+            recall: 1.0,
+            f1: 1.0,
+        };
+        assert_eq!(chosen_threshold(Some(0.9), Some(&q(0.6)), 0.97), 0.9);
+        assert_eq!(chosen_threshold(None, Some(&q(0.6)), 0.97), 0.6);
+        assert_eq!(chosen_threshold(None, Some(&q(0.2)), 0.97), 0.5);
+        assert_eq!(chosen_threshold(None, Some(&q(0.9999)), 0.97), 0.99);
+        assert_eq!(chosen_threshold(None, None, 0.97), 0.97);
+    }
 
     /// Draws comparison vectors from a known two-class model over three comparisons.
     fn synthetic(

@@ -81,6 +81,9 @@ fn demo_links_the_scattered_records_of_each_customer() {
         serde_json::from_str(&fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
     assert_eq!(run["records_rejected"], 1);
     assert_eq!(run["records_accepted"], g.len());
+    // The demo's configured threshold wins over the model's own.
+    assert_eq!(run["threshold_from"], "config");
+    assert_eq!(run["threshold"], 0.9);
     // Every case number of Robert's, linked under his golden ID.
     let cases: Vec<String> = csv_rows(&out.join("cases.csv"))
         .into_iter()
@@ -208,6 +211,14 @@ fn rerun_with_previous_keeps_golden_ids() {
         tmp.path().join("out3"),
     );
     run(&old.join("resolve.toml"), &out1);
+    // No [match] threshold in a generated config: the model's own best, within 0.5–0.99.
+    let report: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out1.join("run.json")).unwrap()).unwrap();
+    assert_eq!(report["threshold_from"], "model");
+    let best = report["model_best_threshold"]["threshold"]
+        .as_f64()
+        .unwrap();
+    assert_eq!(report["threshold"].as_f64().unwrap(), best.clamp(0.5, 0.99));
     // Same input again: every ID unchanged.
     ok(&[
         "run",
