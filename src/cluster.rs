@@ -9,7 +9,9 @@
 //! anything (itself included: twelve identical tickets are one customer when their shared
 //! values are strong enough on their own); otherwise each record stands alone.
 
-use std::collections::HashMap;
+// FxHash: the keys are value hashes, small ids or short strings; SipHash is a
+// measured cost here and its DoS resistance buys nothing for a batch job.
+use rustc_hash::FxHashMap as HashMap;
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -312,8 +314,8 @@ fn attach_by_unique_keys(
         .par_iter()
         .map(|p| personal_keys(p, shared))
         .collect();
-    let mut owners: HashMap<(usize, u64), Vec<u32>> = HashMap::new();
-    let mut name_owners: HashMap<u64, Vec<u32>> = HashMap::new();
+    let mut owners: HashMap<(usize, u64), Vec<u32>> = HashMap::default();
+    let mut name_owners: HashMap<u64, Vec<u32>> = HashMap::default();
     for (p, ks) in keys.iter().enumerate() {
         let r = roots[p];
         if !alone(p) || !ks.is_empty() {

@@ -310,11 +310,11 @@ const MAX_HOLDER_NAMES: usize = 16;
 /// switchboard; what the holders' names say works on any export.
 #[derive(Debug, Default, Clone)]
 pub struct SharedValues {
-    values: [std::collections::HashSet<u64>; N],
+    values: [rustc_hash::FxHashSet<u64>; N],
     /// Values held by people whose first names cannot be one person's, each name on at
     /// least [`HOUSEHOLD_SUPPORT`] records, but not by strangers: a family's e-mail,
     /// phone, address or shared device. They say "this household", not "this person".
-    household: [std::collections::HashSet<u64>; N],
+    household: [rustc_hash::FxHashSet<u64>; N],
 }
 
 /// Records a first name needs on a value before the value counts as a household's: one
@@ -328,7 +328,7 @@ const KEYED: [usize; 5] = [EMAIL, PHONE, SERIAL, ADDRESS, ID];
 impl SharedValues {
     /// Learns the shared values from every profile of a run.
     pub fn learn(data: &crate::record::Dataset) -> SharedValues {
-        use std::collections::HashMap;
+        use rustc_hash::FxHashMap as HashMap;
         let sizes = data.records_per_profile();
         // Per comparison and value: its holders' distinct names, with their records.
         let mut holders: [HashMap<u64, Vec<(&PersonName, u32)>>; N] = Default::default();

@@ -14,7 +14,9 @@
 //! resumes on the next. A file that cannot be used at all (missing, not a regular
 //! file, empty, binary, header only unless `allow_empty`) is an error naming it.
 
-use std::collections::HashMap;
+// FxHash: the keys are value hashes, small ids or short strings; SipHash is a
+// measured cost here and its DoS resistance buys nothing for a batch job.
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::config::{Config, FieldKind, SourceConfig};
 use crate::error::{Error, Result};
@@ -48,7 +50,7 @@ fn capped(s: std::borrow::Cow<'_, str>) -> (std::borrow::Cow<'_, str>, bool) {
 /// Reads and normalizes every source of the config.
 pub fn ingest(config: &Config, mut progress: impl FnMut(u64)) -> Result<Dataset> {
     let mut data = Dataset::default();
-    let mut profile_ids: HashMap<Profile, u32> = HashMap::new();
+    let mut profile_ids: HashMap<Profile, u32> = HashMap::default();
     for (s, source) in config.sources.iter().enumerate() {
         data.sources.push(source.name.clone());
         let counts = ingest_source(s as u16, source, &mut data, &mut profile_ids, &mut progress)?;
@@ -64,7 +66,7 @@ pub fn ingest(config: &Config, mut progress: impl FnMut(u64)) -> Result<Dataset>
 /// grouped into one profile only when their identifying values are the same, and "no
 /// values" or "cites this ticket" is not something two different people cannot share.
 fn attach_shared_cases(data: &mut Dataset) {
-    let mut seen: HashMap<String, u32> = HashMap::new();
+    let mut seen: HashMap<String, u32> = HashMap::default();
     for r in &data.records {
         let mut codes: Vec<String> = r
             .cases
@@ -79,7 +81,7 @@ fn attach_shared_cases(data: &mut Dataset) {
     }
     // Only records that cite a shared case, or hold no value at all, change profile;
     // the others keep theirs (no re-hashing of a million profiles).
-    let mut split: HashMap<(u32, Vec<String>), u32> = HashMap::new();
+    let mut split: HashMap<(u32, Vec<String>), u32> = HashMap::default();
     for i in 0..data.records.len() {
         let r = &data.records[i];
         let mut shared: Vec<String> = r
@@ -140,7 +142,7 @@ thread_local! {
     /// Each worker thread keeps its own phone normalizers, one per region met (the
     /// parser is not shared; each has its own cache).
     static PHONES: std::cell::RefCell<HashMap<Region, PhoneNormalizer>> =
-        std::cell::RefCell::new(HashMap::new());
+        std::cell::RefCell::new(HashMap::default());
 }
 
 const KINDS: usize = FieldKind::ALL.len();
@@ -284,7 +286,7 @@ fn ingest_source(
     };
     (counts.file, counts.file_bytes, counts.file_modified) = file_fingerprint(&source.path);
     let mut stats = RowStats::default();
-    let mut seen_ids: HashMap<String, u64> = HashMap::new();
+    let mut seen_ids: HashMap<String, u64> = HashMap::default();
     let mut batch: Vec<csv::ByteRecord> = Vec::with_capacity(BATCH_ROWS);
     let mut batch_meta: Vec<(String, u64)> = Vec::with_capacity(BATCH_ROWS);
     let flush = |batch: &mut Vec<csv::ByteRecord>,

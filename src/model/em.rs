@@ -77,7 +77,7 @@ pub fn fit(
     free_u: bool,
 ) -> Model {
     // Distinct level patterns with their counts: EM runs over patterns, not pairs.
-    let mut pattern_counts: HashMap<[u8; N], u64> = HashMap::new();
+    let mut pattern_counts: HashMap<[u8; N], u64> = HashMap::default();
     for c in comparisons {
         *pattern_counts.entry(c.levels).or_default() += 1;
     }

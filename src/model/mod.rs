@@ -12,7 +12,9 @@
 //! `sample`: u-sampling. In `em`: training. In `tf`: term frequencies. In `score`: the
 //! match weight of a comparison and its contributions.
 
-use std::collections::HashMap;
+// FxHash: the keys are value hashes, small ids or short strings; SipHash is a
+// measured cost here and its DoS resistance buys nothing for a batch job.
+use rustc_hash::FxHashMap as HashMap;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

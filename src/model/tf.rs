@@ -36,7 +36,7 @@ impl TermFrequencies {
 
     fn counted(profiles: &[crate::record::Profile], weights: &[u32]) -> TermFrequencies {
         let mut tf = TermFrequencies {
-            counts: vec![HashMap::new(); N],
+            counts: vec![HashMap::default(); N],
             totals: [0; N],
         };
         for (p, &w) in profiles.iter().zip(weights) {
