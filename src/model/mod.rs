@@ -120,14 +120,22 @@ impl Model {
         if model.format != MODEL_FORMAT || model.comparisons.len() != N {
             return Err(Error::input(
                 path,
-                format!("model format `{}` is not `{MODEL_FORMAT}`", model.format),
+                format!(
+                    "model format `{}` is not `{MODEL_FORMAT}`: written by another version of \
+                     idresolve: rerun (without --model) to train a new one",
+                    model.format
+                ),
             ));
         }
         for (c, spec) in model.comparisons.iter().zip(SPECS.iter()) {
             if c.comparison != spec.name || c.levels.len() != spec.levels.len() {
                 return Err(Error::input(
                     path,
-                    format!("comparison `{}` does not match this version", c.comparison),
+                    format!(
+                        "comparison `{}` does not match this version: rerun (without \
+                         --model) to train a new one",
+                        c.comparison
+                    ),
                 ));
             }
         }

@@ -663,6 +663,26 @@ fn damaged_run_folders_give_errors_not_panics() {
     ]);
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     assert!(stderr(&o).contains("prior"));
+    // A model written by another version (its date-of-birth levels differ).
+    let mut m: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out.join("model.json")).unwrap()).unwrap();
+    m["format"] = serde_json::json!("idresolve-model-1");
+    fs::write(&model, m.to_string()).unwrap();
+    let o = idresolve(&[
+        "run",
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        t.path().join("o4").to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("model.json") && stderr(&o).contains("rerun (without --model)"),
+        "{}",
+        stderr(&o)
+    );
     // A golden-ID counter at the end of its range.
     let state = out.join("state.json");
     fs::write(
