@@ -204,7 +204,13 @@ pub fn cluster(
     c.stats.household_addresses = shared.household_values(compare::ADDRESS);
     c.stats.household_emails = shared.household_values(compare::EMAIL);
     c.stats.household_serials = shared.household_values(compare::SERIAL);
-    let mut groups = Groups::new(data, edges, shared);
+    // Each profile's personal keys, for the no-key-in-common guard and attachment.
+    let keys: Vec<Vec<(usize, u64)>> = data
+        .profiles
+        .par_iter()
+        .map(|p| personal_keys(p, shared))
+        .collect();
+    let mut groups = Groups::new(data, edges, &keys);
     for i in strongest_first(edges, threshold_weight) {
         let e = &edges[i];
         c.stats.edges_above_threshold += 1;
@@ -261,19 +267,22 @@ pub fn cluster(
             }
         }
     }
-    c.stats.attached_by_unique_key = attach_by_unique_keys(data, shared, &mut groups, &mut c);
+    c.stats.attached_by_unique_key =
+        attach_by_unique_keys(data, shared, &keys, &mut groups, &mut c);
     c.group = groups.roots();
     c
 }
 
 /// A profile's keys that can point to one person: personal e-mails, phones and serials
-/// that neither strangers nor a household share.
+/// that neither strangers nor a household share; sorted, each once.
 fn personal_keys(p: &Profile, shared: &compare::SharedValues) -> Vec<(usize, u64)> {
     use compare::{EMAIL, PHONE, SERIAL};
     let mut keys = compare::keyed_values(p);
     keys.retain(|&(i, k)| {
         [EMAIL, PHONE, SERIAL].contains(&i) && !shared.holds(i, k) && !shared.household(i, k)
     });
+    keys.sort_unstable();
+    keys.dedup();
     keys
 }
 
@@ -296,6 +305,7 @@ fn personal_keys(p: &Profile, shared: &compare::SharedValues) -> Vec<(usize, u64
 fn attach_by_unique_keys(
     data: &Dataset,
     shared: &compare::SharedValues,
+    keys: &[Vec<(usize, u64)>],
     groups: &mut Groups,
     c: &mut Clustering,
 ) -> u64 {
@@ -309,11 +319,6 @@ fn attach_by_unique_keys(
     let alone = |p: usize| size[roots[p] as usize] == 1 && !c.linked[p];
     // Holders of each personal key, counted only in customers that have a name: a
     // nameless record alone says nothing about whose a key is.
-    let keys: Vec<Vec<(usize, u64)>> = data
-        .profiles
-        .par_iter()
-        .map(|p| personal_keys(p, shared))
-        .collect();
     let mut owners: HashMap<(usize, u64), Vec<u32>> = HashMap::default();
     let mut name_owners: HashMap<u64, Vec<u32>> = HashMap::default();
     for (p, ks) in keys.iter().enumerate() {
@@ -542,7 +547,8 @@ impl Scored {
 }
 
 impl Groups {
-    fn new(data: &Dataset, edges: &[Edge], shared: &compare::SharedValues) -> Groups {
+    /// `keys[p]`: profile p's [`personal_keys`].
+    fn new(data: &Dataset, edges: &[Edge], keys: &[Vec<(usize, u64)>]) -> Groups {
         let n = data.profiles.len();
         Groups {
             members: (0..n as u32).map(|p| vec![p]).collect(),
@@ -550,18 +556,14 @@ impl Groups {
             parent: (0..n as u32).collect(),
             values: data
                 .profiles
-                .iter()
-                .map(|p| {
+                .par_iter()
+                .zip(keys)
+                .map(|(p, k)| {
                     Some(Group {
                         dobs: p.dobs.iter().take(MAX_TRACKED_VALUES).copied().collect(),
                         ids: p.ids.iter().take(MAX_TRACKED_VALUES).cloned().collect(),
                         firsts: first_names(p),
-                        keys: {
-                            let mut k = personal_keys(p, shared);
-                            k.sort_unstable();
-                            k.dedup();
-                            k
-                        },
+                        keys: k.clone(),
                     })
                 })
                 .collect(),
@@ -746,7 +748,16 @@ fn keys_disagree(a: &[(usize, u64)], b: &[(usize, u64)]) -> bool {
     let common = [compare::EMAIL, compare::PHONE, compare::SERIAL]
         .into_iter()
         .any(both);
-    common && !a.iter().any(|x| b.contains(x))
+    // Both sorted (personal_keys, Groups::join): one pass finds a shared key.
+    let (mut i, mut j) = (0, 0);
+    while common && i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Equal => return false,
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+        }
+    }
+    common
 }
 
 /// Both sides hold values and no value of one agrees with any value of the other.
@@ -813,6 +824,14 @@ mod tests {
         }
     }
 
+    /// A link that agrees on a key only one person has.
+    fn on_key() -> Evidence {
+        Evidence {
+            personal_key_agrees: true,
+            ..Default::default()
+        }
+    }
+
     fn run(d: &Dataset, edges: &[Edge], penalties: ConflictPenalties) -> Clustering {
         let self_weight = vec![f32::NAN; d.profiles.len()];
         cluster(
@@ -839,10 +858,7 @@ mod tests {
             person(Some("Cy Day"), Some(theirs)),
             person(None, Some(theirs)),
         ]);
-        let strong = Evidence {
-            personal_key_agrees: true,
-            ..Default::default()
-        };
+        let strong = on_key();
         let c = run(
             &d,
             &[
@@ -872,10 +888,7 @@ mod tests {
             person(Some("Peter Garcia"), Some("555 222 3333")),
             person(Some("Peter Garcia"), None),
         ]);
-        let strong = Evidence {
-            personal_key_agrees: true,
-            ..Default::default()
-        };
+        let strong = on_key();
         let c = run(
             &d,
             &[edge(0, 1, 30.0, strong, 0), edge(4, 5, 30.0, strong, 0)],
@@ -894,10 +907,7 @@ mod tests {
             person(Some("Donald Brown Jr"), Some("555 987 6543")),
             person(Some("Donald Brown"), Some("555 987 6543")),
         ]);
-        let strong = Evidence {
-            personal_key_agrees: true,
-            ..Default::default()
-        };
+        let strong = on_key();
         // The two plain "Donald Brown" records share a family mailbox.
         let c = run(
             &d,
@@ -925,10 +935,7 @@ mod tests {
         d.profiles[4]
             .emails
             .extend(crate::normalize::normalize_email("viva@aol.com"));
-        let strong = Evidence {
-            personal_key_agrees: true,
-            ..Default::default()
-        };
+        let strong = on_key();
         let on_name = Evidence {
             first_names_beyond_initial: true,
             ..Default::default()
@@ -974,10 +981,7 @@ mod tests {
             person(Some("Harry Greaves"), Some("555 987 6543")),
             person(Some("Harry Greaves"), Some("555 987 6543")),
         ]);
-        let strong = Evidence {
-            personal_key_agrees: true,
-            ..Default::default()
-        };
+        let strong = on_key();
         let name_only = Evidence::default();
         let edges = |bridge: Evidence| {
             vec![

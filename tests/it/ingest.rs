@@ -646,37 +646,29 @@ fn damaged_run_folders_give_errors_not_panics() {
         assert!(matches!(code(&o), 1 | 0), "{q}: {}", stderr(&o));
         assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
     }
-    // A nonsense model.
+    // A damaged model.json: the run refuses it, naming what is wrong.
     let model = t.path().join("model.json");
-    let mut m: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(out.join("model.json")).unwrap()).unwrap();
-    m["prior"] = serde_json::json!(2.0);
-    fs::write(&model, m.to_string()).unwrap();
-    let o = idresolve(&[
-        "run",
-        "--config",
-        config.to_str().unwrap(),
-        "--out",
-        t.path().join("o2").to_str().unwrap(),
-        "--model",
-        model.to_str().unwrap(),
-    ]);
+    let run_with_model = |field: &str, value: serde_json::Value, out_name: &str| {
+        let mut m: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(out.join("model.json")).unwrap()).unwrap();
+        m[field] = value;
+        fs::write(&model, m.to_string()).unwrap();
+        idresolve(&[
+            "run",
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            t.path().join(out_name).to_str().unwrap(),
+            "--model",
+            model.to_str().unwrap(),
+        ])
+    };
+    // A nonsense model.
+    let o = run_with_model("prior", serde_json::json!(2.0), "o2");
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     assert!(stderr(&o).contains("prior"));
     // A model written by another version (its date-of-birth levels differ).
-    let mut m: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(out.join("model.json")).unwrap()).unwrap();
-    m["format"] = serde_json::json!("idresolve-model-1");
-    fs::write(&model, m.to_string()).unwrap();
-    let o = idresolve(&[
-        "run",
-        "--config",
-        config.to_str().unwrap(),
-        "--out",
-        t.path().join("o4").to_str().unwrap(),
-        "--model",
-        model.to_str().unwrap(),
-    ]);
+    let o = run_with_model("format", serde_json::json!("idresolve-model-1"), "o4");
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     assert!(
         stderr(&o).contains("model.json") && stderr(&o).contains("rerun (without --model)"),
