@@ -27,9 +27,23 @@ fn stages(c: &mut Criterion) {
     });
     let index = candidates::build_index(&data, |_| {}).expect("index");
     g.bench_function("candidates", |b| {
-        b.iter(|| candidates::generate(&data, &index, config.matching.candidates, |_| {}))
+        b.iter(|| {
+            candidates::generate(
+                &data,
+                &index,
+                candidates::ExactJoins::find(&data),
+                config.matching.candidates,
+                |_| {},
+            )
+        })
     });
-    let cands = candidates::generate(&data, &index, config.matching.candidates, |_| {});
+    let cands = candidates::generate(
+        &data,
+        &index,
+        candidates::ExactJoins::find(&data),
+        config.matching.candidates,
+        |_| {},
+    );
     let shared = idresolve::compare::SharedValues::learn(&data);
     g.bench_function("compare", |b| {
         b.iter(|| idresolve::compare_pairs(&data, &shared, &cands.pairs, &NoProgress))

@@ -86,13 +86,14 @@ pub fn build_index(data: &Dataset, progress: impl FnMut(u64)) -> crate::Result<T
 pub fn generate(
     data: &Dataset,
     index: &TermIndex,
+    exact: ExactJoins,
     top_k: usize,
     progress: impl Fn(u64) + Sync,
 ) -> Candidates {
     let searcher = index.searcher();
     let n = data.profiles.len();
     let max_df = max_term_doc_freq(n);
-    let groups = key_groups(data);
+    let ExactJoins { groups, near } = exact;
     let units = search_units(n, &groups.small);
     let group_k = group_top_k(top_k);
     let mut pairs: Vec<(u32, u32)> = units
@@ -129,7 +130,6 @@ pub fn generate(
     let key_pairs = groups.pairs();
     let key_pair_count = key_pairs.len();
     pairs.extend(key_pairs);
-    let near = near_phone_pairs(data);
     let near_phone_count = near.len();
     pairs.extend(near);
     pairs.par_sort_unstable();
@@ -138,6 +138,22 @@ pub fn generate(
     stats.key_group_pairs = key_pair_count as u64;
     stats.near_phone_pairs = near_phone_count as u64;
     Candidates { pairs, stats }
+}
+
+/// The candidates found without the index: key groups and phone numbers one keystroke
+/// apart. They need only the records, so a run joins them while the index is built.
+pub struct ExactJoins {
+    groups: KeyGroups,
+    near: Vec<(u32, u32)>,
+}
+
+impl ExactJoins {
+    pub fn find(data: &Dataset) -> ExactJoins {
+        ExactJoins {
+            groups: key_groups(data),
+            near: near_phone_pairs(data),
+        }
+    }
 }
 
 /// Hits a key group keeps, each paired with every member: half a lone profile's K. A

@@ -124,13 +124,29 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
     progress.finish();
     t.lap("ingest");
 
+    // The index is built by one tantivy writer thread (for reproducible DocIds), which
+    // leaves a core mostly idle: what needs only the records (the exact-key joins, the
+    // values strangers share, term frequencies, u among random pairs) is made meanwhile
+    // on a side thread. Its results do not depend on where they are made.
     progress.stage("index", Some(data.profiles.len() as u64));
-    let index = candidates::build_index(&data, |n| progress.advance(n))?;
+    let train = reused_model.is_none();
+    let (index, from_records) = beside(
+        || candidates::build_index(&data, |n| progress.advance(n)),
+        || FromRecords::make(&data, config, train),
+    );
+    let index = index?;
+    let FromRecords {
+        exact,
+        shared,
+        impersonal,
+        tf,
+        u_random,
+    } = from_records;
     progress.finish();
     t.lap("index");
 
     progress.stage("candidates", Some(data.profiles.len() as u64));
-    let candidates = candidates::generate(&data, &index, config.matching.candidates, |n| {
+    let candidates = candidates::generate(&data, &index, exact, config.matching.candidates, |n| {
         progress.advance(n)
     });
     progress.finish();
@@ -140,24 +156,24 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
     // sample is compared twice, and the full set is never held in memory. Values that
     // strangers share are learned from tonight's data, with or without a reused model.
     progress.stage("model", None);
-    let shared = compare::SharedValues::learn(&data);
-    let model = match reused_model {
-        Some(m) => m,
-        None => {
+    let model = match (reused_model, u_random) {
+        (Some(m), _) => m,
+        (None, u_random) => {
             let sample = training_sample(&candidates);
             let comparisons = compare_pairs(&data, &shared, &sample, progress);
-            model::train(
+            let u_random = u_random.unwrap_or_else(|| {
+                model::estimate_u(&data, config.matching.u_sample_pairs, &shared)
+            });
+            model::train_from_u(
                 &data,
                 &comparisons,
                 candidates.pairs.len(),
-                &shared,
+                u_random,
                 config.matching.u_sample_pairs,
                 config.matching.max_em_iterations,
             )
         }
     };
-    let impersonal = shared.impersonal(&data);
-    let tf = TermFrequencies::from_data(&data, &impersonal);
     progress.finish();
     t.lap("model");
 
@@ -270,6 +286,56 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         model_best,
         default_region: config.default_region.clone(),
         timings: t.0,
+    })
+}
+
+/// What a run makes from the records alone, before any candidate is known.
+struct FromRecords {
+    exact: candidates::ExactJoins,
+    shared: compare::SharedValues,
+    /// Profiles with nothing personal in them ([`compare::SharedValues::impersonal`]).
+    impersonal: Vec<bool>,
+    tf: TermFrequencies,
+    /// `u` among random record pairs, when a model is trained.
+    u_random: Option<model::RandomU>,
+}
+
+impl FromRecords {
+    fn make(data: &Dataset, config: &Config, train: bool) -> FromRecords {
+        let exact = candidates::ExactJoins::find(data);
+        let shared = compare::SharedValues::learn(data);
+        let impersonal = shared.impersonal(data);
+        let tf = TermFrequencies::from_data(data, &impersonal);
+        let u_random =
+            train.then(|| model::estimate_u(data, config.matching.u_sample_pairs, &shared));
+        FromRecords {
+            exact,
+            shared,
+            impersonal,
+            tf,
+            u_random,
+        }
+    }
+}
+
+/// Runs `main` here and `side` on a thread of its own with a one-thread rayon pool, so
+/// that the side work fills a core `main` leaves idle without taking the main pool's
+/// threads. With a one-thread run (`--threads 1`) both run here, one after the other.
+fn beside<A: Send, B: Send>(main: impl FnOnce() -> A, side: impl FnOnce() -> B + Send) -> (A, B) {
+    let pool = (rayon::current_num_threads() > 1)
+        .then(|| rayon::ThreadPoolBuilder::new().num_threads(1).build().ok())
+        .flatten();
+    let Some(pool) = pool else {
+        let a = main();
+        return (a, side());
+    };
+    std::thread::scope(|scope| {
+        let handle = scope.spawn(|| pool.install(side));
+        let a = main();
+        let b = handle
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (a, b)
     })
 }
 

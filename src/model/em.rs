@@ -39,7 +39,28 @@ pub fn train(
     u_sample_pairs: usize,
     max_iterations: usize,
 ) -> Model {
-    let (u_random, u_seen) = estimate_u(data, u_sample_pairs, shared);
+    let random = estimate_u(data, u_sample_pairs, shared);
+    train_from_u(
+        data,
+        comparisons,
+        candidate_pairs,
+        random,
+        u_sample_pairs,
+        max_iterations,
+    )
+}
+
+/// [`train`] with `u` among random pairs already estimated ([`estimate_u`] over
+/// `u_sample_pairs`): the estimate needs only the records, so a run makes it while the
+/// candidate index is built.
+pub fn train_from_u(
+    data: &Dataset,
+    comparisons: &[Comparison],
+    candidate_pairs: usize,
+    (u_random, u_seen): RandomU,
+    u_sample_pairs: usize,
+    max_iterations: usize,
+) -> Model {
     let mut model = fit(&u_random, comparisons, max_iterations, true);
     for (i, c) in model.comparisons.iter_mut().enumerate() {
         c.active &= u_seen[i] > 0;

@@ -30,8 +30,8 @@ mod sample;
 mod score;
 mod tf;
 
-pub use em::{fit, train};
-pub use sample::estimate_u;
+pub use em::{fit, train, train_from_u};
+pub use sample::{estimate_u, RandomU};
 pub use score::{Contribution, Scorer};
 pub use tf::TermFrequencies;
 

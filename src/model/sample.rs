@@ -3,13 +3,13 @@
 
 use super::*;
 
+/// Level probabilities among random record pairs, and how many pairs reached each
+/// comparison (not missing), from [`estimate_u`].
+pub type RandomU = ([Vec<f64>; N], [u64; N]);
+
 /// Estimates `u` from random record pairs. Returns per comparison the level frequencies
 /// among non-missing comparisons, and how many were non-missing.
-pub fn estimate_u(
-    data: &Dataset,
-    pairs: usize,
-    shared: &compare::SharedValues,
-) -> ([Vec<f64>; N], [u64; N]) {
+pub fn estimate_u(data: &Dataset, pairs: usize, shared: &compare::SharedValues) -> RandomU {
     let n = data.records.len();
     let mut counts: [Vec<u64>; N] = std::array::from_fn(|i| vec![0; SPECS[i].levels.len()]);
     if n >= 2 {

@@ -68,7 +68,13 @@ fn filler(n: usize) -> Vec<[String; 4]> {
 fn pairs_of(config: &Config) -> (idresolve::record::Dataset, candidates::Candidates) {
     let data = ingest::ingest(config, |_| {}).unwrap();
     let index = candidates::build_index(&data, |_| {}).unwrap();
-    let c = candidates::generate(&data, &index, config.matching.candidates, |_| {});
+    let c = candidates::generate(
+        &data,
+        &index,
+        candidates::ExactJoins::find(&data),
+        config.matching.candidates,
+        |_| {},
+    );
     (data, c)
 }
 
