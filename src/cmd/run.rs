@@ -25,7 +25,24 @@ pub struct Args {
     pub emit_pairs: bool,
 }
 
+/// `mi_option_purge_delay` in mimalloc 3's `mimalloc.h` (the `libmimalloc-sys` of
+/// Cargo.lock; its Rust bindings do not name it).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// A run is a batch: memory it frees is kept for its next allocation instead of being
+/// handed back to the system after a delay. The stages free and allocate gigabytes in
+/// turn, and every page handed back is zeroed again by the kernel when it is taken anew
+/// (page clearing was a third of ingest's and clustering's samples at 1M records).
+/// Measured at 1M, same binary and files: 57.1 s -> 52.4 s, peak RSS +0.14 GiB.
+fn keep_freed_memory() {
+    // SAFETY: mi_option_set only stores an option value; mimalloc reads it atomically.
+    unsafe {
+        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1);
+    }
+}
+
 pub fn run(args: Args, quiet: bool) -> anyhow::Result<ExitCode> {
+    keep_freed_memory();
     let config = Config::load(&args.config)?;
     // The output folder is checked (and locked) before any work: a run that would
     // destroy a user's files is refused at once.
