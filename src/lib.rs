@@ -130,18 +130,38 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
     // on a side thread. Its results do not depend on where they are made.
     progress.stage("index", Some(data.profiles.len() as u64));
     let train = reused_model.is_none();
+    let u_sample = model::USample::new(
+        &data,
+        if train {
+            config.matching.u_sample_pairs
+        } else {
+            0
+        },
+    );
+    let shared_cell = std::sync::OnceLock::new();
     let (index, from_records) = beside(
-        || candidates::build_index(&data, |n| progress.advance(n)),
-        || FromRecords::make(&data, config, train),
+        || {
+            let index = candidates::build_index(&data, |n| progress.advance(n));
+            // On small data the index is done first: help with the u-sample.
+            if let Some(shared) = shared_cell.get() {
+                (0..rayon::current_num_threads())
+                    .into_par_iter()
+                    .for_each(|_| u_sample.work(shared));
+            }
+            index
+        },
+        || FromRecords::make(&data, &shared_cell, &u_sample),
     );
     let index = index?;
     let FromRecords {
         exact,
-        shared,
         impersonal,
         tf,
-        u_random,
     } = from_records;
+    let shared = shared_cell
+        .into_inner()
+        .unwrap_or_else(|| compare::SharedValues::learn(&data));
+    let u_random = train.then(|| u_sample.finish());
     progress.finish();
     t.lap("index");
 
@@ -289,31 +309,31 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
     })
 }
 
-/// What a run makes from the records alone, before any candidate is known.
+/// What a run makes from the records alone, before any candidate is known (with the
+/// values strangers share, which it leaves in a cell as soon as they are learned, and
+/// the u-sample it draws).
 struct FromRecords {
     exact: candidates::ExactJoins,
-    shared: compare::SharedValues,
     /// Profiles with nothing personal in them ([`compare::SharedValues::impersonal`]).
     impersonal: Vec<bool>,
     tf: TermFrequencies,
-    /// `u` among random record pairs, when a model is trained.
-    u_random: Option<model::RandomU>,
 }
 
 impl FromRecords {
-    fn make(data: &Dataset, config: &Config, train: bool) -> FromRecords {
+    fn make(
+        data: &Dataset,
+        shared: &std::sync::OnceLock<compare::SharedValues>,
+        u_sample: &model::USample,
+    ) -> FromRecords {
+        let shared = shared.get_or_init(|| compare::SharedValues::learn(data));
         let exact = candidates::ExactJoins::find(data);
-        let shared = compare::SharedValues::learn(data);
         let impersonal = shared.impersonal(data);
         let tf = TermFrequencies::from_data(data, &impersonal);
-        let u_random =
-            train.then(|| model::estimate_u(data, config.matching.u_sample_pairs, &shared));
+        u_sample.work(shared);
         FromRecords {
             exact,
-            shared,
             impersonal,
             tf,
-            u_random,
         }
     }
 }

@@ -31,7 +31,7 @@ mod score;
 mod tf;
 
 pub use em::{fit, train, train_from_u};
-pub use sample::{estimate_u, RandomU};
+pub use sample::{estimate_u, RandomU, USample};
 pub use score::{Contribution, Scorer};
 pub use tf::TermFrequencies;
 
