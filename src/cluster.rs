@@ -149,7 +149,7 @@ const MAX_TRACKED_VALUES: usize = 16;
 
 struct Group {
     dobs: Vec<chrono::NaiveDate>,
-    ids: Vec<String>,
+    ids: Vec<compact_str::CompactString>,
     firsts: Vec<PersonName>,
     /// Personal e-mails, phones and serials (see [`personal_keys`]).
     keys: Vec<(usize, u64)>,
@@ -790,7 +790,7 @@ mod tests {
             d.records.push(Record {
                 source: 0,
                 line: i as u64 + 2,
-                record_id: i.to_string(),
+                record_id: i.to_string().into(),
                 date: None,
                 cases: Vec::new(),
                 display: Default::default(),

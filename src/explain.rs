@@ -120,12 +120,12 @@ pub fn explain(out: &Path, a: &str, b: &str) -> Result<Explanation> {
         let r = &data.records[i as usize];
         let source = data.sources[r.source as usize].clone();
         let golden_id = golden
-            .get(&(source.clone(), r.record_id.clone()))
+            .get(&(source.clone(), r.record_id.to_string()))
             .cloned()
             .unwrap_or_default();
         ExplainedRecord {
             source,
-            record_id: r.record_id.clone(),
+            record_id: r.record_id.to_string(),
             line: r.line,
             golden_id,
             values: values(&data, i),
@@ -176,6 +176,7 @@ fn values(data: &Dataset, i: RecordOrd) -> Vec<(String, String)> {
     let r = &data.records[i as usize];
     let p = &data.profiles[r.profile as usize];
     let join = |v: Vec<String>| v.join("; ");
+    let strings = |v: &[compact_str::CompactString]| v.iter().map(|s| s.to_string()).collect();
     let mut out = vec![
         (
             "name".into(),
@@ -188,24 +189,24 @@ fn values(data: &Dataset, i: RecordOrd) -> Vec<(String, String)> {
         ),
         (
             "email".into(),
-            join(p.emails.iter().map(|e| e.address.clone()).collect()),
+            join(p.emails.iter().map(|e| e.address.to_string()).collect()),
         ),
         (
             "phone".into(),
-            join(p.phones.iter().map(|x| x.e164.clone()).collect()),
+            join(p.phones.iter().map(|x| x.e164.to_string()).collect()),
         ),
         (
             "serial".into(),
-            join(p.serials.iter().map(|s| s.key.clone()).collect()),
+            join(p.serials.iter().map(|s| s.key.to_string()).collect()),
         ),
         (
             "dob".into(),
             join(p.dobs.iter().map(|d| d.to_string()).collect()),
         ),
-        ("address".into(), join(p.addresses.clone())),
-        ("city".into(), join(p.cities.clone())),
-        ("postcode".into(), join(p.postcodes.clone())),
-        ("id".into(), join(p.ids.clone())),
+        ("address".into(), join(strings(&p.addresses))),
+        ("city".into(), join(strings(&p.cities))),
+        ("postcode".into(), join(strings(&p.postcodes))),
+        ("id".into(), join(strings(&p.ids))),
         ("case".into(), r.cases.join("; ")),
         (
             "date".into(),

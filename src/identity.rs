@@ -135,7 +135,10 @@ const MAX_CARRIED_GROUP: usize = 32;
 pub fn previous_pairs(data: &Dataset, prev: &Previous) -> Vec<(u32, u32)> {
     let mut by_id: HashMap<&str, Vec<u32>> = HashMap::new();
     for r in &data.records {
-        let key = (data.sources[r.source as usize].clone(), r.record_id.clone());
+        let key = (
+            data.sources[r.source as usize].clone(),
+            r.record_id.to_string(),
+        );
         if let Some(g) = prev.mapping.get(&key) {
             by_id.entry(g.as_str()).or_default().push(r.profile);
         }
@@ -227,7 +230,7 @@ pub fn assign_ids(
             let rec = &data.records[r as usize];
             let key = (
                 data.sources[rec.source as usize].clone(),
-                rec.record_id.clone(),
+                rec.record_id.to_string(),
             );
             if let Some(g) = prev.mapping.get(&key) {
                 *count.entry(g.as_str()).or_default() += 1;

@@ -179,7 +179,7 @@ pub fn record_case_terms(rec: &crate::record::Record, out: &mut Vec<String>) {
     let codes = rec
         .cases
         .iter()
-        .map(String::as_str)
+        .map(|c| c.as_str())
         .chain([rec.record_id.as_str()]);
     out.extend(
         codes

@@ -135,7 +135,7 @@ fn attach_shared_cases(data: &mut Dataset) {
         } else {
             *split.entry((old, shared)).or_insert_with_key(|(_, cases)| {
                 let mut p = data.profiles[old as usize].clone();
-                p.cases = cases.clone();
+                p.cases = cases.iter().map(|c| c.as_str().into()).collect();
                 data.profiles.push(p);
                 next
             })
@@ -216,7 +216,7 @@ struct Normalized {
     profile: Profile,
     display: Display,
     date: Option<chrono::NaiveDate>,
-    cases: Vec<String>,
+    cases: Vec<compact_str::CompactString>,
     stats: RowStats,
 }
 
@@ -334,7 +334,7 @@ fn ingest_source(
             data.records.push(Record {
                 source: s,
                 line,
-                record_id,
+                record_id: record_id.into(),
                 date: n.date,
                 cases: n.cases,
                 display: n.display,
@@ -618,8 +618,8 @@ fn normalize_row(
     let keep_first = |slot: &mut Option<Shown>, raw: &str, key: &str| {
         if slot.is_none() {
             *slot = Some(Shown {
-                raw: raw.trim().to_string(),
-                key: key.to_string(),
+                raw: raw.trim().into(),
+                key: key.into(),
             });
         }
     };
@@ -677,7 +677,7 @@ fn normalize_row(
                         if let Some(s) = normalize::normalize_serial(part) {
                             any = true;
                             d.serials.push(Shown {
-                                raw: part.trim().to_string(),
+                                raw: part.trim().into(),
                                 key: s.key.clone(),
                             });
                             p.serials.push(s);
@@ -693,21 +693,21 @@ fn normalize_row(
                     let c = &mut st.cells[kind as usize];
                     c.accepted = c.filled - c.placeholder;
                     keep_first(&mut d.address, &raw, &a);
-                    p.addresses.push(a);
+                    p.addresses.push(a.into());
                 }
             }
             FieldKind::City => {
                 for &c in cols {
                     let v = normalize::normalize_city(&value(c, kind, &mut st));
                     accept(kind, v.is_some(), &mut st);
-                    p.cities.extend(v);
+                    p.cities.extend(v.map(Into::into));
                 }
             }
             FieldKind::Postcode => {
                 for &c in cols {
                     let v = normalize::normalize_postcode(&value(c, kind, &mut st));
                     accept(kind, v.is_some(), &mut st);
-                    p.postcodes.extend(v);
+                    p.postcodes.extend(v.map(Into::into));
                 }
             }
             FieldKind::Dob | FieldKind::Date => {
@@ -732,7 +732,7 @@ fn normalize_row(
                     for part in raw.split([';', '|', ',']) {
                         if normalize::normalize_code(part).is_some() {
                             any = true;
-                            cases.push(part.trim().to_string());
+                            cases.push(part.trim().into());
                         }
                     }
                     accept(kind, any, &mut st);
@@ -742,7 +742,7 @@ fn normalize_row(
                 for &c in cols {
                     let v = normalize::normalize_code(&value(c, kind, &mut st));
                     accept(kind, v.is_some(), &mut st);
-                    p.ids.extend(v);
+                    p.ids.extend(v.map(Into::into));
                 }
             }
             FieldKind::Text => {
@@ -752,7 +752,7 @@ fn normalize_row(
                     let ok = !folded.is_empty() && !normalize::is_placeholder(&raw);
                     accept(kind, ok, &mut st);
                     if ok {
-                        p.texts.push(folded);
+                        p.texts.push(folded.into());
                     }
                 }
             }
@@ -829,11 +829,11 @@ fn recipient(
         return;
     }
     p.addresses
-        .extend(normalize::normalize_address(&text(FieldKind::Address)));
+        .extend(normalize::normalize_address(&text(FieldKind::Address)).map(Into::into));
     p.cities
-        .extend(normalize::normalize_city(&text(FieldKind::City)));
+        .extend(normalize::normalize_city(&text(FieldKind::City)).map(Into::into));
     p.postcodes
-        .extend(normalize::normalize_postcode(&text(FieldKind::Postcode)));
+        .extend(normalize::normalize_postcode(&text(FieldKind::Postcode)).map(Into::into));
     let normalizer = phones
         .entry(region)
         .or_insert_with(|| PhoneNormalizer::new(region));

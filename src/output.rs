@@ -176,7 +176,7 @@ fn write_tables(
         data.records.iter().enumerate().map(|(i, r)| {
             [
                 source(r).to_string(),
-                r.record_id.clone(),
+                r.record_id.to_string(),
                 res.ids.ids[customer_of[i] as usize].clone(),
                 prob(res.clustering.best_weight[r.profile as usize]),
             ]
@@ -244,9 +244,9 @@ fn write_tables(
             let (ra, rb) = (rep(l.a), rep(l.b));
             [
                 source(ra).to_string(),
-                ra.record_id.clone(),
+                ra.record_id.to_string(),
                 source(rb).to_string(),
-                rb.record_id.clone(),
+                rb.record_id.to_string(),
                 format!("{:.3}", l.weight),
                 prob(l.weight),
             ]

@@ -4,6 +4,7 @@
 //! the candidate search and the comparisons run once per distinct profile.
 
 use chrono::NaiveDate;
+use compact_str::CompactString;
 
 use crate::normalize::{Email, PersonName, Phone, Serial};
 
@@ -21,15 +22,15 @@ pub struct Profile {
     pub phones: Vec<Phone>,
     pub serials: Vec<Serial>,
     pub dobs: Vec<NaiveDate>,
-    pub addresses: Vec<String>,
-    pub cities: Vec<String>,
-    pub postcodes: Vec<String>,
-    pub ids: Vec<String>,
-    pub texts: Vec<String>,
+    pub addresses: Vec<CompactString>,
+    pub cities: Vec<CompactString>,
+    pub postcodes: Vec<CompactString>,
+    pub ids: Vec<CompactString>,
+    pub texts: Vec<CompactString>,
     /// Case numbers (normalized) that this profile's records share with other records:
     /// a warranty claim citing a support ticket. A record's own, uncited case number is
     /// not part of its profile.
-    pub cases: Vec<String>,
+    pub cases: Vec<CompactString>,
 }
 
 impl Profile {
@@ -71,8 +72,8 @@ impl Profile {
 /// A value as written, with the normalized key it is grouped by in survivorship.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Shown {
-    pub raw: String,
-    pub key: String,
+    pub raw: CompactString,
+    pub key: CompactString,
 }
 
 /// Raw values as written, for golden records and the agent's view.
@@ -91,11 +92,11 @@ pub struct Record {
     pub source: u16,
     /// Line of the row in its file (1-based; the header is line 1).
     pub line: u64,
-    pub record_id: String,
+    pub record_id: CompactString,
     /// The event date of the record (`date` kind), for timelines and survivorship.
     pub date: Option<NaiveDate>,
     /// Case numbers, claims and orders named on the row, as written (trimmed).
-    pub cases: Vec<String>,
+    pub cases: Vec<CompactString>,
     pub display: Display,
     pub profile: ProfileOrd,
 }

@@ -73,8 +73,8 @@ pub(super) fn personal_email(
         };
         // Unique as a mailbox, not as a string: gmail ignores dots, so
         // kevin.jackson@ and kevinjackson@ there are one person's.
-        let mailbox =
-            crate::normalize::normalize_email(&email).map_or(email.clone(), |e| e.address);
+        let mailbox = crate::normalize::normalize_email(&email)
+            .map_or(email.clone(), |e| e.address.to_string());
         if taken.insert(mailbox) {
             return email;
         }

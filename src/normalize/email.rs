@@ -4,12 +4,13 @@
 //! shared mailboxes (`info@`, `support@` …) flagged so they count as weak evidence.
 
 use super::is_placeholder;
+use compact_str::CompactString;
 
 /// A normalized e-mail address.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Email {
     /// `local@domain`, canonical.
-    pub address: String,
+    pub address: CompactString,
     /// Length of the local part inside `address`.
     pub local_len: usize,
     /// A role or shared mailbox: evidence of an organisation, not of a person.
@@ -103,7 +104,7 @@ pub fn normalize_email(raw: &str) -> Option<Email> {
     }
     let role = ROLE_LOCAL_PARTS.contains(&local.as_str());
     Some(Email {
-        address: format!("{local}@{domain}"),
+        address: compact_str::format_compact!("{local}@{domain}"),
         local_len: local.len(),
         role,
     })
@@ -145,7 +146,7 @@ mod tests {
         for (raw, want) in cases {
             assert_eq!(
                 normalize_email(raw).map(|e| e.address),
-                want.map(String::from),
+                want.map(compact_str::CompactString::from),
                 "{raw:?}"
             );
         }

@@ -6,6 +6,7 @@
 //! (Double Metaphone, which treats `muller`/`mueller` alike) and the first name gets its
 //! nickname groups (Bob, Rob, Bobby → robert) from an embedded Apache-2.0 nickname list.
 
+use compact_str::CompactString;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -16,18 +17,18 @@ use super::{fold_text, is_placeholder};
 /// A normalized person name. Empty strings mean "not given".
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PersonName {
-    pub first: String,
-    pub middle: String,
-    pub last: String,
+    pub first: CompactString,
+    pub middle: CompactString,
+    pub last: CompactString,
     /// Double Metaphone primary code of `first` (empty for initials and empty names).
-    pub first_phonetic: String,
+    pub first_phonetic: CompactString,
     /// Double Metaphone primary code of `last`.
-    pub last_phonetic: String,
+    pub last_phonetic: CompactString,
     /// Nickname groups of `first` (ids into the embedded table), sorted.
     pub first_groups: Vec<u16>,
     /// A generation suffix as written ("jr", "sr", "ii", "iii", "iv"; empty when none):
     /// a father and son of one name at one address are told apart by it.
-    pub generation: String,
+    pub generation: CompactString,
 }
 
 impl PersonName {
@@ -43,18 +44,18 @@ impl PersonName {
             (first, middle)
         };
         Some(PersonName {
-            first: first.to_string(),
-            middle: middle.to_string(),
-            last: last.to_string(),
-            first_phonetic: phonetic(first),
-            last_phonetic: phonetic(last),
+            first: first.into(),
+            middle: middle.into(),
+            last: last.into(),
+            first_phonetic: phonetic(first).into(),
+            last_phonetic: phonetic(last).into(),
             first_groups: nickname_groups(first),
-            generation: String::new(),
+            generation: CompactString::default(),
         })
     }
 
     fn with_generation(mut self, raw: &str) -> PersonName {
-        self.generation = generation_of(raw).to_string();
+        self.generation = generation_of(raw).into();
         self
     }
 
@@ -62,8 +63,8 @@ impl PersonName {
     pub fn display(&self) -> String {
         match (self.first.is_empty(), self.last.is_empty()) {
             (false, false) => format!("{} {}", self.first, self.last),
-            (true, _) => self.last.clone(),
-            (_, true) => self.first.clone(),
+            (true, _) => self.last.to_string(),
+            (_, true) => self.first.to_string(),
         }
     }
 }

@@ -9,6 +9,7 @@
 
 // FxHash: the keys are value hashes, small ids or short strings; SipHash is a
 // measured cost here and its DoS resistance buys nothing for a batch job.
+use compact_str::CompactString;
 use rustc_hash::FxHashMap as HashMap;
 use std::str::FromStr;
 
@@ -21,7 +22,7 @@ use super::is_placeholder;
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Phone {
     /// E.164, e.g. `+15551234567`.
-    pub e164: String,
+    pub e164: CompactString,
     /// Number of leading bytes of `e164` that hold `+` and the country code.
     pub country_len: u8,
 }
@@ -165,7 +166,7 @@ impl PhoneNormalizer {
             return None;
         }
         Some(Phone {
-            e164: format!("+1{national}"),
+            e164: compact_str::format_compact!("+1{national}"),
             country_len: 2,
         })
     }
@@ -199,7 +200,7 @@ impl PhoneNormalizer {
             return None;
         }
         Some(Phone {
-            e164,
+            e164: e164.into(),
             country_len: (1 + code_len) as u8,
         })
     }
@@ -240,7 +241,7 @@ mod tests {
     fn us(raw: &str) -> Option<String> {
         PhoneNormalizer::new(Region::US)
             .normalize(raw)
-            .map(|p| p.e164)
+            .map(|p| p.e164.to_string())
     }
 
     #[test]

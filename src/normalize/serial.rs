@@ -3,14 +3,15 @@
 //! so that "sn-ab10-0O1l" and "SNAB1000I1" compare as the same serial.
 
 use super::is_placeholder;
+use compact_str::CompactString;
 
 /// A normalized serial number.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Serial {
     /// Upper-case ASCII alphanumerics as written.
-    pub key: String,
+    pub key: CompactString,
     /// `key` with confusable characters folded; used for fuzzy agreement.
-    pub folded: String,
+    pub folded: CompactString,
 }
 
 /// Shortest serial worth comparing: shorter codes collide by chance.
@@ -22,7 +23,7 @@ pub fn normalize_serial(raw: &str) -> Option<Serial> {
     if is_placeholder(raw) {
         return None;
     }
-    let key: String = deunicode::deunicode(raw)
+    let key: CompactString = deunicode::deunicode(raw)
         .chars()
         .filter(char::is_ascii_alphanumeric)
         .map(|c| c.to_ascii_uppercase())
