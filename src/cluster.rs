@@ -28,9 +28,6 @@ pub struct Edge {
     pub weight: f32,
     /// What the comparison says, as named facts.
     pub evidence: Evidence,
-    /// Hashes of the phone and address the pair agrees on exactly (0 when none).
-    pub phone_key: u64,
-    pub address_key: u64,
     /// Scored only because the two records shared a golden ID in the previous run (the
     /// search did not pair them): such a pair may keep a link, but does not count in an
     /// average, so that the same input gives the same clusters with or without
@@ -226,8 +223,7 @@ pub fn cluster(
         }
         // A phone only one person's records hold is that person's key here too.
         let on_key = e.evidence.personal_key_agrees
-            || e.evidence.phone == ContactAgreement::Exact
-                && !shared.household(compare::PHONE, e.phone_key);
+            || e.evidence.phone == ContactAgreement::Exact && !e.evidence.phone_household;
         let merge = groups.merge(e, on_key, threshold_weight, penalties);
         c.decisions[i] = match &merge {
             Merge::Joined => Decision::Linked,
@@ -432,16 +428,16 @@ fn strongest_first(edges: &[Edge], threshold_weight: f64) -> Vec<usize> {
     strong
 }
 
-/// The contact details households share (learned in [`compare::SharedValues`]), and
-/// which profiles hold them.
-struct Households<'a> {
-    shared: &'a compare::SharedValues,
+/// Which profiles hold a contact detail households share (learned in
+/// [`compare::SharedValues`]; whether an edge's exact agreement is on one is in its
+/// [`Evidence`]).
+struct Households {
     holds_phone: Vec<bool>,
     holds_address: Vec<bool>,
 }
 
-impl<'a> Households<'a> {
-    fn of(data: &Dataset, shared: &'a compare::SharedValues) -> Households<'a> {
+impl Households {
+    fn of(data: &Dataset, shared: &compare::SharedValues) -> Households {
         let holds = |i: usize, values: fn(&Profile) -> Vec<u64>| -> Vec<bool> {
             data.profiles
                 .par_iter()
@@ -458,7 +454,6 @@ impl<'a> Households<'a> {
             p.addresses.iter().map(compare::value_hash).collect()
         });
         Households {
-            shared,
             holds_phone,
             holds_address,
         }
@@ -479,11 +474,11 @@ impl<'a> Households<'a> {
         // a nameless ticket whose callback number has a typo is no more one person's.
         let near = |held: &[bool]| held[e.a as usize] || held[e.b as usize];
         (match ev.phone {
-            ContactAgreement::Exact => self.shared.household(compare::PHONE, e.phone_key),
+            ContactAgreement::Exact => ev.phone_household,
             ContactAgreement::Near => near(&self.holds_phone),
             ContactAgreement::None => false,
         }) || match ev.address {
-            ContactAgreement::Exact => self.shared.household(compare::ADDRESS, e.address_key),
+            ContactAgreement::Exact => ev.address_household,
             ContactAgreement::Near => near(&self.holds_address),
             ContactAgreement::None => false,
         }
@@ -812,14 +807,12 @@ mod tests {
 
     const THRESHOLD: f64 = 10.0;
 
-    fn edge(a: u32, b: u32, weight: f32, evidence: Evidence, phone_key: u64) -> Edge {
+    fn edge(a: u32, b: u32, weight: f32, evidence: Evidence) -> Edge {
         Edge {
             a,
             b,
             weight,
             evidence,
-            phone_key,
-            address_key: 0,
             carried_only: false,
         }
     }
@@ -862,8 +855,8 @@ mod tests {
         let c = run(
             &d,
             &[
-                edge(0, 1, 30.0, strong, 0),
-                edge(0, 2, 2.0, Evidence::default(), 0),
+                edge(0, 1, 30.0, strong),
+                edge(0, 2, 2.0, Evidence::default()),
             ],
             ConflictPenalties::default(),
         );
@@ -891,7 +884,7 @@ mod tests {
         let strong = on_key();
         let c = run(
             &d,
-            &[edge(0, 1, 30.0, strong, 0), edge(4, 5, 30.0, strong, 0)],
+            &[edge(0, 1, 30.0, strong), edge(4, 5, 30.0, strong)],
             ConflictPenalties::default(),
         );
         assert_eq!(c.group[2], c.group[0]);
@@ -912,9 +905,9 @@ mod tests {
         let c = run(
             &d,
             &[
-                edge(0, 1, 30.0, strong, 0),
-                edge(2, 3, 30.0, strong, 0),
-                edge(1, 3, 25.0, strong, 0),
+                edge(0, 1, 30.0, strong),
+                edge(2, 3, 30.0, strong),
+                edge(1, 3, 25.0, strong),
             ],
             ConflictPenalties::default(),
         );
@@ -947,10 +940,10 @@ mod tests {
         let c = run(
             &d,
             &[
-                edge(0, 1, 30.0, strong, 0),
-                edge(2, 3, 30.0, strong, 0),
-                edge(1, 2, 20.0, on_name, 0),
-                edge(0, 4, 20.0, on_name, 0),
+                edge(0, 1, 30.0, strong),
+                edge(2, 3, 30.0, strong),
+                edge(1, 2, 20.0, on_name),
+                edge(0, 4, 20.0, on_name),
             ],
             ConflictPenalties::default(),
         );
@@ -961,9 +954,9 @@ mod tests {
         let c = run(
             &d,
             &[
-                edge(0, 1, 30.0, strong, 0),
-                edge(2, 3, 30.0, strong, 0),
-                edge(1, 2, 20.0, on_street, 0),
+                edge(0, 1, 30.0, strong),
+                edge(2, 3, 30.0, strong),
+                edge(1, 2, 20.0, on_street),
             ],
             ConflictPenalties::default(),
         );
@@ -985,12 +978,12 @@ mod tests {
         let name_only = Evidence::default();
         let edges = |bridge: Evidence| {
             vec![
-                edge(0, 1, 30.0, strong, 0),
-                edge(2, 3, 30.0, strong, 0),
-                edge(1, 2, 11.0, bridge, 0),
-                edge(0, 2, 2.0, name_only, 0),
-                edge(0, 3, -3.0, name_only, 0),
-                edge(1, 3, 3.0, name_only, 0),
+                edge(0, 1, 30.0, strong),
+                edge(2, 3, 30.0, strong),
+                edge(1, 2, 11.0, bridge),
+                edge(0, 2, 2.0, name_only),
+                edge(0, 3, -3.0, name_only),
+                edge(1, 3, 3.0, name_only),
             ]
         };
         // (On the name alone the two would be namesakes with no key in common; with an
@@ -1018,13 +1011,15 @@ mod tests {
             person(Some("Jennifer Smith"), Some(phone)),
         ]);
         let key = compare::value_hash(&d.profiles[1].phones[0].e164);
-        let ev = Evidence {
+        // The agreement as scoring reads it: is the phone a household's?
+        let ev = |d: &Dataset| Evidence {
             phone: ContactAgreement::Exact,
+            phone_household: compare::SharedValues::learn(d).household(compare::PHONE, key),
             ..Default::default()
         };
         let c = run(
             &d,
-            &[edge(0, 1, 20.0, ev, key)],
+            &[edge(0, 1, 20.0, ev(&d))],
             ConflictPenalties::default(),
         );
         assert_eq!(c.stats.refused_household_contact_only, 1);
@@ -1036,7 +1031,7 @@ mod tests {
         ]);
         let c = run(
             &d,
-            &[edge(0, 1, 20.0, ev, key)],
+            &[edge(0, 1, 20.0, ev(&d))],
             ConflictPenalties::default(),
         );
         assert_eq!(c.group[0], c.group[1]);
@@ -1050,7 +1045,7 @@ mod tests {
         ]);
         let c = run(
             &d,
-            &[edge(0, 1, 20.0, Evidence::default(), 0)],
+            &[edge(0, 1, 20.0, Evidence::default())],
             ConflictPenalties::default(),
         );
         assert_eq!(c.stats.refused_different_first_names, 1);
@@ -1060,7 +1055,7 @@ mod tests {
             personal_key_agrees: true,
             ..Default::default()
         };
-        let c = run(&d, &[edge(0, 1, 20.0, ev, 0)], ConflictPenalties::default());
+        let c = run(&d, &[edge(0, 1, 20.0, ev)], ConflictPenalties::default());
         assert_eq!(c.group[0], c.group[1]);
     }
 
@@ -1087,18 +1082,18 @@ mod tests {
             first_names_beyond_initial: true,
             ..Default::default()
         };
-        let c = run(&d, &[edge(0, 1, 12.0, ev, 0)], penalties);
+        let c = run(&d, &[edge(0, 1, 12.0, ev)], penalties);
         assert_eq!(c.stats.refused_conflicting_dob, 1);
         assert_ne!(c.group[0], c.group[1]);
         // A link strong enough to pay for the conflict merges.
-        let c = run(&d, &[edge(0, 1, 16.0, ev, 0)], penalties);
+        let c = run(&d, &[edge(0, 1, 16.0, ev)], penalties);
         assert_eq!(c.group[0], c.group[1]);
         // Dates one digit apart are not a conflict.
         let d = data(vec![
             with_dob("Ann Lee", "1980-01-01"),
             with_dob("Ann Lee", "1980-01-07"),
         ]);
-        let c = run(&d, &[edge(0, 1, 12.0, ev, 0)], penalties);
+        let c = run(&d, &[edge(0, 1, 12.0, ev)], penalties);
         assert_eq!(c.group[0], c.group[1]);
     }
 
@@ -1113,10 +1108,10 @@ mod tests {
             first_names_beyond_initial: true,
             ..Default::default()
         };
-        let c = run(&d, &[edge(0, 1, 12.0, ev, 0)], penalties);
+        let c = run(&d, &[edge(0, 1, 12.0, ev)], penalties);
         assert_eq!(c.stats.refused_conflicting_id, 1);
         assert_ne!(c.group[0], c.group[1]);
-        let c = run(&d, &[edge(0, 1, 16.0, ev, 0)], penalties);
+        let c = run(&d, &[edge(0, 1, 16.0, ev)], penalties);
         assert_eq!(c.group[0], c.group[1]);
     }
 }

@@ -199,6 +199,11 @@ pub struct Evidence {
     pub first_names_beyond_initial: bool,
     pub phone: ContactAgreement,
     pub address: ContactAgreement,
+    /// The phone agreed on exactly is one that households share (set by
+    /// [`SharedValues::evidence`]).
+    pub phone_household: bool,
+    /// The address agreed on exactly is one that households share.
+    pub address_household: bool,
 }
 
 /// The comparison vector of a pair, with the hash of the agreeing value at each
@@ -233,6 +238,10 @@ impl Comparison {
                 lv::ADDRESS_MOST_TOKENS => ContactAgreement::Near,
                 _ => ContactAgreement::None,
             },
+            // Whether a value is a household's is learned from the data: see
+            // SharedValues::evidence.
+            phone_household: false,
+            address_household: false,
         }
     }
 }
@@ -385,6 +394,10 @@ impl SharedValues {
             }
             ev.personal_key_agrees = personal.evidence().personal_key_agrees;
         }
+        ev.phone_household =
+            ev.phone == ContactAgreement::Exact && self.household(PHONE, c.tf_keys[PHONE]);
+        ev.address_household =
+            ev.address == ContactAgreement::Exact && self.household(ADDRESS, c.tf_keys[ADDRESS]);
         ev
     }
 

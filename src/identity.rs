@@ -331,8 +331,6 @@ mod tests {
             b,
             weight,
             evidence: Default::default(),
-            phone_key: 0,
-            address_key: 0,
             carried_only: false,
         };
         let threshold = 5.01;

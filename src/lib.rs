@@ -222,8 +222,6 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
             b,
             weight: scorer.weight(&c) as f32,
             evidence: shared.evidence(&c),
-            phone_key: c.tf_keys[compare::PHONE],
-            address_key: c.tf_keys[compare::ADDRESS],
             carried_only: !carried.is_empty() && candidates.pairs.binary_search(&(a, b)).is_err(),
         });
     let sizes = data.records_per_profile();
