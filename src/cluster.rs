@@ -144,10 +144,11 @@ pub struct ConflictPenalties {
 /// Upper bound of exclusive values tracked per group: enough for typos, bounded memory.
 const MAX_TRACKED_VALUES: usize = 16;
 
-struct Group {
+/// A group's exclusive values, borrowed from its profiles.
+struct Group<'a> {
     dobs: Vec<chrono::NaiveDate>,
-    ids: Vec<compact_str::CompactString>,
-    firsts: Vec<PersonName>,
+    ids: Vec<&'a compact_str::CompactString>,
+    firsts: Vec<&'a PersonName>,
     /// Personal e-mails, phones and serials (see [`personal_keys`]).
     keys: Vec<(usize, u64)>,
 }
@@ -501,9 +502,9 @@ enum Merge {
 
 /// Union-find over profiles, with the exclusive values each group holds, its members,
 /// and every scored pair of each profile (for the average-linkage check).
-struct Groups {
+struct Groups<'a> {
     parent: Vec<u32>,
-    values: Vec<Option<Group>>,
+    values: Vec<Option<Group<'a>>>,
     members: Vec<Vec<u32>>,
     scored: Scored,
 }
@@ -541,9 +542,9 @@ impl Scored {
     }
 }
 
-impl Groups {
+impl<'a> Groups<'a> {
     /// `keys[p]`: profile p's [`personal_keys`].
-    fn new(data: &Dataset, edges: &[Edge], keys: &[Vec<(usize, u64)>]) -> Groups {
+    fn new(data: &'a Dataset, edges: &[Edge], keys: &[Vec<(usize, u64)>]) -> Groups<'a> {
         let n = data.profiles.len();
         Groups {
             members: (0..n as u32).map(|p| vec![p]).collect(),
@@ -556,7 +557,7 @@ impl Groups {
                 .map(|(p, k)| {
                     Some(Group {
                         dobs: p.dobs.iter().take(MAX_TRACKED_VALUES).copied().collect(),
-                        ids: p.ids.iter().take(MAX_TRACKED_VALUES).cloned().collect(),
+                        ids: p.ids.iter().take(MAX_TRACKED_VALUES).collect(),
                         firsts: first_names(p),
                         keys: k.clone(),
                     })
@@ -699,13 +700,12 @@ impl Groups {
 }
 
 /// First names of a profile (initials included), for the household check.
-fn first_names(p: &Profile) -> Vec<PersonName> {
-    let mut v: Vec<PersonName> = p
+fn first_names(p: &Profile) -> Vec<&PersonName> {
+    let mut v: Vec<&PersonName> = p
         .names
         .iter()
         .filter(|n| !n.first.is_empty())
         .take(MAX_TRACKED_VALUES)
-        .cloned()
         .collect();
     v.sort();
     v.dedup();
@@ -715,11 +715,11 @@ fn first_names(p: &Profile) -> Vec<PersonName> {
 /// Two groups whose first names cannot be one person's: no name of one agrees with any
 /// of the other (Jen and R), or no *spelled-out* name does (an initial would let a
 /// household's "J" join Jennifer's records to Jonathan's).
-fn first_names_conflict(a: &[PersonName], b: &[PersonName]) -> bool {
-    fn spelled(v: &[PersonName]) -> Vec<&PersonName> {
-        v.iter().filter(|n| n.first.chars().count() > 1).collect()
+fn first_names_conflict(a: &[&PersonName], b: &[&PersonName]) -> bool {
+    fn spelled<'n>(v: &[&'n PersonName]) -> Vec<&'n PersonName> {
+        v.iter().copied().filter(|n| n.first.chars().count() > 1).collect()
     }
-    conflicts(a, b, first_names_compatible)
+    conflicts(a, b, |x, y| first_names_compatible(x, y))
         || conflicts(&spelled(a), &spelled(b), |x, y| {
             first_names_compatible(x, y)
         })
@@ -728,7 +728,7 @@ fn first_names_conflict(a: &[PersonName], b: &[PersonName]) -> bool {
 /// One group's records call someone Junior and the other's call him Senior (or II and
 /// III): two people, whatever else the groups share (a family mailbox, the address,
 /// a name written without the suffix elsewhere).
-fn generations_conflict(a: &[PersonName], b: &[PersonName]) -> bool {
+fn generations_conflict(a: &[&PersonName], b: &[&PersonName]) -> bool {
     a.iter().any(|x| {
         !x.generation.is_empty()
             && b.iter()
