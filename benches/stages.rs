@@ -48,7 +48,11 @@ fn stages(c: &mut Criterion) {
     g.bench_function("compare", |b| {
         b.iter(|| idresolve::compare_pairs(&data, &shared, &cands.pairs, &NoProgress))
     });
-    let comparisons = idresolve::compare_pairs(&data, &shared, &cands.pairs, &NoProgress);
+    let comparisons: Vec<model::Levels> =
+        idresolve::compare_pairs(&data, &shared, &cands.pairs, &NoProgress)
+            .iter()
+            .map(|c| c.levels)
+            .collect();
     g.bench_function("train (u sample + EM)", |b| {
         b.iter(|| {
             model::train(

@@ -717,7 +717,10 @@ fn first_names(p: &Profile) -> Vec<&PersonName> {
 /// household's "J" join Jennifer's records to Jonathan's).
 fn first_names_conflict(a: &[&PersonName], b: &[&PersonName]) -> bool {
     fn spelled<'n>(v: &[&'n PersonName]) -> Vec<&'n PersonName> {
-        v.iter().copied().filter(|n| n.first.chars().count() > 1).collect()
+        v.iter()
+            .copied()
+            .filter(|n| n.first.chars().count() > 1)
+            .collect()
     }
     conflicts(a, b, |x, y| first_names_compatible(x, y))
         || conflicts(&spelled(a), &spelled(b), |x, y| {

@@ -180,13 +180,13 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         (Some(m), _) => m,
         (None, u_random) => {
             let sample = training_sample(&candidates);
-            let comparisons = compare_pairs(&data, &shared, &sample, progress);
+            let levels = map_compared(&data, &shared, &sample, progress, |_, _, c| c.levels);
             let u_random = u_random.unwrap_or_else(|| {
                 model::estimate_u(&data, config.matching.u_sample_pairs, &shared)
             });
             model::train_from_u(
                 &data,
-                &comparisons,
+                &levels,
                 candidates.pairs.len(),
                 u_random,
                 config.matching.u_sample_pairs,

@@ -30,7 +30,7 @@ mod sample;
 mod score;
 mod tf;
 
-pub use em::{fit, train, train_from_u};
+pub use em::{fit, train, train_from_u, Levels};
 pub use sample::{estimate_u, RandomU, USample};
 pub use score::{Contribution, Scorer};
 pub use tf::TermFrequencies;
@@ -387,7 +387,8 @@ mod tests {
         u_full[compare::PHONE] = u[0].clone();
         u_full[compare::SERIAL] = u[1].clone();
         u_full[compare::CITY] = u[2].clone();
-        let model = fit(&u_full, &data, 500, false);
+        let levels: Vec<Levels> = data.iter().map(|c| c.levels).collect();
+        let model = fit(&u_full, &levels, 500, false);
         assert!(model.training.em_converged);
         assert!((model.prior - 0.25).abs() < 0.01, "prior {}", model.prior);
         for (k, i) in [compare::PHONE, compare::SERIAL, compare::CITY]
