@@ -5,11 +5,15 @@
 //! finds), keeps last night's links that no evidence is against, assigns IDs and
 //! records the change log (`changes.csv`).
 //!
-//! **IDs are stable.** With the previous run's mapping, a customer keeps the golden ID
-//! that most of its records had (ties to the smaller ID); an ID goes to one customer only;
-//! new customers get new IDs from a counter that never goes back, so an ID is never
-//! reused for someone else. Without a previous run, IDs are numbered in input order, so
-//! the same input always gives the same IDs.
+//! **IDs are stable, and their changes can be followed.** With the previous run's
+//! mapping, each previous ID stays with the customer holding most of its records; a
+//! customer holding several keeps the oldest and the others become its aliases (a
+//! merge); the other parts of a split get new IDs, split from the old one; an ID none of
+//! whose records remain is removed. New IDs come from a counter that never goes back, so
+//! an ID is never reused for someone else. `state.json` carries the counter, the run
+//! number and every alias so far; `changes.csv` lists the night's changes. Without a
+//! previous run, IDs are numbered in input order, so the same input always gives the
+//! same IDs.
 //!
 //! Golden records (survivorship) are [`crate::golden`]'s.
 
@@ -48,6 +52,12 @@ pub struct Previous {
     pub mapping: HashMap<(String, String), String>,
     /// The next ID number the previous run would have handed out.
     pub next_id: u64,
+    /// The previous run's number in its chain of runs (0 when it did not say).
+    pub run: u64,
+    /// IDs merged away so far: alias → the ID that holds its records.
+    pub aliases: BTreeMap<String, String>,
+    /// IDs removed so far (none of their records remained).
+    pub removed: Vec<String>,
 }
 
 /// `state.json`: the ID counter, so that IDs are never reused across runs.
@@ -60,6 +70,16 @@ pub struct IdState {
     #[serde(default)]
     pub version: String,
     pub next_golden_id: u64,
+    /// This run's number in its chain of `--previous` runs (1 for a run without one).
+    #[serde(default)]
+    pub run: u64,
+    /// Golden IDs merged into another: alias → the ID that now holds its records
+    /// (chains resolved). Never handed out again.
+    #[serde(default)]
+    pub aliases: BTreeMap<String, String>,
+    /// Golden IDs none of whose records remain. Never handed out again.
+    #[serde(default)]
+    pub removed: Vec<String>,
 }
 
 /// Largest golden ID number: far beyond any real count, and far from `u64::MAX`, so
@@ -67,11 +87,15 @@ pub struct IdState {
 pub const MAX_ID: u64 = 999_999_999_999;
 
 impl IdState {
-    pub fn new(next_golden_id: u64) -> IdState {
+    /// The state a run leaves: its counter, number and lineage.
+    pub fn of(ids: &IdAssignment) -> IdState {
         IdState {
             tool: crate::outdir::TOOL.into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            next_golden_id,
+            next_golden_id: ids.next_id,
+            run: ids.run,
+            aliases: ids.aliases.clone(),
+            removed: ids.removed.clone(),
         }
     }
 
@@ -121,6 +145,9 @@ pub fn load_previous(dir: &Path) -> Result<Previous> {
             ));
         }
         prev.next_id = prev.next_id.max(state.next_golden_id);
+        prev.run = state.run;
+        prev.aliases = state.aliases;
+        prev.removed = state.removed;
     }
     prev.next_id = prev.next_id.max(1);
     Ok(prev)
@@ -186,24 +213,71 @@ pub fn keep_previous_links(
     kept
 }
 
-/// A change of golden IDs between runs, for `changes.csv`.
+/// What happened to a golden ID between two runs, for `changes.csv`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeKind {
+    /// A customer with no record of a previous one.
+    New,
+    /// Two or more previous customers are one tonight: the oldest ID lives on, the others
+    /// (`old_id`) are its aliases.
+    Merged,
+    /// Part of a previous customer is a customer of its own tonight: a new ID, split from
+    /// `old_id` (the part with most of the records keeps the old ID).
+    Split,
+    /// Records of `old_id` now belong to another previous customer, `new_id`.
+    Moved,
+    /// None of `old_id`'s records remain: the ID is never handed out again.
+    Removed,
+}
+
+impl ChangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::New => "new",
+            ChangeKind::Merged => "merged",
+            ChangeKind::Split => "split",
+            ChangeKind::Moved => "moved",
+            ChangeKind::Removed => "removed",
+        }
+    }
+}
+
+/// A change of golden IDs between runs: one row of `changes.csv`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct IdChange {
-    pub kind: &'static str,
-    pub golden_id: String,
-    pub previous_ids: Vec<String>,
+    pub kind: ChangeKind,
+    /// The previous ID (empty for `new`).
+    pub old_id: String,
+    /// Tonight's ID (empty for `removed`).
+    pub new_id: String,
+    /// Records concerned: the customer's (`new`, `split`), the records that came from
+    /// `old_id` (`merged`, `moved`), none (`removed`).
     pub records: usize,
 }
 
-/// Golden IDs for customers, and the next free ID number.
+/// Golden IDs for customers, the next free ID number and the lineage.
 pub struct IdAssignment {
     pub ids: Vec<String>,
     pub next_id: u64,
+    /// This run's number in its chain (1 without a previous run).
+    pub run: u64,
     pub changes: Vec<IdChange>,
+    /// Customers that kept a previous ID.
     pub kept: usize,
+    /// Every ID merged away so far (previous runs' included): alias → holder.
+    pub aliases: BTreeMap<String, String>,
+    /// Every ID removed so far.
+    pub removed: Vec<String>,
 }
 
-/// Assigns golden IDs, carrying previous IDs over where given.
+/// Age order of golden IDs: the lower number is the older ID (IDs of another form last,
+/// by text).
+fn age_key(id: &str) -> (u64, &str) {
+    (parse_id(id).unwrap_or(u64::MAX), id)
+}
+
+/// Assigns golden IDs, carrying previous IDs over where given (see the module's doc).
 pub fn assign_ids(
     data: &Dataset,
     customers: &[Vec<RecordOrd>],
@@ -216,16 +290,16 @@ pub fn assign_ids(
         return IdAssignment {
             ids,
             next_id: customers.len() as u64 + 1,
+            run: 1,
             changes: Vec::new(),
             kept: 0,
+            aliases: BTreeMap::new(),
+            removed: Vec::new(),
         };
     };
-    // Votes: how many records of customer c had previous ID g.
-    let mut votes: Vec<(usize, String, usize)> = Vec::new();
-    let mut previous_of: Vec<Vec<String>> = vec![Vec::new(); customers.len()];
-    let mut customers_of_id: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    // Overlap: how many records of customer c had previous ID g.
+    let mut overlap: Vec<BTreeMap<&str, usize>> = vec![BTreeMap::new(); customers.len()];
     for (c, recs) in customers.iter().enumerate() {
-        let mut count: BTreeMap<&str, usize> = BTreeMap::new();
         for &r in recs {
             let rec = &data.records[r as usize];
             let key = (
@@ -233,90 +307,126 @@ pub fn assign_ids(
                 rec.record_id.to_string(),
             );
             if let Some(g) = prev.mapping.get(&key) {
-                *count.entry(g.as_str()).or_default() += 1;
+                *overlap[c].entry(g.as_str()).or_default() += 1;
             }
         }
-        for (g, n) in count {
-            votes.push((n, g.to_string(), c));
-            previous_of[c].push(g.to_string());
-            customers_of_id.entry(g.to_string()).or_default().push(c);
+    }
+    // Each previous ID stays with the customer holding most of its records (ties to the
+    // earlier customer).
+    let mut home: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for (c, counts) in overlap.iter().enumerate() {
+        for (&g, &n) in counts {
+            let best = home.entry(g).or_insert((n, c));
+            if n > best.0 {
+                *best = (n, c);
+            }
         }
     }
-    // Strongest claims first; ties to the smaller ID, then the earlier customer.
-    votes.sort_by(|a, b| {
-        b.0.cmp(&a.0)
-            .then_with(|| a.1.cmp(&b.1))
-            .then(a.2.cmp(&b.2))
-    });
-    let mut ids: Vec<Option<String>> = vec![None; customers.len()];
-    let mut taken: HashMap<String, usize> = HashMap::new();
-    for (_, g, c) in votes {
-        if ids[c].is_none() && !taken.contains_key(&g) {
-            taken.insert(g.clone(), c);
-            ids[c] = Some(g);
-        }
+    let mut held: Vec<Vec<&str>> = vec![Vec::new(); customers.len()];
+    for (&g, &(_, c)) in &home {
+        held[c].push(g);
     }
-    let kept = ids.iter().filter(|i| i.is_some()).count();
     let mut next = prev.next_id;
     let mut changes = Vec::new();
-    let ids: Vec<String> = ids
-        .into_iter()
-        .enumerate()
-        .map(|(c, id)| {
-            let id = id.unwrap_or_else(|| {
-                next += 1;
-                format_id(next - 1)
-            });
-            let prevs = &previous_of[c];
-            if prevs.is_empty() {
-                changes.push(IdChange {
-                    kind: "new",
-                    golden_id: id.clone(),
-                    previous_ids: vec![],
-                    records: customers[c].len(),
-                });
-            } else if prevs.len() > 1 {
-                changes.push(IdChange {
-                    kind: "merged",
-                    golden_id: id.clone(),
-                    previous_ids: prevs.clone(),
-                    records: customers[c].len(),
-                });
+    let mut aliases = prev.aliases.clone();
+    let mut kept = 0;
+    let mut ids = Vec::with_capacity(customers.len());
+    for (c, recs) in customers.iter().enumerate() {
+        let mine = &mut held[c];
+        mine.sort_by_key(|g| age_key(g));
+        let id = match mine.first() {
+            Some(&oldest) => {
+                kept += 1;
+                // A merge: the oldest ID lives on, the others are its aliases.
+                for &g in &mine[1..] {
+                    aliases.insert(g.to_string(), oldest.to_string());
+                    changes.push(IdChange {
+                        kind: ChangeKind::Merged,
+                        old_id: g.to_string(),
+                        new_id: oldest.to_string(),
+                        records: overlap[c][g],
+                    });
+                }
+                oldest.to_string()
             }
-            id
-        })
-        .collect();
-    for (g, cs) in &customers_of_id {
-        if cs.len() > 1 {
-            for &c in cs {
+            None => {
+                next += 1;
+                let id = format_id(next - 1);
+                // Split from the previous ID most of its records had (ties to the older).
+                let from = overlap[c]
+                    .iter()
+                    .max_by(|x, y| x.1.cmp(y.1).then_with(|| age_key(y.0).cmp(&age_key(x.0))));
                 changes.push(IdChange {
-                    kind: "split",
-                    golden_id: ids[c].clone(),
-                    previous_ids: vec![g.clone()],
-                    records: customers[c].len(),
+                    kind: if from.is_some() {
+                        ChangeKind::Split
+                    } else {
+                        ChangeKind::New
+                    },
+                    old_id: from.map(|(g, _)| g.to_string()).unwrap_or_default(),
+                    new_id: id.clone(),
+                    records: recs.len(),
                 });
+                id
+            }
+        };
+        // Records that came from another previous customer that lives on elsewhere.
+        if !mine.is_empty() {
+            for (&g, &n) in &overlap[c] {
+                if !mine.contains(&g) {
+                    changes.push(IdChange {
+                        kind: ChangeKind::Moved,
+                        old_id: g.to_string(),
+                        new_id: id.clone(),
+                        records: n,
+                    });
+                }
             }
         }
+        ids.push(id);
     }
+    // Previous IDs none of whose records remain.
+    let mut removed = prev.removed.clone();
     let mut used: Vec<&String> = prev.mapping.values().collect();
     used.sort();
     used.dedup();
     for g in used {
-        if !taken.contains_key(g) && customers_of_id.get(g).is_none_or(|cs| cs.len() <= 1) {
+        if !home.contains_key(g.as_str()) {
+            removed.push(g.clone());
             changes.push(IdChange {
-                kind: "retired",
-                golden_id: g.clone(),
-                previous_ids: vec![g.clone()],
+                kind: ChangeKind::Removed,
+                old_id: g.clone(),
+                new_id: String::new(),
                 records: 0,
             });
         }
     }
+    removed.sort_by(|a, b| age_key(a).cmp(&age_key(b)));
+    removed.dedup();
+    // Chains (A merged into B last week, B into C tonight) resolve to today's holder.
+    let resolved: BTreeMap<String, String> = aliases
+        .keys()
+        .map(|a| {
+            let mut to = &aliases[a];
+            let mut hops = 0;
+            while let Some(next) = aliases.get(to) {
+                if hops > aliases.len() {
+                    break;
+                }
+                to = next;
+                hops += 1;
+            }
+            (a.clone(), to.clone())
+        })
+        .collect();
     changes.sort();
     IdAssignment {
         ids,
         next_id: next,
+        run: prev.run + 1,
         changes,
         kept,
+        aliases: resolved,
+        removed,
     }
 }
 
@@ -347,6 +457,107 @@ mod tests {
             [edges[1].weight, edges[2].weight, edges[3].weight],
             [-1.0, 9.0, 2.0]
         );
+    }
+
+    /// `n` records of one source (`r0`, `r1`, …), each its own profile.
+    fn records(n: usize) -> Dataset {
+        let mut d = Dataset {
+            sources: vec!["s".into()],
+            ..Default::default()
+        };
+        for i in 0..n {
+            d.records.push(crate::record::Record {
+                source: 0,
+                line: i as u64 + 2,
+                record_id: format!("r{i}").into(),
+                date: None,
+                cases: Vec::new(),
+                display: Default::default(),
+                profile: i as u32,
+            });
+            d.profiles.push(Default::default());
+        }
+        d
+    }
+
+    /// Last night's mapping: record `i` had ID `ids[i]` (None: not there last night).
+    fn last_night(ids: &[Option<u64>], next_id: u64) -> Previous {
+        Previous {
+            mapping: ids
+                .iter()
+                .enumerate()
+                .filter_map(|(i, g)| g.map(|g| (("s".into(), format!("r{i}")), format_id(g))))
+                .collect(),
+            next_id,
+            run: 3,
+            ..Default::default()
+        }
+    }
+
+    fn change(kind: ChangeKind, old: u64, new: u64, records: usize) -> IdChange {
+        let id = |n: u64| if n == 0 { String::new() } else { format_id(n) };
+        IdChange {
+            kind,
+            old_id: id(old),
+            new_id: id(new),
+            records,
+        }
+    }
+
+    #[test]
+    fn a_merge_keeps_the_oldest_id_and_makes_the_others_aliases() {
+        let d = records(5);
+        let prev = last_night(&[Some(1), Some(1), Some(5), Some(5), Some(5)], 6);
+        let a = assign_ids(&d, &[vec![0, 1, 2, 3, 4]], Some(&prev));
+        // G1 lives on although G5 had more of the records: the oldest ID survives.
+        assert_eq!(a.ids, [format_id(1)]);
+        assert_eq!(a.changes, [change(ChangeKind::Merged, 5, 1, 3)]);
+        assert_eq!(a.aliases[&format_id(5)], format_id(1));
+        assert_eq!((a.run, a.next_id, a.kept), (4, 6, 1));
+    }
+
+    #[test]
+    fn a_split_leaves_the_id_with_the_larger_part_and_gives_the_other_a_new_one() {
+        let d = records(5);
+        let prev = last_night(&[Some(2); 5], 7);
+        let a = assign_ids(&d, &[vec![0, 1], vec![2, 3, 4]], Some(&prev));
+        assert_eq!(a.ids, [format_id(7), format_id(2)]);
+        assert_eq!(a.changes, [change(ChangeKind::Split, 2, 7, 2)]);
+        assert!(a.aliases.is_empty());
+        assert_eq!(a.next_id, 8);
+    }
+
+    #[test]
+    fn new_moved_and_removed_ids_are_listed_and_never_reused() {
+        let d = records(6);
+        // r4 and r5 are new tonight; G3 held only records that are gone.
+        let mut prev = last_night(&[Some(1), Some(1), Some(2), Some(2), None, None], 9);
+        prev.mapping
+            .insert(("s".into(), "gone".into()), format_id(3));
+        prev.removed = vec![format_id(8)];
+        let a = assign_ids(&d, &[vec![0], vec![1, 2, 3], vec![4, 5]], Some(&prev));
+        // G1's records are split one and one: the tie goes to the earlier customer; r1
+        // moved to G2's customer.
+        assert_eq!(a.ids, [format_id(1), format_id(2), format_id(9)]);
+        assert_eq!(
+            a.changes,
+            [
+                change(ChangeKind::New, 0, 9, 2),
+                change(ChangeKind::Moved, 1, 2, 1),
+                change(ChangeKind::Removed, 3, 0, 0),
+            ]
+        );
+        assert_eq!(a.removed, [format_id(3), format_id(8)]);
+    }
+
+    #[test]
+    fn alias_chains_resolve_to_the_id_that_holds_the_records_now() {
+        let d = records(2);
+        let mut prev = last_night(&[Some(1), Some(5)], 6);
+        prev.aliases.insert(format_id(3), format_id(5));
+        let a = assign_ids(&d, &[vec![0, 1]], Some(&prev));
+        assert_eq!(a.aliases[&format_id(3)], format_id(1));
+        assert_eq!(a.aliases[&format_id(5)], format_id(1));
     }
 
     #[test]

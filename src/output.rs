@@ -151,6 +151,14 @@ fn write_all(
         shared_values: res.shared.counts(),
         golden_ids: res.customers.len() as u64,
         golden_ids_kept_from_previous: options.previous.as_ref().map(|_| res.ids.kept as u64),
+        run: res.ids.run,
+        id_changes: options.previous.as_ref().map(|_| {
+            let mut by_kind = std::collections::BTreeMap::new();
+            for c in &res.ids.changes {
+                *by_kind.entry(c.kind.as_str().to_string()).or_insert(0) += 1;
+            }
+            by_kind
+        }),
         cluster_sizes: size_histogram(&res.customers),
         seconds,
         threads: rayon::current_num_threads(),
@@ -267,12 +275,13 @@ fn write_tables(
     if options.previous.is_some() {
         write_csv(
             &dir.join("changes.csv"),
-            &["kind", "golden_id", "previous_ids", "records"],
+            &["run", "kind", "old_id", "new_id", "records"],
             res.ids.changes.iter().map(|c| {
                 [
-                    c.kind.to_string(),
-                    c.golden_id.clone(),
-                    c.previous_ids.join(";"),
+                    res.ids.run.to_string(),
+                    c.kind.as_str().to_string(),
+                    c.old_id.clone(),
+                    c.new_id.clone(),
                     c.records.to_string(),
                 ]
             }),
@@ -282,7 +291,7 @@ fn write_tables(
         write_pairs(res, &dir.join("pairs.csv"), &offsets, &members)?;
     }
     res.model.save(&dir.join("model.json"))?;
-    IdState::new(res.ids.next_id).save(dir)?;
+    IdState::of(&res.ids).save(dir)?;
     progress.advance(data.records.len() as u64 / 4);
     Ok(())
 }

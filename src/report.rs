@@ -40,6 +40,12 @@ pub struct RunReport {
     pub shared_values: Vec<(String, u64)>,
     pub golden_ids: u64,
     pub golden_ids_kept_from_previous: Option<u64>,
+    /// This run's number in its chain of `--previous` runs (1 without one).
+    #[serde(default)]
+    pub run: u64,
+    /// With `--previous`: the night's ID changes by kind (`changes.csv`).
+    #[serde(default)]
+    pub id_changes: Option<std::collections::BTreeMap<String, u64>>,
     pub cluster_sizes: Vec<(String, u64)>,
     pub seconds: Vec<(String, f64)>,
     pub threads: usize,

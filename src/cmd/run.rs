@@ -123,6 +123,18 @@ pub fn run(args: Args, quiet: bool) -> anyhow::Result<ExitCode> {
                 + report.clustering.refused_impersonal_profile,
             report.golden_ids,
         );
+        if let Some(changes) = &report.id_changes {
+            let kept = report.golden_ids_kept_from_previous.unwrap_or(0);
+            let kinds: Vec<String> = ["new", "merged", "split", "moved", "removed"]
+                .iter()
+                .map(|k| format!("{} {k}", changes.get(*k).copied().unwrap_or(0)))
+                .collect();
+            eprintln!(
+                "golden IDs (run {}): {kept} kept · {} (see changes.csv)",
+                report.run,
+                kinds.join(", ")
+            );
+        }
         let times: Vec<String> = report
             .seconds
             .iter()

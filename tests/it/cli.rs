@@ -311,7 +311,29 @@ fn rerun_with_previous_keeps_golden_ids() {
             );
         }
     }
-    assert!(out3.join("changes.csv").exists());
+    // The night's lineage: merged IDs are aliases of the ID that lives on and are no
+    // longer handed out; new and split IDs were never handed out before; a removed ID
+    // held no record tonight.
+    let changes = csv_rows(&out3.join("changes.csv"));
+    let state: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out3.join("state.json")).unwrap()).unwrap();
+    assert_eq!(state["run"], 2);
+    let ids_tonight: std::collections::HashSet<&String> = after.values().collect();
+    for row in &changes {
+        let (kind, old, new) = (row[1].as_str(), &row[2], &row[3]);
+        assert_eq!(row[0], "2");
+        match kind {
+            "merged" => {
+                assert_eq!(state["aliases"][old.as_str()], new.as_str());
+                assert!(!ids_tonight.contains(old) && ids_tonight.contains(new));
+            }
+            "new" | "split" => assert!(!old_ids.contains(new) && ids_tonight.contains(new)),
+            "moved" => assert!(old_ids.contains(new) && ids_tonight.contains(new)),
+            "removed" => assert!(!ids_tonight.contains(old)),
+            other => panic!("unknown change kind {other}"),
+        }
+    }
+    assert!(changes.iter().any(|r| r[1] == "new"));
 }
 
 #[test]
