@@ -99,7 +99,18 @@ impl IdState {
         }
     }
 
-    /// Writes `state.json` into `dir`; [`load_previous`] reads it.
+    /// Reads `state.json` of an output folder (`None` when there is none).
+    pub fn load(dir: &Path) -> Result<Option<IdState>> {
+        let path = dir.join("state.json");
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            return Ok(None);
+        };
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| Error::input(&path, e.to_string()))
+    }
+
+    /// Writes `state.json` into `dir`; [`load_previous`] and [`IdState::load`] read it.
     pub fn save(&self, dir: &Path) -> Result<()> {
         crate::outdir::write_json(&dir.join("state.json"), self)
     }
@@ -131,9 +142,7 @@ pub fn load_previous(dir: &Path) -> Result<Previous> {
         prev.mapping.insert((row.source, row.record_id), id);
     }
     let state_path = dir.join("state.json");
-    if let Ok(text) = std::fs::read_to_string(&state_path) {
-        let state: IdState =
-            serde_json::from_str(&text).map_err(|e| Error::input(&state_path, e.to_string()))?;
+    if let Some(state) = IdState::load(dir)? {
         if state.next_golden_id > MAX_ID {
             return Err(Error::input(
                 &state_path,

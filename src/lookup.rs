@@ -21,6 +21,12 @@ pub use crate::store::{GoldenView, RecordView};
 /// Profiles fetched per requested answer.
 const PROFILES_PER_ANSWER: usize = 8;
 
+/// A golden ID as idresolve writes them (`G` and digits): a query to look up by ID.
+pub fn looks_like_golden_id(text: &str) -> bool {
+    let t = text.trim();
+    t.len() > 1 && t.starts_with('G') && t[1..].bytes().all(|b| b.is_ascii_digit())
+}
+
 /// What the query value is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QueryKind {
@@ -42,12 +48,31 @@ pub struct Answer {
     pub golden: GoldenView,
     /// Linked records in date order (filled for the top answer, or all with `full`).
     pub records: Vec<RecordView>,
+    /// For a query by golden ID: what became of the ID asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_status: Option<IdStatus>,
+}
+
+/// What became of a golden ID asked for by [`Lookup::by_golden_id`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", content = "into", rename_all = "snake_case")]
+pub enum IdStatus {
+    /// The ID is a customer's today.
+    Current,
+    /// The ID was merged into another (an alias in `state.json`): the customer is this one.
+    MergedInto(String),
+    /// None of the ID's records remain.
+    Removed,
+    /// The run knows no such ID.
+    Unknown,
 }
 
 /// An opened lookup index.
 pub struct Lookup {
     searcher: IndexSearcher,
     store: Store,
+    /// The run's output folder (for `state.json`'s lineage).
+    out: std::path::PathBuf,
     phones: std::sync::Mutex<PhoneNormalizer>,
 }
 
@@ -73,6 +98,7 @@ impl Lookup {
         Ok(Lookup {
             searcher: index.searcher(),
             store,
+            out: out.to_path_buf(),
             phones: std::sync::Mutex::new(PhoneNormalizer::new(region)),
         })
     }
@@ -116,6 +142,35 @@ impl Lookup {
         exact.sort();
         exact.dedup();
         (exact, fuzzy)
+    }
+
+    /// The customer a golden ID stands for today: the ID's own, or, for an ID merged
+    /// into another, the one it became (aliases in `state.json`, kept from run to run).
+    pub fn by_golden_id(&self, id: &str) -> Result<(IdStatus, Option<Answer>)> {
+        let id = id.trim();
+        let state = crate::identity::IdState::load(&self.out)?;
+        let (status, current) = match &state {
+            Some(s) if s.removed.iter().any(|r| r == id) => return Ok((IdStatus::Removed, None)),
+            Some(s) => match s.aliases.get(id) {
+                Some(to) => (IdStatus::MergedInto(to.clone()), to.as_str()),
+                None => (IdStatus::Current, id),
+            },
+            None => (IdStatus::Current, id),
+        };
+        let Some(c) = self.store.customer_by_id(current)? else {
+            return Ok((IdStatus::Unknown, None));
+        };
+        let (golden, records) = self.store.customer(c, true)?;
+        Ok((
+            status.clone(),
+            Some(Answer {
+                rank: 1,
+                confidence: 1.0,
+                golden,
+                records,
+                id_status: Some(status.clone()),
+            }),
+        ))
     }
 
     /// The best `limit` customers for a query; `full` fills the records of every answer,
@@ -180,6 +235,7 @@ impl Lookup {
                     },
                     golden,
                     records,
+                    id_status: None,
                 })
             })
             .collect()

@@ -209,6 +209,29 @@ impl Store {
             .collect()
     }
 
+    /// The customer whose golden ID is `id`, by a scan of the golden rows (one per
+    /// customer, in customer order).
+    pub fn customer_by_id(&self, id: &str) -> Result<Option<u64>> {
+        let path = self.dir.join(LOOKUP_GOLDEN);
+        let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(BufReader::new(file));
+        let mut row = csv::ByteRecord::new();
+        let mut c = 0u64;
+        while reader
+            .read_byte_record(&mut row)
+            .map_err(|e| Error::input(&path, e.to_string()))?
+        {
+            if row.get(0) == Some(id.as_bytes()) {
+                return Ok(Some(c));
+            }
+            c += 1;
+        }
+        Ok(None)
+    }
+
     /// Reads the golden row and (optionally) the record rows of customer `c`.
     pub fn customer(&self, c: u64, with_records: bool) -> Result<(GoldenView, Vec<RecordView>)> {
         let at = c as usize * CUSTOMER_ENTRY_BYTES;

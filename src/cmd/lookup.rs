@@ -5,10 +5,10 @@ use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use idresolve::lookup::{Answer, Lookup, QueryKind};
+use idresolve::lookup::{Answer, IdStatus, Lookup, QueryKind};
 
 #[derive(Debug, clap::Args)]
-#[command(group(clap::ArgGroup::new("what").args(["query", "phone", "email", "serial", "case", "name", "batch"]).required(true)))]
+#[command(group(clap::ArgGroup::new("what").args(["query", "phone", "email", "serial", "case", "name", "id", "batch"]).required(true)))]
 pub struct Args {
     /// Output folder of a finished run.
     #[arg(long)]
@@ -30,6 +30,10 @@ pub struct Args {
     /// A name in any order or spelling ("SMITH, Robert", "bob smith").
     #[arg(long)]
     pub name: Option<String>,
+    /// A golden ID, also one merged into another since (it says what it became). Free
+    /// text that looks like a golden ID (`G0000123`) is looked up as one.
+    #[arg(long)]
+    pub id: Option<String>,
     /// A file with one query per line (free text, or `phone:…`, `email:…`, `serial:…`,
     /// `case:…`, `name:…`); prints one line per query.
     #[arg(long)]
@@ -134,6 +138,35 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         } else {
             ExitCode::SUCCESS
         });
+    }
+    let by_id = args.id.as_deref().or(args
+        .query
+        .as_deref()
+        .filter(|q| idresolve::lookup::looks_like_golden_id(q)));
+    if let Some(id) = by_id {
+        let (status, answer) = super::guard_damaged(&out_dir, || lookup.by_golden_id(id))?;
+        let note = match &status {
+            IdStatus::MergedInto(to) => Some(format!("{id} was merged into {to}")),
+            IdStatus::Removed => Some(format!("{id} was removed: none of its records remain")),
+            IdStatus::Unknown => Some(format!("no customer has golden ID {id}")),
+            IdStatus::Current => None,
+        };
+        let Some(answer) = answer else {
+            if args.json {
+                writeln!(out, "{}", serde_json::json!([]))?;
+            }
+            eprintln!("{}", note.unwrap_or_default());
+            return Ok(ExitCode::from(1));
+        };
+        if args.json {
+            writeln!(out, "{}", serde_json::to_string_pretty(&[answer])?)?;
+        } else {
+            if let Some(note) = note {
+                writeln!(out, "{note}")?;
+            }
+            print_answers(&mut out, &[answer])?;
+        }
+        return Ok(ExitCode::SUCCESS);
     }
     let (kind, text) = if let Some(v) = args.phone.as_deref() {
         (QueryKind::Phone, v)

@@ -3,7 +3,7 @@
 use std::fs;
 use std::path::Path;
 
-use crate::util::{csv_rows, idresolve, ok, root, run_ok as run};
+use crate::util::{code, csv_rows, idresolve, ok, root, run_ok as run, stderr};
 
 /// golden_id of each (source, record_id) in a mapping.
 fn golden_of(out: &Path) -> std::collections::HashMap<(String, String), String> {
@@ -469,6 +469,47 @@ fn lookup_finds_customers_from_messy_queries() {
             .all(|l| l.split('\t').nth(1).is_some_and(|g| g.starts_with('G'))),
         "{lines}"
     );
+}
+
+#[test]
+fn lookup_by_golden_id_follows_aliases_and_says_what_became_of_an_id() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    run_demo(&out);
+    let first = ok(&["lookup", "--out", out.to_str().unwrap(), "--id", "G0000001"]);
+    assert!(first.starts_with("1. G0000001 "), "{first}");
+    // As a later night leaves them: G0000077 merged into G0000001, G0000066 removed.
+    let state_path = out.join("state.json");
+    let mut state: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&state_path).unwrap()).unwrap();
+    state["aliases"] = serde_json::json!({"G0000077": "G0000001"});
+    state["removed"] = serde_json::json!(["G0000066"]);
+    fs::write(&state_path, state.to_string()).unwrap();
+    let merged = ok(&["lookup", "--out", out.to_str().unwrap(), "G0000077"]);
+    assert!(
+        merged.starts_with("G0000077 was merged into G0000001\n1. G0000001 "),
+        "{merged}"
+    );
+    let json = ok(&[
+        "lookup",
+        "--out",
+        out.to_str().unwrap(),
+        "--id",
+        "G0000077",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v[0]["golden"]["golden_id"], "G0000001");
+    assert_eq!(v[0]["id_status"]["status"], "merged_into");
+    assert_eq!(v[0]["id_status"]["into"], "G0000001");
+    for (id, says) in [
+        ("G0000066", "was removed"),
+        ("G0000099", "no customer has golden ID"),
+    ] {
+        let o = idresolve(&["lookup", "--out", out.to_str().unwrap(), "--id", id]);
+        assert_eq!(code(&o), 1);
+        assert!(stderr(&o).contains(says), "{}", stderr(&o));
+    }
 }
 
 #[test]
