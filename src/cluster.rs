@@ -67,6 +67,9 @@ pub struct ClusterStats {
     /// kind and share none (see `keys_disagree`).
     #[serde(default)]
     pub refused_no_key_in_common: u64,
+    /// Merges refused by a steward's `unlink` (`overrides.csv`).
+    #[serde(default)]
+    pub refused_override: u64,
     /// Links refused because one side is a profile with nothing personal in it (see
     /// [`cluster`]).
     #[serde(default)]
@@ -99,6 +102,8 @@ pub enum Decision {
     /// Above the threshold on a name (no key, phone or address in common), between two
     /// groups whose e-mails, phones or serials of one kind share none: namesakes.
     RefusedNoKeyInCommon,
+    /// A steward's `unlink` (`overrides.csv`) keeps two of the records apart.
+    RefusedOverride,
 }
 
 impl Decision {
@@ -114,6 +119,7 @@ impl Decision {
             Decision::RefusedId => "refused: conflicting id",
             Decision::RefusedWeakBridge => "refused: weak on average",
             Decision::RefusedNoKeyInCommon => "refused: no key in common",
+            Decision::RefusedOverride => "refused: steward unlink",
         }
     }
 }
@@ -131,6 +137,19 @@ pub struct Clustering {
     /// What happened to each edge, in edge order.
     pub decisions: Vec<Decision>,
     pub stats: ClusterStats,
+    /// Per cannot-link constraint (`overrides.csv` unlink): whether it refused a merge.
+    pub constrained: Vec<bool>,
+}
+
+/// A steward's `unlink` as clustering reads it: (its index, one profile, the other).
+pub type CannotLink = (usize, ProfileOrd, ProfileOrd);
+
+/// What clustering must respect beyond the edges: what conflicts cost, and the pairs
+/// of profiles that must stay apart.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Rules<'a> {
+    pub penalties: ConflictPenalties,
+    pub cannot_link: &'a [CannotLink],
 }
 
 /// What a conflict costs a merge: the evidence that disagreement on the field carries in
@@ -175,9 +194,21 @@ pub fn cluster(
     impersonal: &[bool],
     shared: &compare::SharedValues,
     threshold_weight: f64,
-    penalties: ConflictPenalties,
+    rules: Rules,
 ) -> Clustering {
+    let Rules {
+        penalties,
+        cannot_link,
+    } = rules;
     let mut c = Clustering {
+        constrained: vec![
+            false;
+            cannot_link
+                .iter()
+                .map(|&(i, _, _)| i + 1)
+                .max()
+                .unwrap_or(0)
+        ],
         group: Vec::new(),
         linked: self_weight
             .iter()
@@ -209,6 +240,10 @@ pub fn cluster(
         .map(|p| personal_keys(p, shared))
         .collect();
     let mut groups = Groups::new(data, edges, &keys);
+    for &(i, a, b) in cannot_link {
+        groups.forbid.entry(a).or_default().push((b, i));
+        groups.forbid.entry(b).or_default().push((a, i));
+    }
     for i in strongest_first(edges, threshold_weight) {
         let e = &edges[i];
         c.stats.edges_above_threshold += 1;
@@ -234,6 +269,7 @@ pub fn cluster(
             Merge::Refused(Refusal::ConflictingId) => Decision::RefusedId,
             Merge::Refused(Refusal::WeakBridge) => Decision::RefusedWeakBridge,
             Merge::Refused(Refusal::NoKeyInCommon) => Decision::RefusedNoKeyInCommon,
+            Merge::Refused(Refusal::Override(_)) => Decision::RefusedOverride,
         };
         match merge {
             Merge::Joined => {
@@ -252,6 +288,10 @@ pub fn cluster(
                     Refusal::ConflictingId => c.stats.refused_conflicting_id += 1,
                     Refusal::WeakBridge => c.stats.refused_weak_bridge += 1,
                     Refusal::NoKeyInCommon => c.stats.refused_no_key_in_common += 1,
+                    Refusal::Override(i) => {
+                        c.stats.refused_override += 1;
+                        c.constrained[i] = true;
+                    }
                 }
                 continue;
             }
@@ -492,6 +532,8 @@ enum Refusal {
     ConflictingId,
     WeakBridge,
     NoKeyInCommon,
+    /// The merge would join the two sides of cannot-link constraint `.0`.
+    Override(usize),
 }
 
 enum Merge {
@@ -503,6 +545,9 @@ enum Merge {
 /// Union-find over profiles, with the exclusive values each group holds, its members,
 /// and every scored pair of each profile (for the average-linkage check).
 struct Groups<'a> {
+    /// Cannot-link constraints of each group's root: (a profile the group must not
+    /// join, the constraint's index). Empty without overrides.
+    forbid: rustc_hash::FxHashMap<u32, Vec<(u32, usize)>>,
     parent: Vec<u32>,
     values: Vec<Option<Group<'a>>>,
     members: Vec<Vec<u32>>,
@@ -547,6 +592,7 @@ impl<'a> Groups<'a> {
     fn new(data: &'a Dataset, edges: &[Edge], keys: &[Vec<(usize, u64)>]) -> Groups<'a> {
         let n = data.profiles.len();
         Groups {
+            forbid: Default::default(),
             members: (0..n as u32).map(|p| vec![p]).collect(),
             scored: Scored::of(n, edges),
             parent: (0..n as u32).collect(),
@@ -581,6 +627,9 @@ impl<'a> Groups<'a> {
         let (ra, rb) = (find(&mut self.parent, e.a), find(&mut self.parent, e.b));
         if ra == rb {
             return Merge::AlreadyTogether;
+        }
+        if let Some(i) = self.forbidden(ra, rb) {
+            return Merge::Refused(Refusal::Override(i));
         }
         let (Some(ga), Some(gb)) = (
             self.values[ra as usize].as_ref(),
@@ -655,7 +704,7 @@ impl<'a> Groups<'a> {
     /// birth or ids conflict (no link weight pays for a conflict here).
     fn attach(&mut self, p: ProfileOrd, target: ProfileOrd) -> bool {
         let (ra, rb) = (find(&mut self.parent, p), find(&mut self.parent, target));
-        if ra == rb {
+        if ra == rb || self.forbidden(ra, rb).is_some() {
             return false;
         }
         let (Some(ga), Some(gb)) = (
@@ -675,9 +724,29 @@ impl<'a> Groups<'a> {
         true
     }
 
+    /// The cannot-link constraint that joining roots `ra` and `rb` would break.
+    fn forbidden(&mut self, ra: u32, rb: u32) -> Option<usize> {
+        if self.forbid.is_empty() {
+            return None;
+        }
+        let (small, other) = match (self.forbid.get(&ra), self.forbid.get(&rb)) {
+            (Some(x), Some(y)) if y.len() < x.len() => (y.clone(), ra),
+            (Some(x), _) => (x.clone(), rb),
+            (None, Some(y)) => (y.clone(), ra),
+            (None, None) => return None,
+        };
+        small
+            .into_iter()
+            .find(|&(q, _)| find(&mut self.parent, q) == other)
+            .map(|(_, i)| i)
+    }
+
     /// Unions two roots: the smaller ordinal survives, so the result is order-free.
     fn join(&mut self, ra: u32, rb: u32) {
         let (keep, gone) = if ra < rb { (ra, rb) } else { (rb, ra) };
+        if let Some(moved) = self.forbid.remove(&gone) {
+            self.forbid.entry(keep).or_default().extend(moved);
+        }
         let moved = self.values[gone as usize].take();
         if let (Some(g), Some(m)) = (self.values[keep as usize].as_mut(), moved) {
             merge_values(&mut g.dobs, m.dobs);
@@ -837,7 +906,10 @@ mod tests {
             &vec![false; d.profiles.len()],
             &compare::SharedValues::learn(d),
             THRESHOLD,
-            penalties,
+            Rules {
+                penalties,
+                cannot_link: &[],
+            },
         )
     }
 
@@ -868,6 +940,45 @@ mod tests {
         assert_ne!(c.group[5], c.group[3]);
         assert_ne!(c.group[5], c.group[4]);
         assert_eq!(c.stats.attached_by_unique_key, 1);
+    }
+
+    #[test]
+    fn a_steward_unlink_cuts_the_weakest_link_between_its_two_profiles() {
+        let d = data(vec![
+            person(Some("Robert Smith"), None),
+            person(Some("Robert Smith"), None),
+            person(Some("Robert Smith"), None),
+            person(Some("Robert Smith"), None),
+        ]);
+        let strong = on_key();
+        // A chain 0 - 1 - 2 - 3 whose weakest link is 1 - 2; the steward says 0 and 3
+        // are two people.
+        let edges = [
+            edge(0, 1, 30.0, strong),
+            edge(1, 2, 15.0, strong),
+            edge(2, 3, 25.0, strong),
+        ];
+        let self_weight = vec![f32::NAN; 4];
+        let c = cluster(
+            &d,
+            &edges,
+            &self_weight,
+            &[false; 4],
+            &compare::SharedValues::learn(&d),
+            THRESHOLD,
+            Rules {
+                penalties: ConflictPenalties::default(),
+                cannot_link: &[(0, 0, 3)],
+            },
+        );
+        assert_eq!(c.group[0], c.group[1]);
+        assert_eq!(c.group[2], c.group[3]);
+        assert_ne!(c.group[1], c.group[2]);
+        assert_eq!(c.decisions[1], Decision::RefusedOverride);
+        assert_eq!(c.constrained, [true]);
+        // Without the constraint the chain is one customer.
+        let c = run(&d, &edges, ConflictPenalties::default());
+        assert_eq!(c.group[0], c.group[3]);
     }
 
     #[test]

@@ -114,6 +114,8 @@ pub struct RawMatch {
     pub candidates: Option<usize>,
     pub u_sample_pairs: Option<usize>,
     pub max_em_iterations: Option<usize>,
+    /// A steward's decisions (`overrides.csv`), relative to the config file.
+    pub overrides: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -235,6 +237,8 @@ pub struct MatchConfig {
     pub candidates: usize,
     pub u_sample_pairs: usize,
     pub max_em_iterations: usize,
+    /// `[match] overrides`: the steward's link/unlink decisions (see `overrides`).
+    pub overrides: Option<PathBuf>,
 }
 
 /// The validated configuration.
@@ -297,6 +301,16 @@ impl Config {
             ));
         }
 
+        let overrides = m.overrides.as_deref().map(|p| base.join(p));
+        if let Some(p) = overrides.as_ref().filter(|p| !p.is_file()) {
+            problems.push(format!(
+                // The header is `overrides::HEADER` (not imported: overrides reads clusters).
+                "[match] overrides = {:?}: no such file ({}); create it with the header `decision,source_a,record_id_a,source_b,record_id_b,note`",
+                m.overrides.as_deref().unwrap_or_default(),
+                p.display(),
+            ));
+        }
+
         if raw.source.is_empty() {
             problems.push(
                 "no [[source]] is configured: add one [[source]] table per CSV export".into(),
@@ -351,6 +365,7 @@ impl Config {
                 candidates,
                 u_sample_pairs,
                 max_em_iterations,
+                overrides,
             },
             sources,
         })

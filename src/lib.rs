@@ -28,6 +28,7 @@ pub mod model;
 pub mod normalize;
 pub mod outdir;
 pub mod output;
+pub mod overrides;
 pub mod record;
 pub mod report;
 pub mod similarity;
@@ -98,6 +99,8 @@ pub struct Resolution {
     /// Where the model expects the best F1 over the scored pairs.
     pub model_best: Option<model::ExpectedQuality>,
     pub default_region: String,
+    /// What the steward's overrides did (with `[match] overrides`).
+    pub overrides: Option<overrides::OverrideStats>,
     pub timings: Vec<(&'static str, f64)>,
 }
 
@@ -121,6 +124,13 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
 
     progress.stage("ingest", None);
     let data = ingest::ingest(config, |n| progress.advance(n))?;
+    let steward = config
+        .matching
+        .overrides
+        .as_deref()
+        .map(|path| overrides::read(path, &data.sources))
+        .transpose()?
+        .map(|o| o.resolve(&data));
     progress.finish();
     t.lap("ingest");
 
@@ -264,6 +274,10 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         dob: model.disagreement_penalty(compare::DOB),
         id: model.disagreement_penalty(compare::ID),
     };
+    let cannot_link = steward
+        .as_ref()
+        .map(|s| s.cannot_link(&data))
+        .unwrap_or_default();
     let mut clustering = cluster::cluster(
         &data,
         &edges,
@@ -271,10 +285,24 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         &impersonal,
         &shared,
         threshold_weight,
-        penalties,
+        cluster::Rules {
+            penalties,
+            cannot_link: &cannot_link,
+        },
     );
     clustering.stats.links_kept_from_previous = links_kept;
-    let customers = identity::customers(&data, &clustering);
+    let mut customers = identity::customers(&data, &clustering);
+    let mut override_stats = None;
+    if let Some(steward) = &steward {
+        let (applied, stats, _decided) = overrides::apply(
+            customers,
+            data.records.len(),
+            steward,
+            &clustering.constrained,
+        );
+        customers = applied;
+        override_stats = Some(stats);
+    }
     let ids = identity::assign_ids(&data, &customers, previous.as_ref());
     progress.finish();
     t.lap("cluster");
@@ -303,6 +331,7 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         threshold_configured: config.matching.threshold.is_some(),
         model_best,
         default_region: config.default_region.clone(),
+        overrides: override_stats,
         timings: t.0,
     })
 }

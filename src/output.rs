@@ -152,6 +152,7 @@ fn write_all(
         golden_ids: res.customers.len() as u64,
         golden_ids_kept_from_previous: options.previous.as_ref().map(|_| res.ids.kept as u64),
         run: res.ids.run,
+        overrides: res.overrides.clone(),
         id_changes: options.previous.as_ref().map(|_| {
             let mut by_kind = std::collections::BTreeMap::new();
             for c in &res.ids.changes {

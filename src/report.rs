@@ -46,6 +46,9 @@ pub struct RunReport {
     /// With `--previous`: the night's ID changes by kind (`changes.csv`).
     #[serde(default)]
     pub id_changes: Option<std::collections::BTreeMap<String, u64>>,
+    /// With `[match] overrides`: what the steward's decisions did.
+    #[serde(default)]
+    pub overrides: Option<crate::overrides::OverrideStats>,
     pub cluster_sizes: Vec<(String, u64)>,
     pub seconds: Vec<(String, f64)>,
     pub threads: usize,

@@ -88,6 +88,23 @@ pub fn run(args: Args, quiet: bool) -> anyhow::Result<ExitCode> {
             );
         }
     }
+    if let Some(o) = &report.overrides {
+        let lines = |v: &[u64]| v.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
+        if !o.stale_lines.is_empty() {
+            eprintln!(
+                "warning: overrides: {} rows name a record not in tonight's data (lines {}); they were skipped",
+                o.stale_lines.len(),
+                lines(&o.stale_lines)
+            );
+        }
+        if !o.refused_lines.is_empty() {
+            eprintln!(
+                "warning: overrides: {} links would put an unlinked pair together and were not applied (lines {})",
+                o.refused_lines.len(),
+                lines(&o.refused_lines)
+            );
+        }
+    }
     if !quiet {
         for src in &report.sources {
             eprintln!(
@@ -123,6 +140,16 @@ pub fn run(args: Args, quiet: bool) -> anyhow::Result<ExitCode> {
                 + report.clustering.refused_impersonal_profile,
             report.golden_ids,
         );
+        if let Some(o) = &report.overrides {
+            eprintln!(
+                "overrides: {} applied, {} already satisfied, {} refused, {} stale, {} undecided",
+                o.applied,
+                o.already_satisfied,
+                o.refused_lines.len(),
+                o.stale_lines.len(),
+                o.undecided
+            );
+        }
         if let Some(changes) = &report.id_changes {
             let kept = report.golden_ids_kept_from_previous.unwrap_or(0);
             let kinds: Vec<String> = ["new", "merged", "split", "moved", "removed"]

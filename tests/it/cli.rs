@@ -513,6 +513,99 @@ fn lookup_by_golden_id_follows_aliases_and_says_what_became_of_an_id() {
 }
 
 #[test]
+fn steward_overrides_split_a_wrong_merge_join_a_miss_and_hold_on_rerun() {
+    type Rec = (String, String);
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    generate(&data, 1500, 9);
+    let config = data.join("resolve.toml");
+    let out1 = tmp.path().join("out1");
+    run(&config, &out1);
+    let before = golden_of(&out1);
+    let truth: std::collections::HashMap<Rec, String> = csv_rows(&data.join("truth.csv"))
+        .into_iter()
+        .map(|r| ((r[0].clone(), r[1].clone()), r[2].clone()))
+        .collect();
+    let mut by_id: std::collections::BTreeMap<&String, Vec<&Rec>> = Default::default();
+    let mut by_person: std::collections::BTreeMap<&String, Vec<&Rec>> = Default::default();
+    for (rec, id) in &before {
+        by_id.entry(id).or_default().push(rec);
+        by_person.entry(&truth[rec]).or_default().push(rec);
+    }
+    // A wrong merge: two people in one golden ID. A miss: one person in two.
+    let wrong = by_id
+        .values_mut()
+        .find_map(|recs| {
+            recs.sort();
+            let other = recs.iter().find(|r| truth[*r] != truth[recs[0]])?;
+            Some((recs[0].clone(), (*other).clone()))
+        })
+        .expect("the run merged two people somewhere");
+    let missed = by_person
+        .values_mut()
+        .find_map(|recs| {
+            recs.sort();
+            let other = recs.iter().find(|r| before[*r] != before[recs[0]])?;
+            Some((recs[0].clone(), (*other).clone()))
+        })
+        .expect("the run missed someone somewhere");
+    let row = |d: &str, (a, b): &(Rec, Rec)| format!("{d},{},{},{},{},test\n", a.0, a.1, b.0, b.1);
+    fs::write(
+        data.join("overrides.csv"),
+        format!(
+            "decision,source_a,record_id_a,source_b,record_id_b,note\n{}{}{}",
+            row("unlink", &wrong),
+            row("link", &missed),
+            "link,shop,NO-SUCH-ORDER,billing,NO-SUCH-ACCOUNT,gone\n"
+        ),
+    )
+    .unwrap();
+    let toml = fs::read_to_string(&config).unwrap().replacen(
+        "\n[[source]]",
+        "\n[match]\noverrides = \"overrides.csv\"\n\n[[source]]",
+        1,
+    );
+    fs::write(&config, toml).unwrap();
+    let honoured = |out: &Path| {
+        let m = golden_of(out);
+        m[&wrong.0] != m[&wrong.1] && m[&missed.0] == m[&missed.1]
+    };
+    let out2 = tmp.path().join("out2");
+    let args = |out: &Path, prev: &Path| {
+        ok(&[
+            "run",
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--previous",
+            prev.to_str().unwrap(),
+        ])
+    };
+    args(&out2, &out1);
+    assert!(honoured(&out2));
+    let report: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out2.join("run.json")).unwrap()).unwrap();
+    assert_eq!(report["overrides"]["applied"], 2, "{}", report["overrides"]);
+    assert_eq!(report["overrides"]["stale_lines"], serde_json::json!([4]));
+    // The unlink cuts where the evidence is weakest: few records beyond the two it names
+    // change customer; the link moves the smaller customer whole.
+    let after = golden_of(&out2);
+    let joined: std::collections::HashSet<&String> = [&before[&missed.0], &before[&missed.1]]
+        .into_iter()
+        .collect();
+    let moved = before
+        .iter()
+        .filter(|(rec, id)| !joined.contains(id) && after[*rec] != **id)
+        .count();
+    assert!(moved <= 2 + 3, "{moved} records moved for one unlink");
+    // Every later night honours them.
+    let out3 = tmp.path().join("out3");
+    args(&out3, &out2);
+    assert!(honoured(&out3));
+}
+
+#[test]
 fn bad_inputs_give_clear_errors_and_never_panic() {
     let bad = root().join("fixtures/bad");
     let tmp = tempfile::tempdir().unwrap();
