@@ -244,6 +244,7 @@ pub fn cluster(
         groups.forbid.entry(a).or_default().push((b, i));
         groups.forbid.entry(b).or_default().push((a, i));
     }
+    groups.constrained = c.constrained.clone();
     for i in strongest_first(edges, threshold_weight) {
         let e = &edges[i];
         c.stats.edges_above_threshold += 1;
@@ -269,7 +270,7 @@ pub fn cluster(
             Merge::Refused(Refusal::ConflictingId) => Decision::RefusedId,
             Merge::Refused(Refusal::WeakBridge) => Decision::RefusedWeakBridge,
             Merge::Refused(Refusal::NoKeyInCommon) => Decision::RefusedNoKeyInCommon,
-            Merge::Refused(Refusal::Override(_)) => Decision::RefusedOverride,
+            Merge::Refused(Refusal::Override) => Decision::RefusedOverride,
         };
         match merge {
             Merge::Joined => {
@@ -288,10 +289,7 @@ pub fn cluster(
                     Refusal::ConflictingId => c.stats.refused_conflicting_id += 1,
                     Refusal::WeakBridge => c.stats.refused_weak_bridge += 1,
                     Refusal::NoKeyInCommon => c.stats.refused_no_key_in_common += 1,
-                    Refusal::Override(i) => {
-                        c.stats.refused_override += 1;
-                        c.constrained[i] = true;
-                    }
+                    Refusal::Override => c.stats.refused_override += 1,
                 }
                 continue;
             }
@@ -307,6 +305,7 @@ pub fn cluster(
     c.stats.attached_by_unique_key =
         attach_by_unique_keys(data, shared, &keys, &mut groups, &mut c);
     c.group = groups.roots();
+    c.constrained = std::mem::take(&mut groups.constrained);
     c
 }
 
@@ -532,8 +531,8 @@ enum Refusal {
     ConflictingId,
     WeakBridge,
     NoKeyInCommon,
-    /// The merge would join the two sides of cannot-link constraint `.0`.
-    Override(usize),
+    /// The merge would join the two sides of a cannot-link constraint.
+    Override,
 }
 
 enum Merge {
@@ -548,6 +547,8 @@ struct Groups<'a> {
     /// Cannot-link constraints of each group's root: (a profile the group must not
     /// join, the constraint's index). Empty without overrides.
     forbid: rustc_hash::FxHashMap<u32, Vec<(u32, usize)>>,
+    /// Per constraint: whether it refused a merge or an attachment.
+    constrained: Vec<bool>,
     parent: Vec<u32>,
     values: Vec<Option<Group<'a>>>,
     members: Vec<Vec<u32>>,
@@ -593,6 +594,7 @@ impl<'a> Groups<'a> {
         let n = data.profiles.len();
         Groups {
             forbid: Default::default(),
+            constrained: Vec::new(),
             members: (0..n as u32).map(|p| vec![p]).collect(),
             scored: Scored::of(n, edges),
             parent: (0..n as u32).collect(),
@@ -628,8 +630,8 @@ impl<'a> Groups<'a> {
         if ra == rb {
             return Merge::AlreadyTogether;
         }
-        if let Some(i) = self.forbidden(ra, rb) {
-            return Merge::Refused(Refusal::Override(i));
+        if self.forbidden(ra, rb).is_some() {
+            return Merge::Refused(Refusal::Override);
         }
         let (Some(ga), Some(gb)) = (
             self.values[ra as usize].as_ref(),
@@ -735,10 +737,12 @@ impl<'a> Groups<'a> {
             (None, Some(y)) => (y.clone(), ra),
             (None, None) => return None,
         };
-        small
+        let i = small
             .into_iter()
             .find(|&(q, _)| find(&mut self.parent, q) == other)
-            .map(|(_, i)| i)
+            .map(|(_, i)| i)?;
+        self.constrained[i] = true;
+        Some(i)
     }
 
     /// Unions two roots: the smaller ordinal survives, so the result is order-free.

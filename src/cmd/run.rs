@@ -49,6 +49,7 @@ pub fn run(args: Args, quiet: bool) -> anyhow::Result<ExitCode> {
     let mut protected = vec![args.config.clone()];
     protected.extend(config.sources.iter().map(|s| s.path.clone()));
     protected.extend(args.model.iter().cloned());
+    protected.extend(config.matching.overrides.iter().cloned());
     let out_dir = idresolve::outdir::OutputDir::prepare(&args.out, &protected)?;
     let options = Options {
         model: args.model,
