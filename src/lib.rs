@@ -31,6 +31,7 @@ pub mod output;
 pub mod overrides;
 pub mod record;
 pub mod report;
+pub mod review;
 pub mod similarity;
 pub mod store;
 

@@ -288,6 +288,7 @@ fn write_tables(
             }),
         )?;
     }
+    write_review(res, &dir.join("review.csv"))?;
     if options.emit_pairs {
         write_pairs(res, &dir.join("pairs.csv"), &offsets, &members)?;
     }
@@ -326,6 +327,63 @@ fn size_histogram(customers: &[Vec<u32>]) -> Vec<(String, u64)> {
 
 /// Every compared record pair with its score: pairs of profiles expanded to their
 /// records, plus the records within one profile.
+/// `review.csv`: [`crate::review::rows`] with `overrides.csv`'s columns first (decision
+/// empty) and what a steward reads after them.
+fn write_review(res: &Resolution, path: &Path) -> Result<()> {
+    let data = &res.data;
+    let rows = crate::review::rows(data, &res.edges, &res.clustering.decisions, &res.customers);
+    let shown = |r: &crate::record::Record| {
+        let d = &r.display;
+        let raw = |s: &Option<crate::record::Shown>| s.as_ref().map(|v| v.raw.to_string());
+        (
+            raw(&d.name).unwrap_or_default(),
+            [raw(&d.email), raw(&d.phone), raw(&d.address)]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" · "),
+        )
+    };
+    let mut header: Vec<&str> = crate::overrides::HEADER.to_vec();
+    header.extend([
+        "match_probability",
+        "doubt",
+        "run_decision",
+        "name_a",
+        "name_b",
+        "contact_a",
+        "contact_b",
+    ]);
+    write_csv(
+        path,
+        &header,
+        rows.iter().map(|row| {
+            let (ra, rb) = (&data.records[row.a as usize], &data.records[row.b as usize]);
+            let ((name_a, contact_a), (name_b, contact_b)) = (shown(ra), shown(rb));
+            let note = if row.together {
+                "linked: one customer?"
+            } else {
+                "kept apart: one customer?"
+            };
+            [
+                String::new(),
+                data.sources[ra.source as usize].clone(),
+                ra.record_id.to_string(),
+                data.sources[rb.source as usize].clone(),
+                rb.record_id.to_string(),
+                note.to_string(),
+                format!("{:.6}", row.probability),
+                format!("{:.6}", row.doubt),
+                row.decision.to_string(),
+                name_a,
+                name_b,
+                contact_a,
+                contact_b,
+            ]
+        }),
+    )
+}
+
 fn write_pairs(res: &Resolution, path: &Path, offsets: &[u32], members: &[u32]) -> Result<()> {
     let data = &res.data;
     let mut w = csv_writer(path)?;

@@ -606,6 +606,53 @@ fn steward_overrides_split_a_wrong_merge_join_a_miss_and_hold_on_rerun() {
 }
 
 #[test]
+fn review_rows_rank_doubtful_decisions_and_copy_into_overrides() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    generate(&data, 600, 3);
+    let config = data.join("resolve.toml");
+    let out = tmp.path().join("out");
+    run(&config, &out);
+    let text = fs::read_to_string(out.join("review.csv")).unwrap();
+    assert!(text.starts_with(
+        "decision,source_a,record_id_a,source_b,record_id_b,note,match_probability,doubt,run_decision,"
+    ));
+    let rows = csv_rows(&out.join("review.csv"));
+    assert!(rows.len() > 10, "{} rows", rows.len());
+    let doubt: Vec<f64> = rows.iter().map(|r| r[7].parse().unwrap()).collect();
+    assert!(doubt.windows(2).all(|w| w[0] >= w[1]), "ranked by doubt");
+    let golden = golden_of(&out);
+    for r in &rows {
+        assert_eq!(r[0], "");
+        let together =
+            golden[&(r[1].clone(), r[2].clone())] == golden[&(r[3].clone(), r[4].clone())];
+        assert_eq!(together, r[5].starts_with("linked"), "{r:?}");
+    }
+    // Rows copied as they are, two of them decided, make an overrides file a run accepts.
+    let mut lines: Vec<&str> = text.lines().take(4).collect();
+    let decided: Vec<String> = lines[1..3].iter().map(|l| format!("unlink{l}")).collect();
+    lines.splice(1..3, decided.iter().map(String::as_str));
+    fs::write(data.join("overrides.csv"), lines.join("\n") + "\n").unwrap();
+    let toml = fs::read_to_string(&config).unwrap().replacen(
+        "\n[[source]]",
+        "\n[match]\noverrides = \"overrides.csv\"\n\n[[source]]",
+        1,
+    );
+    fs::write(&config, toml).unwrap();
+    let out2 = tmp.path().join("out2");
+    run(&config, &out2);
+    let report: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out2.join("run.json")).unwrap()).unwrap();
+    let o = &report["overrides"];
+    assert_eq!(o["undecided"], 1, "{o}");
+    assert_eq!(
+        o["applied"].as_u64().unwrap() + o["already_satisfied"].as_u64().unwrap(),
+        2,
+        "{o}"
+    );
+}
+
+#[test]
 fn bad_inputs_give_clear_errors_and_never_panic() {
     let bad = root().join("fixtures/bad");
     let tmp = tempfile::tempdir().unwrap();
