@@ -45,8 +45,19 @@ pub struct Explanation {
     /// How they were joined: "same profile", "direct link", "chain", or "not linked".
     pub how: String,
     pub chain: Vec<ChainStep>,
+    /// A steward's decision on this very pair (`overrides.csv`): "link" or "unlink", with
+    /// the file and line.
+    pub steward: Option<StewardDecision>,
     /// Exports that changed since the run: the values shown are today's, not the run's.
     pub warnings: Vec<String>,
+}
+
+/// A row of the run's `overrides.csv` that names the two records.
+#[derive(Debug, Serialize)]
+pub struct StewardDecision {
+    pub decision: String,
+    pub file: String,
+    pub line: u64,
 }
 
 /// Parses "source:record_id".
@@ -133,6 +144,21 @@ pub fn explain(out: &Path, a: &str, b: &str) -> Result<Explanation> {
     };
     let (ea, eb) = (describe(ia), describe(ib));
     let same = !ea.golden_id.is_empty() && ea.golden_id == eb.golden_id;
+    let steward = match &config.matching.overrides {
+        Some(path) => crate::overrides::read(path, &data.sources)?
+            .rows
+            .into_iter()
+            .find(|o| (o.a == ra && o.b == rb) || (o.a == rb && o.b == ra))
+            .map(|o| StewardDecision {
+                decision: match o.decision {
+                    crate::overrides::Decision::Link => "link".into(),
+                    crate::overrides::Decision::Unlink => "unlink".into(),
+                },
+                file: path.display().to_string(),
+                line: o.line,
+            }),
+        None => None,
+    };
     let (how, chain) = if pa == pb && same {
         (
             "same profile: identical normalized values, linked to each other".to_string(),
@@ -140,14 +166,26 @@ pub fn explain(out: &Path, a: &str, b: &str) -> Result<Explanation> {
         )
     } else if same {
         let chain = chain(&data, &out.join("links.csv"), pa, pb)?;
-        let how = if chain.len() == 1 {
-            "direct link"
-        } else {
-            "chain of links"
+        let how = match &steward {
+            Some(s) if s.decision == "link" => {
+                format!("a steward's link ({} line {})", s.file, s.line)
+            }
+            _ if chain.len() == 1 => "direct link".into(),
+            _ if chain.is_empty() => "joined through a steward's link elsewhere".into(),
+            _ => "chain of links".into(),
         };
-        (how.to_string(), chain)
+        (how, chain)
     } else {
-        ("not linked".to_string(), Vec::new())
+        let how = match &steward {
+            Some(s) if s.decision == "unlink" => {
+                format!(
+                    "kept apart by a steward's unlink ({} line {})",
+                    s.file, s.line
+                )
+            }
+            _ => "not linked".into(),
+        };
+        (how, Vec::new())
     };
     Ok(Explanation {
         a: ea,
@@ -160,6 +198,7 @@ pub fn explain(out: &Path, a: &str, b: &str) -> Result<Explanation> {
         same_golden_id: same,
         how,
         chain,
+        steward,
         warnings,
     })
 }

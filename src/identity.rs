@@ -263,6 +263,8 @@ pub struct IdChange {
     /// Records concerned: the customer's (`new`, `split`), the records that came from
     /// `old_id` (`merged`, `moved`), none (`removed`).
     pub records: usize,
+    /// `override` when a steward's decision (`overrides.csv`) made the change.
+    pub reason: &'static str,
 }
 
 /// Golden IDs for customers, the next free ID number and the lineage.
@@ -278,6 +280,24 @@ pub struct IdAssignment {
     pub aliases: BTreeMap<String, String>,
     /// Every ID removed so far.
     pub removed: Vec<String>,
+}
+
+impl IdAssignment {
+    /// Marks the changes of customers holding a record an override decided
+    /// (`decided`, sorted) with `reason = override`.
+    pub fn mark_override(&mut self, customers: &[Vec<RecordOrd>], decided: &[RecordOrd]) {
+        let ids: std::collections::BTreeSet<&str> = customers
+            .iter()
+            .zip(&self.ids)
+            .filter(|(recs, _)| recs.iter().any(|r| decided.binary_search(r).is_ok()))
+            .map(|(_, id)| id.as_str())
+            .collect();
+        for c in &mut self.changes {
+            if ids.contains(c.new_id.as_str()) {
+                c.reason = "override";
+            }
+        }
+    }
 }
 
 /// Age order of golden IDs: the lower number is the older ID (IDs of another form last,
@@ -354,6 +374,7 @@ pub fn assign_ids(
                         old_id: g.to_string(),
                         new_id: oldest.to_string(),
                         records: overlap[c][g],
+                        reason: "",
                     });
                 }
                 oldest.to_string()
@@ -374,6 +395,7 @@ pub fn assign_ids(
                     old_id: from.map(|(g, _)| g.to_string()).unwrap_or_default(),
                     new_id: id.clone(),
                     records: recs.len(),
+                    reason: "",
                 });
                 id
             }
@@ -387,6 +409,7 @@ pub fn assign_ids(
                         old_id: g.to_string(),
                         new_id: id.clone(),
                         records: n,
+                        reason: "",
                     });
                 }
             }
@@ -406,6 +429,7 @@ pub fn assign_ids(
                 old_id: g.clone(),
                 new_id: String::new(),
                 records: 0,
+                reason: "",
             });
         }
     }
@@ -510,6 +534,7 @@ mod tests {
             old_id: id(old),
             new_id: id(new),
             records,
+            reason: "",
         }
     }
 

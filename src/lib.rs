@@ -294,8 +294,9 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
     clustering.stats.links_kept_from_previous = links_kept;
     let mut customers = identity::customers(&data, &clustering);
     let mut override_stats = None;
+    let mut decided = Vec::new();
     if let Some(steward) = &steward {
-        let (applied, stats, _decided) = overrides::apply(
+        let (applied, stats, by_override) = overrides::apply(
             customers,
             data.records.len(),
             steward,
@@ -303,8 +304,10 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         );
         customers = applied;
         override_stats = Some(stats);
+        decided = by_override;
     }
-    let ids = identity::assign_ids(&data, &customers, previous.as_ref());
+    let mut ids = identity::assign_ids(&data, &customers, previous.as_ref());
+    ids.mark_override(&customers, &decided);
     progress.finish();
     t.lap("cluster");
 

@@ -276,7 +276,7 @@ fn write_tables(
     if options.previous.is_some() {
         write_csv(
             &dir.join("changes.csv"),
-            &["run", "kind", "old_id", "new_id", "records"],
+            &["run", "kind", "old_id", "new_id", "records", "reason"],
             res.ids.changes.iter().map(|c| {
                 [
                     res.ids.run.to_string(),
@@ -284,6 +284,7 @@ fn write_tables(
                     c.old_id.clone(),
                     c.new_id.clone(),
                     c.records.to_string(),
+                    c.reason.to_string(),
                 ]
             }),
         )?;

@@ -74,8 +74,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         writeln!(
             out,
-            "different golden IDs ({} and {})",
-            e.a.golden_id, e.b.golden_id
+            "different golden IDs ({} and {}): {}",
+            e.a.golden_id, e.b.golden_id, e.how
         )?;
     }
     Ok(ExitCode::SUCCESS)

@@ -599,6 +599,33 @@ fn steward_overrides_split_a_wrong_merge_join_a_miss_and_hold_on_rerun() {
         .filter(|(rec, id)| !joined.contains(id) && after[*rec] != **id)
         .count();
     assert!(moved <= 2 + 3, "{moved} records moved for one unlink");
+    // The night's ID changes made by the steward say so.
+    let changes = csv_rows(&out2.join("changes.csv"));
+    // The link merged two IDs; the unlink split one, or moved a record to another.
+    for kinds in [&["merged"][..], &["split", "moved"]] {
+        assert!(
+            changes
+                .iter()
+                .any(|r| kinds.contains(&r[1].as_str()) && r[5] == "override"),
+            "no {kinds:?} by override in {changes:?}"
+        );
+    }
+    // explain says who decided.
+    let explain = |(a, b): &(Rec, Rec)| {
+        ok(&[
+            "explain",
+            "--out",
+            out2.to_str().unwrap(),
+            &format!("{}:{}", a.0, a.1),
+            &format!("{}:{}", b.0, b.1),
+        ])
+    };
+    let said = explain(&wrong);
+    assert!(
+        said.contains("kept apart by a steward's unlink") && said.contains("line 2"),
+        "{said}"
+    );
+    assert!(explain(&missed).contains("a steward's link"));
     // Every later night honours them.
     let out3 = tmp.path().join("out3");
     args(&out3, &out2);
