@@ -51,6 +51,20 @@ pub struct Answer {
     /// For a query by golden ID: what became of the ID asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_status: Option<IdStatus>,
+    /// A steward's decisions (`overrides.csv`) naming any of the listed records.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<StewardRow>,
+}
+
+/// A row of the run's `overrides.csv`, as the agent sees it on a customer's card.
+#[derive(Debug, Clone, Serialize)]
+pub struct StewardRow {
+    pub decision: String,
+    /// `source:record_id` of each side.
+    pub a: String,
+    pub b: String,
+    pub line: u64,
+    pub note: String,
 }
 
 /// What became of a golden ID asked for by [`Lookup::by_golden_id`].
@@ -73,6 +87,9 @@ pub struct Lookup {
     store: Store,
     /// The run's output folder (for `state.json`'s lineage).
     out: std::path::PathBuf,
+    /// The steward's decisions of the run's config (none when it has no overrides file,
+    /// or the config or file can no longer be read).
+    steward: Vec<crate::overrides::Override>,
     phones: std::sync::Mutex<PhoneNormalizer>,
 }
 
@@ -95,10 +112,19 @@ impl Lookup {
                 format!("default_region {:?} is not a region", report.default_region),
             )
         })?;
+        let steward = crate::Config::load(std::path::Path::new(&report.config))
+            .ok()
+            .and_then(|config| {
+                let names: Vec<String> = config.sources.iter().map(|s| s.name.clone()).collect();
+                crate::overrides::read(config.matching.overrides.as_deref()?, &names).ok()
+            })
+            .map(|o| o.rows)
+            .unwrap_or_default();
         Ok(Lookup {
             searcher: index.searcher(),
             store,
             out: out.to_path_buf(),
+            steward,
             phones: std::sync::Mutex::new(PhoneNormalizer::new(region)),
         })
     }
@@ -144,6 +170,24 @@ impl Lookup {
         (exact, fuzzy)
     }
 
+    /// The steward's rows that name any of `records`.
+    fn steward_rows(&self, records: &[RecordView]) -> Vec<StewardRow> {
+        let named = |(s, id): &(String, String)| {
+            records.iter().any(|r| &r.source == s && &r.record_id == id)
+        };
+        self.steward
+            .iter()
+            .filter(|o| named(&o.a) || named(&o.b))
+            .map(|o| StewardRow {
+                decision: o.decision_str().to_string(),
+                a: format!("{}:{}", o.a.0, o.a.1),
+                b: format!("{}:{}", o.b.0, o.b.1),
+                line: o.line,
+                note: o.note.clone(),
+            })
+            .collect()
+    }
+
     /// The customer a golden ID stands for today: the ID's own, or, for an ID merged
     /// into another, the one it became (aliases in `state.json`, kept from run to run).
     pub fn by_golden_id(&self, id: &str) -> Result<(IdStatus, Option<Answer>)> {
@@ -166,6 +210,7 @@ impl Lookup {
             Some(Answer {
                 rank: 1,
                 confidence: 1.0,
+                overrides: self.steward_rows(&records),
                 golden,
                 records,
                 id_status: Some(status.clone()),
@@ -233,6 +278,7 @@ impl Lookup {
                     } else {
                         0.0
                     },
+                    overrides: self.steward_rows(&records),
                     golden,
                     records,
                     id_status: None,

@@ -42,6 +42,16 @@ pub struct Override {
     pub decision: Decision,
     pub a: (String, String),
     pub b: (String, String),
+    pub note: String,
+}
+
+impl Override {
+    pub fn decision_str(&self) -> &'static str {
+        match self.decision {
+            Decision::Link => "link",
+            Decision::Unlink => "unlink",
+        }
+    }
 }
 
 /// The decided rows of an overrides file.
@@ -144,6 +154,7 @@ pub fn read(path: &Path, sources: &[String]) -> Result<Overrides> {
             decision,
             a,
             b,
+            note: field(5),
         });
     }
     Ok(out)

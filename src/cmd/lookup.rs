@@ -248,6 +248,18 @@ fn print_answers(out: &mut impl Write, answers: &[Answer]) -> std::io::Result<()
                 what.join(" · ")
             )?;
         }
+        for o in &a.overrides {
+            writeln!(
+                out,
+                "   steward: {} {} and {} (overrides.csv line {}{}{})",
+                o.decision,
+                o.a,
+                o.b,
+                o.line,
+                if o.note.is_empty() { "" } else { ": " },
+                o.note
+            )?;
+        }
     }
     Ok(())
 }

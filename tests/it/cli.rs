@@ -626,6 +626,16 @@ fn steward_overrides_split_a_wrong_merge_join_a_miss_and_hold_on_rerun() {
         "{said}"
     );
     assert!(explain(&missed).contains("a steward's link"));
+    // The customer's card shows the steward's decision on it.
+    let id = golden_of(&out2)[&wrong.0].clone();
+    let card = ok(&["lookup", "--out", out2.to_str().unwrap(), "--id", &id]);
+    assert!(
+        card.contains(&format!(
+            "steward: unlink {}:{} and {}:{} (overrides.csv line 2: test)",
+            wrong.0 .0, wrong.0 .1, wrong.1 .0, wrong.1 .1
+        )),
+        "{card}"
+    );
     // Every later night honours them.
     let out3 = tmp.path().join("out3");
     args(&out3, &out2);
