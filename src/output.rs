@@ -373,7 +373,11 @@ fn write_review(res: &Resolution, path: &Path) -> Result<()> {
                 data.sources[rb.source as usize].clone(),
                 rb.record_id.to_string(),
                 note.to_string(),
-                format!("{:.6}", row.probability),
+                if row.probability.is_nan() {
+                    String::new()
+                } else {
+                    format!("{:.6}", row.probability)
+                },
                 format!("{:.6}", row.doubt),
                 row.decision.to_string(),
                 name_a,

@@ -16,6 +16,10 @@ use crate::record::{Dataset, RecordOrd};
 pub const MAX_ROWS: usize = 2000;
 /// Pairs whose decision is wrong with a smaller probability are not listed.
 const MIN_DOUBT: f64 = 0.01;
+/// A customer of at least this many records whose records carry at least
+/// [`MANY_SURNAMES`] surnames is listed as a whole (a household or an office merged?).
+const LARGE_CUSTOMER: usize = 5;
+const MANY_SURNAMES: usize = 3;
 
 /// One pair to review.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,7 +32,8 @@ pub struct ReviewRow {
     pub doubt: f64,
     /// Whether the run put the two records in one customer.
     pub together: bool,
-    /// What the run decided (`linked`, `below threshold`, `refused: …`).
+    /// What the run decided (`linked`, `below threshold`, `refused: …`, or
+    /// `large customer, several surnames`).
     pub decision: &'static str,
 }
 
@@ -82,6 +87,7 @@ pub fn rows(
             })
         })
         .collect();
+    out.extend(several_surnames(data, customers));
     out.sort_by(|x, y| {
         y.doubt
             .total_cmp(&x.doubt)
@@ -90,4 +96,99 @@ pub fn rows(
     });
     out.truncate(MAX_ROWS);
     out
+}
+
+/// Large customers whose records carry several surnames: one row each, pairing the first
+/// record of its most common surname with the first of the next. The doubt is the share
+/// of its named records that do not carry the most common surname (a family with one
+/// married name scores low, an office of strangers high); the probability is not a
+/// pair's (NaN).
+fn several_surnames(data: &Dataset, customers: &[Vec<RecordOrd>]) -> Vec<ReviewRow> {
+    customers
+        .iter()
+        .filter(|recs| recs.len() >= LARGE_CUSTOMER)
+        .filter_map(|recs| {
+            // (surname, records carrying it, first such record), in first-seen order.
+            let mut surnames: Vec<(&str, usize, RecordOrd)> = Vec::new();
+            let mut named = 0;
+            for &r in recs {
+                let p = &data.profiles[data.records[r as usize].profile as usize];
+                let Some(last) = p
+                    .names
+                    .iter()
+                    .map(|n| n.last.as_str())
+                    .find(|l| !l.is_empty())
+                else {
+                    continue;
+                };
+                named += 1;
+                match surnames.iter_mut().find(|(s, _, _)| *s == last) {
+                    Some(entry) => entry.1 += 1,
+                    None => surnames.push((last, 1, r)),
+                }
+            }
+            if surnames.len() < MANY_SURNAMES {
+                return None;
+            }
+            surnames.sort_by(|x, y| y.1.cmp(&x.1).then(x.2.cmp(&y.2)));
+            let (a, b) = (surnames[0].2, surnames[1].2);
+            Some(ReviewRow {
+                a: a.min(b),
+                b: a.max(b),
+                probability: f64::NAN,
+                doubt: 1.0 - surnames[0].1 as f64 / named as f64,
+                together: true,
+                decision: "large customer, several surnames",
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::normalize::parse_full_name;
+
+    fn people(names: &[&str]) -> Dataset {
+        let mut d = Dataset {
+            sources: vec!["s".into()],
+            ..Default::default()
+        };
+        for (i, name) in names.iter().enumerate() {
+            let mut p = crate::record::Profile::default();
+            p.names.extend(parse_full_name(name));
+            d.profiles.push(p);
+            d.records.push(crate::record::Record {
+                source: 0,
+                line: i as u64 + 2,
+                record_id: format!("r{i}").into(),
+                date: None,
+                cases: Vec::new(),
+                display: Default::default(),
+                profile: i as u32,
+            });
+        }
+        d
+    }
+
+    #[test]
+    fn a_large_customer_with_several_surnames_is_listed_once() {
+        let d = people(&[
+            "Ann Lee",
+            "Ann Lee",
+            "Bo Lee",
+            "Carl Diaz",
+            "Dana Okafor",
+            "Eve Diaz",
+        ]);
+        let listed = rows(&d, &[], &[], &[vec![0, 1, 2, 3, 4, 5]]);
+        assert_eq!(listed.len(), 1);
+        // Lee (3 of 6) and the next, Diaz (first seen in record 3).
+        assert_eq!((listed[0].a, listed[0].b), (0, 3));
+        assert!((listed[0].doubt - 0.5).abs() < 1e-9);
+        assert!(listed[0].together && listed[0].probability.is_nan());
+        // Two surnames, or fewer records, are not listed.
+        assert!(rows(&d, &[], &[], &[vec![0, 1, 2, 3, 5]]).is_empty());
+        assert!(rows(&d, &[], &[], &[vec![0, 3, 4]]).is_empty());
+    }
 }
