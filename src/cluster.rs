@@ -858,15 +858,8 @@ mod tests {
         for (i, mut p) in profiles.into_iter().enumerate() {
             p.canonicalize();
             d.profiles.push(p);
-            d.records.push(Record {
-                source: 0,
-                line: i as u64 + 2,
-                record_id: i.to_string().into(),
-                date: None,
-                cases: Vec::new(),
-                display: Default::default(),
-                profile: i as u32,
-            });
+            d.records
+                .push(Record::bare(0, i as u64 + 2, &i.to_string(), i as u32));
         }
         d
     }

@@ -499,15 +499,12 @@ mod tests {
             ..Default::default()
         };
         for i in 0..n {
-            d.records.push(crate::record::Record {
-                source: 0,
-                line: i as u64 + 2,
-                record_id: format!("r{i}").into(),
-                date: None,
-                cases: Vec::new(),
-                display: Default::default(),
-                profile: i as u32,
-            });
+            d.records.push(crate::record::Record::bare(
+                0,
+                i as u64 + 2,
+                &format!("r{i}"),
+                i as u32,
+            ));
             d.profiles.push(Default::default());
         }
         d

@@ -101,6 +101,21 @@ pub struct Record {
     pub profile: ProfileOrd,
 }
 
+impl Record {
+    /// A record with an id and a profile and nothing else (for tests of later stages).
+    pub fn bare(source: u16, line: u64, record_id: &str, profile: ProfileOrd) -> Record {
+        Record {
+            source,
+            line,
+            record_id: record_id.into(),
+            date: None,
+            cases: Vec::new(),
+            display: Display::default(),
+            profile,
+        }
+    }
+}
+
 /// A row that could not be used, with the reason; written to `rejected.csv`.
 #[derive(Debug, Clone)]
 pub struct Rejected {

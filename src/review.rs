@@ -158,15 +158,12 @@ mod tests {
             let mut p = crate::record::Profile::default();
             p.names.extend(parse_full_name(name));
             d.profiles.push(p);
-            d.records.push(crate::record::Record {
-                source: 0,
-                line: i as u64 + 2,
-                record_id: format!("r{i}").into(),
-                date: None,
-                cases: Vec::new(),
-                display: Default::default(),
-                profile: i as u32,
-            });
+            d.records.push(crate::record::Record::bare(
+                0,
+                i as u64 + 2,
+                &format!("r{i}"),
+                i as u32,
+            ));
         }
         d
     }

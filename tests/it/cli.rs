@@ -3,7 +3,7 @@
 use std::fs;
 use std::path::Path;
 
-use crate::util::{code, csv_rows, idresolve, ok, root, run_ok as run, stderr};
+use crate::util::{code, csv_rows, idresolve, ok, root, run_ok as run, run_previous, stderr};
 
 /// golden_id of each (source, record_id) in a mapping.
 fn golden_of(out: &Path) -> std::collections::HashMap<(String, String), String> {
@@ -220,29 +220,13 @@ fn rerun_with_previous_keeps_golden_ids() {
         .unwrap();
     assert_eq!(report["threshold"].as_f64().unwrap(), best.clamp(0.5, 0.99));
     // Same input again: every ID unchanged.
-    ok(&[
-        "run",
-        "--config",
-        old.join("resolve.toml").to_str().unwrap(),
-        "--out",
-        out2.to_str().unwrap(),
-        "--previous",
-        out1.to_str().unwrap(),
-    ]);
+    run_previous(&old.join("resolve.toml"), &out2, &out1);
     assert_eq!(golden_of(&out1), golden_of(&out2));
     // Tonight: ~10% more rows. Last night's customers keep their IDs: every real person
     // (by the generator's truth) present last night has all their old records under one
     // of the IDs they had then. (When new rows bridge a person whom last night split in
     // two, one of the two IDs lives on: that is a merge, listed in changes.csv.)
-    ok(&[
-        "run",
-        "--config",
-        full.join("resolve.toml").to_str().unwrap(),
-        "--out",
-        out3.to_str().unwrap(),
-        "--previous",
-        out1.to_str().unwrap(),
-    ]);
+    run_previous(&full.join("resolve.toml"), &out3, &out1);
     let (before, after) = (golden_of(&out1), golden_of(&out3));
     let truth: std::collections::HashMap<(String, String), String> =
         csv_rows(&full.join("truth.csv"))
@@ -571,18 +555,7 @@ fn steward_overrides_split_a_wrong_merge_join_a_miss_and_hold_on_rerun() {
         m[&wrong.0] != m[&wrong.1] && m[&missed.0] == m[&missed.1]
     };
     let out2 = tmp.path().join("out2");
-    let args = |out: &Path, prev: &Path| {
-        ok(&[
-            "run",
-            "--config",
-            config.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--previous",
-            prev.to_str().unwrap(),
-        ])
-    };
-    args(&out2, &out1);
+    run_previous(&config, &out2, &out1);
     assert!(honoured(&out2));
     let report: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(out2.join("run.json")).unwrap()).unwrap();
@@ -638,7 +611,7 @@ fn steward_overrides_split_a_wrong_merge_join_a_miss_and_hold_on_rerun() {
     );
     // Every later night honours them.
     let out3 = tmp.path().join("out3");
-    args(&out3, &out2);
+    run_previous(&config, &out3, &out2);
     assert!(honoured(&out3));
 }
 

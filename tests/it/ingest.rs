@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 
-use crate::util::{code, idresolve, root, run, run_ok, stderr};
+use crate::util::{code, idresolve, root, run, run_ok, run_previous, stderr};
 use idresolve::record::Dataset;
 use idresolve::Config;
 
@@ -87,16 +87,7 @@ fn out_never_removes_what_idresolve_did_not_write() {
     fs::create_dir(&out).unwrap();
     run_ok(&config, &out);
     run_ok(&config, &out);
-    let o = idresolve(&[
-        "run",
-        "--config",
-        config.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--previous",
-        out.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    run_previous(&config, &out, &out);
     assert!(out.join("mapping.csv").is_file());
 }
 

@@ -46,6 +46,19 @@ pub fn csv_rows(path: &Path) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// `idresolve run --config CONFIG --out OUT --previous PREVIOUS`, quiet; asserts success.
+pub fn run_previous(config: &Path, out: &Path, previous: &Path) {
+    ok(&[
+        "run",
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--previous",
+        previous.to_str().unwrap(),
+    ]);
+}
+
 /// `idresolve run --config CONFIG --out OUT`, quiet.
 pub fn run(config: &Path, out: &Path) -> Output {
     idresolve(&[
