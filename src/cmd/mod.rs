@@ -38,6 +38,13 @@ pub enum Command {
     Evaluate(evaluate::Args),
     /// Write synthetic exports with ground truth, for testing and benchmarks.
     Generate(generate::Args),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `idresolve man > idresolve.1`.
+    Man,
 }
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -53,6 +60,16 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Lookup(a) => lookup::run(a),
         Command::Evaluate(a) => evaluate::run(a),
         Command::Generate(a) => generate::run(a, cli.quiet),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "idresolve", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(cmd).render(&mut std::io::stdout())?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -663,6 +663,24 @@ fn review_rows_rank_doubtful_decisions_and_copy_into_overrides() {
 }
 
 #[test]
+fn completions_and_man_page_come_from_the_cli_definition() {
+    let bash = ok(&["completions", "bash"]);
+    assert!(
+        bash.contains("_idresolve()") && bash.contains("--previous"),
+        "{bash}"
+    );
+    for shell in ["zsh", "fish", "powershell"] {
+        assert!(ok(&["completions", shell]).contains("lookup"), "{shell}");
+    }
+    let man = ok(&["man"]);
+    assert!(
+        man.contains(".TH idresolve 1") && man.contains("lookup"),
+        "{man}"
+    );
+    assert_eq!(code(&idresolve(&["completions", "tcsh"])), 2);
+}
+
+#[test]
 fn bad_inputs_give_clear_errors_and_never_panic() {
     let bad = root().join("fixtures/bad");
     let tmp = tempfile::tempdir().unwrap();
