@@ -637,6 +637,12 @@ fn review_rows_rank_doubtful_decisions_and_copy_into_overrides() {
         let together =
             golden[&(r[1].clone(), r[2].clone())] == golden[&(r[3].clone(), r[4].clone())];
         assert_eq!(together, r[5].starts_with("linked"), "{r:?}");
+        // The doubt is the model's probability that the run decided wrong.
+        if let Ok(p) = r[6].parse::<f64>() {
+            let doubt: f64 = r[7].parse().unwrap();
+            let expected = if together { 1.0 - p } else { p };
+            assert!((doubt - expected).abs() < 1e-5, "{r:?}");
+        }
     }
     // Rows copied as they are, two of them decided, make an overrides file a run accepts.
     let mut lines: Vec<&str> = text.lines().take(4).collect();
