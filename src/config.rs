@@ -305,7 +305,7 @@ impl Config {
         if let Some(p) = overrides.as_ref().filter(|p| !p.is_file()) {
             problems.push(format!(
                 // The header is `overrides::HEADER` (not imported: overrides reads clusters).
-                "[match] overrides = {:?}: no such file ({}); create it with the header `decision,source_a,record_id_a,source_b,record_id_b,note`",
+                "[match] overrides = {:?}: not found or not a file ({}); create it with the header `decision,source_a,record_id_a,source_b,record_id_b,note`",
                 m.overrides.as_deref().unwrap_or_default(),
                 p.display(),
             ));

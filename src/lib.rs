@@ -172,7 +172,6 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
     let shared = shared_cell
         .into_inner()
         .unwrap_or_else(|| compare::SharedValues::learn(&data));
-    let u_random = train.then(|| u_sample.finish());
     progress.finish();
     t.lap("index");
 
@@ -187,19 +186,16 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
     // sample is compared twice, and the full set is never held in memory. Values that
     // strangers share are learned from tonight's data, with or without a reused model.
     progress.stage("model", None);
-    let model = match (reused_model, u_random) {
-        (Some(m), _) => m,
-        (None, u_random) => {
+    let model = match reused_model {
+        Some(m) => m,
+        None => {
             let sample = training_sample(&candidates);
             let levels = map_compared(&data, &shared, &sample, progress, |_, _, c| c.levels);
-            let u_random = u_random.unwrap_or_else(|| {
-                model::estimate_u(&data, config.matching.u_sample_pairs, &shared)
-            });
             model::train_from_u(
                 &data,
                 &levels,
                 candidates.pairs.len(),
-                u_random,
+                u_sample.finish(),
                 config.matching.u_sample_pairs,
                 config.matching.max_em_iterations,
             )
