@@ -129,16 +129,7 @@ fn an_old_output_moved_aside_by_a_killed_swap_is_recovered() {
     let aside = t.path().join(".out.idresolve-old-4242");
     fs::rename(&out, &aside).unwrap();
     // The next run finds no `out`, puts the last good output back, then replaces it.
-    let o = idresolve(&[
-        "run",
-        "--config",
-        config.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--previous",
-        out.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    run_previous(&config, &out, &out);
     assert!(!aside.exists());
     assert!(out.join("mapping.csv").is_file());
 }
