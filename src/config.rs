@@ -31,10 +31,13 @@ pub enum FieldKind {
     Id,
     Text,
     Country,
+    /// Shown on the customer's timeline (`lookup`, the desk): a ticket's subject, an
+    /// order's note. Never matched.
+    Note,
 }
 
 impl FieldKind {
-    pub const ALL: [FieldKind; 15] = [
+    pub const ALL: [FieldKind; 16] = [
         FieldKind::FirstName,
         FieldKind::LastName,
         FieldKind::FullName,
@@ -50,6 +53,7 @@ impl FieldKind {
         FieldKind::Id,
         FieldKind::Text,
         FieldKind::Country,
+        FieldKind::Note,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -69,6 +73,7 @@ impl FieldKind {
             FieldKind::Id => "id",
             FieldKind::Text => "text",
             FieldKind::Country => "country",
+            FieldKind::Note => "note",
         }
     }
 }
@@ -99,6 +104,22 @@ pub struct RawConfig {
     pub matching: RawMatch,
     #[serde(default)]
     pub source: Vec<RawSource>,
+    #[serde(default)]
+    pub attention: RawAttention,
+}
+
+/// `[attention]`: when a customer goes on the attention list (see `attention`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAttention {
+    pub support_cases: Option<u32>,
+    pub support_window_days: Option<u32>,
+    pub claims_per_serial: Option<u32>,
+    pub loyal_systems: Option<u32>,
+    pub loyal_support_cases: Option<u32>,
+    pub loyal_window_days: Option<u32>,
+    /// The day the windows end (default: the newest event date in the exports).
+    pub as_of: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -122,6 +143,8 @@ pub struct RawMatch {
 #[serde(deny_unknown_fields)]
 pub struct RawSource {
     pub name: Option<String>,
+    /// What the system is: `support`, `warranty`, `billing`, `shop` or `other`.
+    pub kind: Option<String>,
     pub path: Option<String>,
     pub record_id: Option<String>,
     pub delimiter: Option<String>,
@@ -179,10 +202,76 @@ pub const DEFAULT_MAX_REJECTED_SHARE: f64 = 0.5;
 /// sample is held in memory.
 pub const MAX_U_SAMPLE_PAIRS: usize = 100_000_000;
 
+/// What kind of system a source is; the attention list counts support cases and
+/// warranty claims by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SystemKind {
+    Support,
+    Warranty,
+    Billing,
+    Shop,
+    #[default]
+    Other,
+}
+
+impl SystemKind {
+    pub const ALL: [SystemKind; 5] = [
+        SystemKind::Support,
+        SystemKind::Warranty,
+        SystemKind::Billing,
+        SystemKind::Shop,
+        SystemKind::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SystemKind::Support => "support",
+            SystemKind::Warranty => "warranty",
+            SystemKind::Billing => "billing",
+            SystemKind::Shop => "shop",
+            SystemKind::Other => "other",
+        }
+    }
+}
+
+/// `[attention]`, validated: the rules' thresholds and windows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttentionConfig {
+    /// Support cases within `support_window_days` that flag a customer (default 3 in 30).
+    pub support_cases: u32,
+    pub support_window_days: u32,
+    /// Warranty claims on one serial that flag it (default 2); one claim and
+    /// `claims_per_serial` support cases on the serial flag it too.
+    pub claims_per_serial: u32,
+    /// A customer in this many systems (default 3) with `loyal_support_cases` support
+    /// cases (default 2) in the last `loyal_window_days` (default 60).
+    pub loyal_systems: u32,
+    pub loyal_support_cases: u32,
+    pub loyal_window_days: u32,
+    /// The last day of the windows; `None`: the newest event date in the exports.
+    pub as_of: Option<chrono::NaiveDate>,
+}
+
+impl Default for AttentionConfig {
+    fn default() -> Self {
+        AttentionConfig {
+            support_cases: 3,
+            support_window_days: 30,
+            claims_per_serial: 2,
+            loyal_systems: 3,
+            loyal_support_cases: 2,
+            loyal_window_days: 60,
+            as_of: None,
+        }
+    }
+}
+
 /// A validated source.
 #[derive(Debug, Clone)]
 pub struct SourceConfig {
     pub name: String,
+    /// `kind = "support" | "warranty" | "billing" | "shop" | "other"` (default other).
+    pub kind: SystemKind,
     pub path: PathBuf,
     pub record_id: String,
     pub record_id_column: usize,
@@ -248,6 +337,7 @@ pub struct Config {
     pub default_region: String,
     pub matching: MatchConfig,
     pub sources: Vec<SourceConfig>,
+    pub attention: AttentionConfig,
 }
 
 impl Config {
@@ -311,6 +401,8 @@ impl Config {
             ));
         }
 
+        let attention = validate_attention(&raw.attention, &mut problems);
+
         if raw.source.is_empty() {
             problems.push(
                 "no [[source]] is configured: add one [[source]] table per CSV export".into(),
@@ -368,6 +460,7 @@ impl Config {
                 overrides,
             },
             sources,
+            attention,
         })
     }
 
@@ -413,6 +506,20 @@ fn validate_source(
         }
         seen_names.push(name.clone());
     }
+    let kind = match s.kind.as_deref().map(str::trim) {
+        None => SystemKind::Other,
+        Some(k) => SystemKind::ALL
+            .into_iter()
+            .find(|x| x.as_str().eq_ignore_ascii_case(k))
+            .unwrap_or_else(|| {
+                problems.push(format!(
+                    "{at}: kind = {k:?} is not a kind of system{}; kinds are: {}",
+                    suggest(k, SystemKind::ALL.iter().map(|x| x.as_str())),
+                    SystemKind::ALL.map(|x| x.as_str()).join(", ")
+                ));
+                SystemKind::Other
+            }),
+    };
     let delimiter = match s.delimiter.as_deref() {
         None => None,
         Some("\\t") | Some("\t") | Some("tab") => Some(b'\t'),
@@ -587,6 +694,7 @@ fn validate_source(
     }
     Some(SourceConfig {
         name,
+        kind,
         path,
         record_id,
         record_id_column: record_id_column?,
@@ -600,6 +708,57 @@ fn validate_source(
         fields,
         recipient,
     })
+}
+
+fn validate_attention(raw: &RawAttention, problems: &mut Vec<String>) -> AttentionConfig {
+    let d = AttentionConfig::default();
+    let as_of = raw.as_of.as_deref().and_then(|t| {
+        chrono::NaiveDate::parse_from_str(t.trim(), "%Y-%m-%d")
+            .map_err(|_| {
+                problems.push(format!(
+                    "[attention] as_of = {t:?} must be a date written YYYY-MM-DD"
+                ))
+            })
+            .ok()
+    });
+    let mut count = |key: &str, value: Option<u32>, default: u32, max: u32| -> u32 {
+        let v = value.unwrap_or(default);
+        if !(1..=max).contains(&v) {
+            problems.push(format!(
+                "[attention] {key} = {v} must be between 1 and {max}"
+            ));
+        }
+        v
+    };
+    AttentionConfig {
+        support_cases: count("support_cases", raw.support_cases, d.support_cases, 10_000),
+        support_window_days: count(
+            "support_window_days",
+            raw.support_window_days,
+            d.support_window_days,
+            36_500,
+        ),
+        claims_per_serial: count(
+            "claims_per_serial",
+            raw.claims_per_serial,
+            d.claims_per_serial,
+            10_000,
+        ),
+        loyal_systems: count("loyal_systems", raw.loyal_systems, d.loyal_systems, 1_000),
+        loyal_support_cases: count(
+            "loyal_support_cases",
+            raw.loyal_support_cases,
+            d.loyal_support_cases,
+            10_000,
+        ),
+        loyal_window_days: count(
+            "loyal_window_days",
+            raw.loyal_window_days,
+            d.loyal_window_days,
+            36_500,
+        ),
+        as_of,
+    }
 }
 
 /// "; did you mean `X`?" for the closest candidate, if any is close.

@@ -745,6 +745,21 @@ fn normalize_row(
                     p.ids.extend(v.map(Into::into));
                 }
             }
+            FieldKind::Note => {
+                for &c in cols {
+                    let raw = value(c, kind, &mut st);
+                    let raw = raw.trim();
+                    let ok = !raw.is_empty() && !normalize::is_placeholder(raw);
+                    accept(kind, ok, &mut st);
+                    if ok {
+                        let note = d.note.get_or_insert_with(Default::default);
+                        if !note.is_empty() {
+                            note.push_str(" · ");
+                        }
+                        note.push_str(raw);
+                    }
+                }
+            }
             FieldKind::Text => {
                 for &c in cols {
                     let raw = value(c, kind, &mut st);

@@ -9,6 +9,7 @@
 //! [`resolve`] composes them; the side commands reuse them: [`explain`], [`lookup`],
 //! [`evaluate`], [`generate`].
 
+pub mod attention;
 pub mod candidates;
 pub mod cluster;
 pub mod compare;
@@ -102,6 +103,8 @@ pub struct Resolution {
     pub default_region: String,
     /// What the steward's overrides did (with `[match] overrides`).
     pub overrides: Option<overrides::OverrideStats>,
+    /// Customers who need a call back (`attention.csv`), worst first.
+    pub attention: Vec<attention::Flag>,
     pub timings: Vec<(&'static str, f64)>,
 }
 
@@ -312,6 +315,8 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         .zip(&ids.ids)
         .map(|(recs, id)| golden::golden_record(&data, id, recs))
         .collect();
+    let kinds: Vec<config::SystemKind> = config.sources.iter().map(|s| s.kind).collect();
+    let attention = attention::flags(&data, &customers, &ids.ids, &kinds, &config.attention);
     t.lap("golden");
 
     Ok(Resolution {
@@ -332,6 +337,7 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         model_best,
         default_region: config.default_region.clone(),
         overrides: override_stats,
+        attention,
         timings: t.0,
     })
 }

@@ -54,6 +54,8 @@ pub struct Answer {
     /// A steward's decisions (`overrides.csv`) naming any of the listed records.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub overrides: Vec<StewardRow>,
+    /// Why this customer is on the attention list (`attention.csv`), if it is.
+    pub attention: Vec<crate::attention::Flag>,
 }
 
 /// A row of the run's `overrides.csv`, as the agent sees it on a customer's card.
@@ -90,6 +92,9 @@ pub struct Lookup {
     /// The steward's decisions of the run's config (none when it has no overrides file,
     /// or the config or file can no longer be read).
     steward: Vec<crate::overrides::Override>,
+    /// The run's attention list, worst first, and where each customer's rows are.
+    attention: Vec<crate::attention::Flag>,
+    attention_of: std::collections::HashMap<String, std::ops::Range<usize>>,
     phones: std::sync::Mutex<PhoneNormalizer>,
 }
 
@@ -120,11 +125,23 @@ impl Lookup {
             })
             .map(|o| o.rows)
             .unwrap_or_default();
+        let attention = crate::attention::read(&out.join("attention.csv"))?;
+        let mut attention_of = std::collections::HashMap::new();
+        let mut i = 0;
+        while i < attention.len() {
+            let from = i;
+            while i < attention.len() && attention[i].golden_id == attention[from].golden_id {
+                i += 1;
+            }
+            attention_of.insert(attention[from].golden_id.clone(), from..i);
+        }
         Ok(Lookup {
             searcher: index.searcher(),
             store,
             out: out.to_path_buf(),
             steward,
+            attention,
+            attention_of,
             phones: std::sync::Mutex::new(PhoneNormalizer::new(region)),
         })
     }
@@ -170,6 +187,19 @@ impl Lookup {
         (exact, fuzzy)
     }
 
+    /// The attention list of the run, worst first (rows of one customer together).
+    pub fn attention(&self) -> &[crate::attention::Flag] {
+        &self.attention
+    }
+
+    /// The attention rows of one customer.
+    pub fn attention_of(&self, golden_id: &str) -> Vec<crate::attention::Flag> {
+        self.attention_of
+            .get(golden_id)
+            .map(|r| self.attention[r.clone()].to_vec())
+            .unwrap_or_default()
+    }
+
     /// The steward's rows that name any of `records`.
     fn steward_rows(&self, records: &[RecordView]) -> Vec<StewardRow> {
         let named = |(s, id): &(String, String)| {
@@ -211,6 +241,7 @@ impl Lookup {
                 rank: 1,
                 confidence: 1.0,
                 overrides: self.steward_rows(&records),
+                attention: self.attention_of(&golden.golden_id),
                 golden,
                 records,
                 id_status: Some(status.clone()),
@@ -279,6 +310,7 @@ impl Lookup {
                         0.0
                     },
                     overrides: self.steward_rows(&records),
+                    attention: self.attention_of(&golden.golden_id),
                     golden,
                     records,
                     id_status: None,

@@ -1,6 +1,6 @@
 //! Output: writes a [`Resolution`] into the output folder — `mapping.csv`, `golden.csv`,
 //! `cases.csv`, `links.csv`, `rejected.csv`, `model.json`, `run.json`, `state.json`,
-//! `changes.csv` (with a previous run), `pairs.csv` (on request) and the lookup index in
+//! `changes.csv` (with a previous run), `attention.csv`, `review.csv`, `pairs.csv` (on request) and the lookup index in
 //! `index/`.
 //!
 //! Everything is written into a temporary sibling folder first and renamed into place
@@ -160,6 +160,13 @@ fn write_all(
             }
             by_kind
         }),
+        attention: {
+            let mut by_reason = std::collections::BTreeMap::new();
+            for f in &res.attention {
+                *by_reason.entry(f.reason.as_str().to_string()).or_insert(0) += 1;
+            }
+            by_reason
+        },
         cluster_sizes: size_histogram(&res.customers),
         seconds,
         threads: rayon::current_num_threads(),
@@ -290,6 +297,11 @@ fn write_tables(
         )?;
     }
     write_review(res, &dir.join("review.csv"))?;
+    write_csv(
+        &dir.join("attention.csv"),
+        &crate::attention::HEADER,
+        res.attention.iter().map(|f| f.row()),
+    )?;
     if options.emit_pairs {
         write_pairs(res, &dir.join("pairs.csv"), &offsets, &members)?;
     }

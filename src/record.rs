@@ -84,6 +84,8 @@ pub struct Display {
     pub phone: Option<Shown>,
     pub address: Option<Shown>,
     pub serials: Vec<Shown>,
+    /// `note` columns as written (a ticket's subject), joined by " · ": timeline only.
+    pub note: Option<CompactString>,
 }
 
 /// One accepted row of one source.

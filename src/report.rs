@@ -49,6 +49,9 @@ pub struct RunReport {
     /// With `[match] overrides`: what the steward's decisions did.
     #[serde(default)]
     pub overrides: Option<crate::overrides::OverrideStats>,
+    /// Customers on the attention list (`attention.csv`) by reason.
+    #[serde(default)]
+    pub attention: std::collections::BTreeMap<String, u64>,
     pub cluster_sizes: Vec<(String, u64)>,
     pub seconds: Vec<(String, f64)>,
     pub threads: usize,

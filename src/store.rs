@@ -53,6 +53,8 @@ pub struct RecordView {
     pub serials: String,
     pub address: String,
     pub cases: String,
+    /// The record's `note` columns (a ticket's subject).
+    pub note: String,
 }
 
 /// The lookup index: the run's candidate index (one tantivy document per profile, with
@@ -123,6 +125,7 @@ pub fn write(res: &Resolution, goldens: &[GoldenRecord], dir: &Path) -> Result<(
                         .join(";"),
                     &raw(&d.address),
                     &rec.cases.join(";"),
+                    d.note.as_deref().unwrap_or(""),
                 ])
                 .map_err(err)?;
         }
@@ -282,6 +285,7 @@ impl Store {
                         serials: f(6),
                         address: f(7),
                         cases: f(8),
+                        note: f(9),
                     }
                 })
                 .collect()

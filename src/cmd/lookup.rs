@@ -209,6 +209,9 @@ fn print_answers(out: &mut impl Write, answers: &[Answer]) -> std::io::Result<()
         if a.rank > 1 {
             continue;
         }
+        for f in &a.attention {
+            writeln!(out, "   ! {}: {}", f.reason.as_str(), f.detail)?;
+        }
         let contact: Vec<String> = [
             ("email", &g.email),
             ("phone", &g.phone),
@@ -234,6 +237,7 @@ fn print_answers(out: &mut impl Write, answers: &[Answer]) -> std::io::Result<()
                 r.phone.as_str(),
                 r.email.as_str(),
                 r.serials.as_str(),
+                r.note.as_str(),
             ]
             .into_iter()
             .filter(|v| !v.is_empty())

@@ -182,15 +182,19 @@ pub fn generate(customers: u64, seed: u64, out: &Path) -> Result<Generated> {
         let mut tickets = Vec::new();
         if present[2] {
             // Most customers call once or twice; a customer with a failing device calls again and again.
-            let n = if rng.gen_bool(0.1) {
+            // Their tickets come days apart, about the same failure (an episode).
+            let repeat = rng.gen_bool(0.1);
+            let n = if repeat {
                 rng.gen_range(4..=12)
             } else {
                 rng.gen_range(1..=2)
             };
+            let mut episode = vendors::Episode::default();
             for _ in 0..n {
                 ticket_no += rng.gen_range(1..40);
                 tickets.push(format!("T-{ticket_no}"));
-                support_row(&mut w, c, &tickets[tickets.len() - 1], &mut rng)?;
+                let e = repeat.then_some(&mut episode);
+                support_row(&mut w, c, &tickets[tickets.len() - 1], e, &mut rng)?;
                 counters[2] += 1;
             }
         }

@@ -236,10 +236,19 @@ pub(super) fn billing_row(w: &mut Writers, c: &Customer, rng: &mut ChaCha8Rng) -
     w.row(1, c, fields, rng)
 }
 
+/// The tickets of a customer whose device keeps failing: one subject, each ticket 1 to
+/// 10 days after the one before.
+#[derive(Default)]
+pub(super) struct Episode {
+    start: Option<(chrono::NaiveDate, &'static str)>,
+    days: i64,
+}
+
 pub(super) fn support_row(
     w: &mut Writers,
     c: &Customer,
     case: &str,
+    episode: Option<&mut Episode>,
     rng: &mut ChaCha8Rng,
 ) -> Result<()> {
     let (first, last) = (
@@ -262,7 +271,25 @@ pub(super) fn support_row(
     } else {
         serial
     };
-    let (y, m, d) = event_date(rng);
+    let (mut y, mut m, mut d) = event_date(rng);
+    // The draws are the same with or without an episode, so that every other value of
+    // the exports stays as it was.
+    let episode_date = |episode: &mut Episode, y: i32, m: u32, d: u32| {
+        let drawn = chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default();
+        match episode.start {
+            None => drawn,
+            Some((start, _)) => {
+                episode.days += 1 + i64::from(d % 10);
+                start + chrono::Duration::days(episode.days)
+            }
+        }
+    };
+    let mut episode = episode;
+    if let Some(e) = episode.as_deref_mut() {
+        use chrono::Datelike;
+        let day = episode_date(e, y, m, d);
+        (y, m, d) = (day.year(), day.month(), day.day());
+    }
     let fields = vec![
         case.to_string(),
         noisy(&name, rng),
@@ -291,7 +318,19 @@ pub(super) fn support_row(
             rng.gen_range(8..18),
             rng.gen_range(0..60)
         ),
-        SUBJECTS.choose(rng).unwrap_or(&"").to_string(),
+        {
+            let drawn: &'static str = SUBJECTS.choose(rng).copied().unwrap_or("");
+            match episode {
+                Some(e) => {
+                    let start = e.start.get_or_insert((
+                        chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default(),
+                        drawn,
+                    ));
+                    start.1.to_string()
+                }
+                None => drawn.to_string(),
+            }
+        },
     ];
     let mut fields = fields;
     if rng.gen_bool(P_PLACEHOLDER_ROW) {
