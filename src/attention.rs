@@ -174,8 +174,12 @@ pub fn flags(
     per_customer.into_iter().flatten().collect()
 }
 
-/// The case number a record is known by: its first case number, or its record id.
+/// The case number a record is known by: its record id when that is one of its case
+/// numbers (a claim that cites a ticket is known by the claim), else its first one.
 fn case_of(r: &Record) -> &str {
+    if r.cases.contains(&r.record_id) {
+        return &r.record_id;
+    }
     r.cases.first().map_or(r.record_id.as_str(), |c| c.as_str())
 }
 

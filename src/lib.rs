@@ -14,6 +14,7 @@ pub mod candidates;
 pub mod cluster;
 pub mod compare;
 pub mod config;
+pub mod desk;
 pub mod error;
 pub mod evaluate;
 pub mod explain;

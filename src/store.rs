@@ -154,6 +154,9 @@ pub struct Store {
     customers: Vec<u8>,
     profiles: Vec<u8>,
     dir: PathBuf,
+    /// Golden ID → customer, read from `golden.csv` on the first lookup by ID (a
+    /// long-running desk asks many; a one-off `lookup` asks one).
+    by_id: std::sync::OnceLock<std::collections::HashMap<compact_str::CompactString, u32>>,
 }
 
 impl Store {
@@ -175,6 +178,7 @@ impl Store {
             customers,
             profiles,
             dir: dir.to_path_buf(),
+            by_id: std::sync::OnceLock::new(),
         })
     }
 
@@ -212,9 +216,21 @@ impl Store {
             .collect()
     }
 
-    /// The customer whose golden ID is `id`, by a scan of the golden rows (one per
-    /// customer, in customer order).
+    /// The customer whose golden ID is `id` (golden rows are one per customer, in
+    /// customer order; the map of them is made by the first call).
     pub fn customer_by_id(&self, id: &str) -> Result<Option<u64>> {
+        if self.by_id.get().is_none() {
+            let map = self.read_ids()?;
+            let _ = self.by_id.set(map);
+        }
+        Ok(self
+            .by_id
+            .get()
+            .and_then(|m| m.get(id))
+            .map(|&c| u64::from(c)))
+    }
+
+    fn read_ids(&self) -> Result<std::collections::HashMap<compact_str::CompactString, u32>> {
         let path = self.dir.join(LOOKUP_GOLDEN);
         let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
         let mut reader = csv::ReaderBuilder::new()
@@ -222,17 +238,18 @@ impl Store {
             .flexible(true)
             .from_reader(BufReader::new(file));
         let mut row = csv::ByteRecord::new();
-        let mut c = 0u64;
+        let mut map = std::collections::HashMap::new();
+        let mut c = 0u32;
         while reader
             .read_byte_record(&mut row)
             .map_err(|e| Error::input(&path, e.to_string()))?
         {
-            if row.get(0) == Some(id.as_bytes()) {
-                return Ok(Some(c));
+            if let Some(id) = row.get(0).and_then(|b| std::str::from_utf8(b).ok()) {
+                map.insert(id.into(), c);
             }
             c += 1;
         }
-        Ok(None)
+        Ok(map)
     }
 
     /// Reads the golden row and (optionally) the record rows of customer `c`.

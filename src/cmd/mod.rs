@@ -6,6 +6,7 @@ pub mod generate;
 pub mod lookup;
 pub mod progress;
 pub mod run;
+pub mod serve;
 
 use std::process::ExitCode;
 
@@ -34,6 +35,9 @@ pub enum Command {
     Explain(explain::Args),
     /// Find a customer's whole history by phone, e-mail, serial, name or case number.
     Lookup(lookup::Args),
+    /// Serve the agent desk: a customer's whole history in the browser, and the
+    /// attention list (HTTP, read-only, loopback unless a token is set).
+    Serve(serve::Args),
     /// Score a mapping against ground truth (precision, recall, F1).
     Evaluate(evaluate::Args),
     /// Write synthetic exports with ground truth, for testing and benchmarks.
@@ -58,6 +62,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(a) => run::run(a, cli.quiet),
         Command::Explain(a) => explain::run(a),
         Command::Lookup(a) => lookup::run(a),
+        Command::Serve(a) => serve::run(a, cli.quiet),
         Command::Evaluate(a) => evaluate::run(a),
         Command::Generate(a) => generate::run(a, cli.quiet),
         Command::Completions { shell } => {

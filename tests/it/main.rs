@@ -4,6 +4,7 @@
 mod architecture;
 mod candidates;
 mod cli;
+mod desk;
 mod ingest;
 mod snapshots;
 mod util;
