@@ -20,6 +20,24 @@ pub use crate::store::{GoldenView, RecordView};
 
 /// Profiles fetched per requested answer.
 const PROFILES_PER_ANSWER: usize = 8;
+/// Customers whose best score is within this share of the top score match the query
+/// equally well (scores of one value differ by field lengths only).
+const TIED_SCORE: f32 = 0.05;
+
+/// A score ordered by `total_cmp`, for sort keys.
+#[derive(PartialEq)]
+struct OrdScore(f32);
+impl Eq for OrdScore {}
+impl PartialOrd for OrdScore {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for OrdScore {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
 
 /// A golden ID as idresolve writes them (`G` and digits): a query to look up by ID.
 pub fn looks_like_golden_id(text: &str) -> bool {
@@ -276,8 +294,24 @@ impl Lookup {
                 }
             }
         }
-        // Profile hits come best first, so each customer kept its best score.
+        // Profile hits come best first, so each customer kept its best score. Customers
+        // who match about equally well (a household's shared phone, two namesakes) are
+        // ordered by how many records they have: the caller is more likely the one who
+        // is in touch more often.
         hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.ord.cmp(&b.ord)));
+        if let Some(best) = hits.first().map(|h| h.score) {
+            let tier = hits
+                .iter()
+                .take_while(|h| h.score >= best * (1.0 - TIED_SCORE))
+                .count();
+            hits[..tier].sort_by_key(|h| {
+                (
+                    std::cmp::Reverse(self.store.record_count(h.ord)),
+                    std::cmp::Reverse(OrdScore(h.score)),
+                    h.ord,
+                )
+            });
+        }
         hits.truncate(limit);
         if hits.is_empty() {
             return Ok(Vec::new());

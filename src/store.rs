@@ -252,6 +252,16 @@ impl Store {
         Ok(map)
     }
 
+    /// How many records customer `c` has (0 for a customer the store does not hold).
+    pub fn record_count(&self, c: u64) -> u32 {
+        let at = c as usize * CUSTOMER_ENTRY_BYTES + 16;
+        self.customers
+            .get(at..at + 4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_le_bytes)
+            .unwrap_or(0)
+    }
+
     /// Reads the golden row and (optionally) the record rows of customer `c`.
     pub fn customer(&self, c: u64, with_records: bool) -> Result<(GoldenView, Vec<RecordView>)> {
         let at = c as usize * CUSTOMER_ENTRY_BYTES;

@@ -50,7 +50,12 @@ pub fn run(args: Args, quiet: bool) -> anyhow::Result<ExitCode> {
     let desk = super::guard_damaged(&out, || {
         Desk::open(&out, token.clone(), !(quiet || args.no_request_log))
     })?;
+    // Lookups read files and search the index synchronously, on tokio's blocking pool: a
+    // few threads per core keep the cores busy without piling up runnable threads.
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cores)
+        .max_blocking_threads(4 * cores)
         .enable_all()
         .thread_name("idresolve-desk")
         .build()?;
