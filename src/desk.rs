@@ -310,7 +310,7 @@ fn params(raw: Option<&str>) -> Result<Params, String> {
 fn customer_json(a: &Answer) -> Value {
     let g = &a.golden;
     // Newest first; records without a date last.
-    let mut records: Vec<&crate::store::RecordView> = a.records.iter().collect();
+    let mut records: Vec<&crate::lookup::RecordView> = a.records.iter().collect();
     records.sort_by(|x, y| match (x.date.is_empty(), y.date.is_empty()) {
         (false, false) => y.date.cmp(&x.date),
         (a, b) => a.cmp(&b),

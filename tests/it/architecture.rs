@@ -120,4 +120,14 @@ fn level_numbers_stay_in_compare_and_lookup_writes_nothing() {
     for banned in ["crate::output", "outdir", "write_"] {
         assert!(!lookup.contains(banned), "lookup.rs mentions {banned}");
     }
+    // The desk serves what lookup reads: no store, index or file of its own.
+    let graph = imports();
+    let desk: Vec<&String> = graph["desk"]
+        .iter()
+        .filter(|m| !["lookup", "attention", "error"].contains(&m.as_str()))
+        .collect();
+    assert!(desk.is_empty(), "desk imports {desk:?}");
+    for banned in ["std::fs", "File::", "outdir"] {
+        assert!(!read("desk.rs").contains(banned), "desk.rs mentions {banned}");
+    }
 }
