@@ -24,6 +24,9 @@ const PROFILES_PER_ANSWER: usize = 8;
 /// equally well (scores of one value differ by field lengths only).
 const TIED_SCORE: f32 = 0.05;
 
+/// Profiles read per whole key asked for, to find every customer holding it.
+const KEY_HOLDERS: usize = 200;
+
 /// A score ordered by `total_cmp`, for sort keys.
 #[derive(PartialEq)]
 struct OrdScore(f32);
@@ -165,31 +168,34 @@ impl Lookup {
     }
 
     /// The search terms of a query: exact ones and ones matched within one edit.
-    fn terms(&self, kind: QueryKind, text: &str) -> (Vec<String>, Vec<String>) {
+    /// The search terms of a query: exact ones, ones matched within one edit, and the
+    /// whole-value keys among the exact ones (a phone, an e-mail, a serial, a case).
+    fn terms(&self, kind: QueryKind, text: &str) -> (Vec<String>, Vec<String>, Vec<String>) {
         let mut exact = Vec::new();
         let mut fuzzy = Vec::new();
+        let mut keys = Vec::new();
         let any = kind == QueryKind::Any;
         if any || kind == QueryKind::Phone {
             if let Some(p) = self.phones.lock().ok().and_then(|mut n| n.normalize(text)) {
-                exact.push(term(TermKind::Phone, &p.e164));
+                keys.push(term(TermKind::Phone, &p.e164));
                 exact.push(format!("p7:{}", p.last7()));
             }
         }
         if any || kind == QueryKind::Email {
             if let Some(e) = normalize::normalize_email(text) {
-                exact.push(term(TermKind::Email, &e.address));
+                keys.push(term(TermKind::Email, &e.address));
                 exact.push(term(TermKind::EmailLocal, e.local()));
             }
         }
         if any || kind == QueryKind::Serial {
             if let Some(s) = normalize::normalize_serial(text) {
-                exact.push(term(TermKind::Serial, &s.key));
+                keys.push(term(TermKind::Serial, &s.key));
                 fuzzy.push(term(TermKind::SerialFolded, &s.folded));
             }
         }
         if any || kind == QueryKind::Case {
             if let Some(c) = normalize_code(text) {
-                exact.push(term(TermKind::Case, &c));
+                keys.push(term(TermKind::Case, &c));
             }
         }
         if any || kind == QueryKind::Name {
@@ -200,9 +206,10 @@ impl Lookup {
             profile_terms(&p, &mut name_terms);
             exact.extend(name_terms);
         }
+        exact.extend(keys.iter().cloned());
         exact.sort();
         exact.dedup();
-        (exact, fuzzy)
+        (exact, fuzzy, keys)
     }
 
     /// The attention list of the run, worst first (rows of one customer together).
@@ -276,16 +283,17 @@ impl Lookup {
         limit: usize,
         full: bool,
     ) -> Result<Vec<Answer>> {
-        let (exact, fuzzy) = self.terms(kind, text);
+        let (exact, fuzzy, keys) = self.terms(kind, text);
         // Hits are profiles; a customer scores as its best profile. Enough profiles are
         // fetched to fill `limit` customers in practice (a customer has a few profiles).
         let limit = limit.max(1);
         let profile_hits = self
             .searcher
             .search_fuzzy(&exact, &fuzzy, limit * PROFILES_PER_ANSWER);
+        // A customer scores as its best profile (hits come best first).
         let mut hits: Vec<Hit> = Vec::new();
         for h in profile_hits {
-            for c in self.store.customers_of(h.ord)? {
+            for (c, _) in self.store.customers_of(h.ord)? {
                 if !hits.iter().any(|x| x.ord == c) {
                     hits.push(Hit {
                         ord: c,
@@ -294,24 +302,62 @@ impl Lookup {
                 }
             }
         }
-        // Profile hits come best first, so each customer kept its best score. Customers
-        // who match about equally well (a household's shared phone, two namesakes) are
-        // ordered by how many records they have: the caller is more likely the one who
-        // is in touch more often.
-        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.ord.cmp(&b.ord)));
-        if let Some(best) = hits.first().map(|h| h.score) {
-            let tier = hits
+        // The customers holding a whole key asked for (the phone, the e-mail, the serial,
+        // the case number) come first: most records carrying it first, the caller is
+        // more likely the one in touch about it more often (a household's shared phone).
+        // Then the others by score; those who match about equally well (two namesakes)
+        // by how many records they have.
+        let mut holds: Vec<u32> = vec![0; hits.len()];
+        for key in &keys {
+            for h in self
+                .searcher
+                .search_fuzzy(std::slice::from_ref(key), &[], KEY_HOLDERS)
+            {
+                for (c, n) in self.store.customers_of(h.ord)? {
+                    match hits.iter().position(|x| x.ord == c) {
+                        Some(i) => holds[i] += n,
+                        None => {
+                            hits.push(Hit {
+                                ord: c,
+                                score: h.score,
+                            });
+                            holds.push(n);
+                        }
+                    }
+                }
+            }
+        }
+        let mut order: Vec<usize> = (0..hits.len()).collect();
+        order.sort_by(|&a, &b| {
+            (holds[b] > 0)
+                .cmp(&(holds[a] > 0))
+                .then(hits[b].score.total_cmp(&hits[a].score))
+                .then(hits[a].ord.cmp(&hits[b].ord))
+        });
+        let holders = holds.iter().filter(|&&n| n > 0).count();
+        order[..holders].sort_by_key(|&i| {
+            (
+                std::cmp::Reverse(holds[i]),
+                std::cmp::Reverse(self.store.record_count(hits[i].ord)),
+                std::cmp::Reverse(OrdScore(hits[i].score)),
+                hits[i].ord,
+            )
+        });
+        if let Some(best) = order.get(holders).map(|&i| hits[i].score) {
+            let rest = &mut order[holders..];
+            let tier = rest
                 .iter()
-                .take_while(|h| h.score >= best * (1.0 - TIED_SCORE))
+                .take_while(|&&i| hits[i].score >= best * (1.0 - TIED_SCORE))
                 .count();
-            hits[..tier].sort_by_key(|h| {
+            rest[..tier].sort_by_key(|&i| {
                 (
-                    std::cmp::Reverse(self.store.record_count(h.ord)),
-                    std::cmp::Reverse(OrdScore(h.score)),
-                    h.ord,
+                    std::cmp::Reverse(self.store.record_count(hits[i].ord)),
+                    std::cmp::Reverse(OrdScore(hits[i].score)),
+                    hits[i].ord,
                 )
             });
         }
+        let mut hits: Vec<Hit> = order.iter().map(|&i| hits[i]).collect();
         hits.truncate(limit);
         if hits.is_empty() {
             return Ok(Vec::new());

@@ -20,8 +20,9 @@ use crate::Resolution;
 pub const LOOKUP_CUSTOMERS: &str = "customers.bin";
 pub const LOOKUP_RECORDS: &str = "records.csv";
 pub const LOOKUP_GOLDEN: &str = "golden.csv";
-/// Customers of each indexed profile: `u64` profile count n, n + 1 `u64` offsets, `u32`
-/// customer ordinals.
+/// Customers of each indexed profile: `u64` profile count n, n + 1 `u64` offsets, m `u32`
+/// customer ordinals, then m `u32` counts: how many of the profile's records each of those
+/// customers holds (a file without the counts, from before them, reads as one each).
 pub const LOOKUP_PROFILES: &str = "profiles.bin";
 /// Bytes per customer in `customers.bin`: golden row offset, records offset, record count.
 pub const CUSTOMER_ENTRY_BYTES: usize = 20;
@@ -66,16 +67,17 @@ pub fn write(res: &Resolution, goldens: &[GoldenRecord], dir: &Path) -> Result<(
     // customers each profile's records belong to (a profile whose records did not link
     // is one customer per record).
     res.index.persist(dir)?;
-    let mut customers_of: Vec<Vec<u32>> = vec![Vec::new(); data.profiles.len()];
+    let mut customers_of: Vec<Vec<(u32, u32)>> = vec![Vec::new(); data.profiles.len()];
     for (c, recs) in res.customers.iter().enumerate() {
         for &r in recs {
             let list = &mut customers_of[data.records[r as usize].profile as usize];
-            if list.last() != Some(&(c as u32)) {
-                list.push(c as u32);
+            match list.last_mut() {
+                Some((last, n)) if *last == c as u32 => *n += 1,
+                _ => list.push((c as u32, 1)),
             }
         }
     }
-    let mut table = Vec::with_capacity(8 + 8 * (customers_of.len() + 1) + 4 * data.records.len());
+    let mut table = Vec::with_capacity(8 + 8 * (customers_of.len() + 1) + 8 * data.records.len());
     table.extend_from_slice(&(customers_of.len() as u64).to_le_bytes());
     let mut offset = 0u64;
     for list in &customers_of {
@@ -83,8 +85,11 @@ pub fn write(res: &Resolution, goldens: &[GoldenRecord], dir: &Path) -> Result<(
         offset += list.len() as u64;
     }
     table.extend_from_slice(&offset.to_le_bytes());
-    for c in customers_of.iter().flatten() {
+    for (c, _) in customers_of.iter().flatten() {
         table.extend_from_slice(&c.to_le_bytes());
+    }
+    for (_, n) in customers_of.iter().flatten() {
+        table.extend_from_slice(&n.to_le_bytes());
     }
     let path = dir.join(LOOKUP_PROFILES);
     outdir::write_private(&path, &table)?;
@@ -182,8 +187,8 @@ impl Store {
         })
     }
 
-    /// Customers holding records of profile `p`.
-    pub fn customers_of(&self, p: u64) -> Result<Vec<u64>> {
+    /// Customers holding records of profile `p`, each with how many of them.
+    pub fn customers_of(&self, p: u64) -> Result<Vec<(u64, u32)>> {
         let damaged = || {
             Error::input(
                 self.dir.join(LOOKUP_PROFILES),
@@ -195,6 +200,11 @@ impl Store {
                 self.profiles.get(i..i + 8)?.try_into().ok()?,
             ))
         };
+        let u32_at = |i: usize| -> Option<u32> {
+            Some(u32::from_le_bytes(
+                self.profiles.get(i..i + 4)?.try_into().ok()?,
+            ))
+        };
         let n = u64_at(0).ok_or_else(damaged)?;
         if p >= n {
             return Err(damaged());
@@ -203,15 +213,19 @@ impl Store {
             u64_at(8 + 8 * p as usize).ok_or_else(damaged)?,
             u64_at(16 + 8 * p as usize).ok_or_else(damaged)?,
         );
+        let total = u64_at(8 + 8 * n as usize).ok_or_else(damaged)? as usize;
         let base = 8 + 8 * (n as usize + 1);
+        let counts = base + 4 * total;
+        let with_counts = self.profiles.len() >= counts + 4 * total;
         (from..to)
             .map(|i| {
-                let at = base + 4 * i as usize;
-                self.profiles
-                    .get(at..at + 4)
-                    .and_then(|b| b.try_into().ok())
-                    .map(|b| u32::from_le_bytes(b) as u64)
-                    .ok_or_else(damaged)
+                let c = u32_at(base + 4 * i as usize).ok_or_else(damaged)?;
+                let k = if with_counts {
+                    u32_at(counts + 4 * i as usize).ok_or_else(damaged)?
+                } else {
+                    1
+                };
+                Ok((u64::from(c), k))
             })
             .collect()
     }

@@ -128,6 +128,9 @@ fn level_numbers_stay_in_compare_and_lookup_writes_nothing() {
         .collect();
     assert!(desk.is_empty(), "desk imports {desk:?}");
     for banned in ["std::fs", "File::", "outdir"] {
-        assert!(!read("desk.rs").contains(banned), "desk.rs mentions {banned}");
+        assert!(
+            !read("desk.rs").contains(banned),
+            "desk.rs mentions {banned}"
+        );
     }
 }
