@@ -24,6 +24,7 @@ pub mod golden;
 pub mod identity;
 pub mod index;
 pub mod ingest;
+pub mod init;
 pub mod lookup;
 pub mod mapping;
 pub mod model;

@@ -3,6 +3,7 @@
 pub mod evaluate;
 pub mod explain;
 pub mod generate;
+pub mod init;
 pub mod lookup;
 pub mod progress;
 pub mod run;
@@ -29,6 +30,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Draft a config (resolve.toml) from the exports: columns placed by name and values.
+    Init(init::Args),
     /// Resolve the exports named in a config into golden customer IDs.
     Run(run::Args),
     /// Show why two records of a finished run were (or were not) linked.
@@ -59,6 +62,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             .map_err(|e| idresolve::Error::Usage(format!("--threads: {e}")))?;
     }
     match cli.command {
+        Command::Init(a) => init::run(a),
         Command::Run(a) => run::run(a, cli.quiet),
         Command::Explain(a) => explain::run(a),
         Command::Lookup(a) => lookup::run(a),

@@ -44,6 +44,17 @@ pub fn parse_region(code: &str) -> Option<Region> {
     Region::from_str(&code.trim().to_ascii_uppercase()).ok()
 }
 
+/// Whether `raw` is a number libphonenumber holds valid when read in `region` (one
+/// written with `+` is read as written): how `init` tells a export's phone region.
+pub fn is_valid_in(raw: &str, region: Region) -> bool {
+    let main = strip_extension(raw).trim();
+    if main.is_empty() || is_placeholder(main) {
+        return false;
+    }
+    phonenumber::parse((!main.starts_with('+')).then_some(region), main)
+        .is_ok_and(|n| phonenumber::is_valid(&n))
+}
+
 /// Normalizes phone numbers with a default region and a cache of parsed digit strings.
 pub struct PhoneNormalizer {
     region: Region,

@@ -6,5 +6,6 @@ mod candidates;
 mod cli;
 mod desk;
 mod ingest;
+mod init;
 mod snapshots;
 mod util;
