@@ -21,6 +21,7 @@ pub mod explain;
 pub mod export;
 pub mod generate;
 pub mod golden;
+pub mod htmlreport;
 pub mod identity;
 pub mod index;
 pub mod ingest;

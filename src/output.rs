@@ -172,6 +172,7 @@ fn write_all(
         threads: rayon::current_num_threads(),
     };
     report.save(dir)?;
+    crate::htmlreport::write(res, &report, &dir.join("report.html"))?;
     Ok(report)
 }
 
@@ -402,21 +403,47 @@ fn write_review(res: &Resolution, path: &Path) -> Result<()> {
 }
 
 fn write_pairs(res: &Resolution, path: &Path, offsets: &[u32], members: &[u32]) -> Result<()> {
+    use crate::compare::{compare_with, MISSING, N, SPECS};
+    use rayon::prelude::*;
     let data = &res.data;
     let mut w = csv_writer(path)?;
-    w.write_record(PAIRS_CSV_HEADER)
-        .map_err(|e| csv_error(path, e))?;
+    // The pair columns, then one column per comparison with the level the pair reached.
+    let mut header: Vec<&str> = PAIRS_CSV_HEADER.to_vec();
+    header.extend(SPECS.iter().map(|s| s.name));
+    w.write_record(&header).map_err(|e| csv_error(path, e))?;
     let recs = |p: u32| &members[offsets[p as usize] as usize..offsets[p as usize + 1] as usize];
-    let mut rows: Vec<(u32, u32, f32, &str)> = Vec::new();
-    for (e, d) in res.edges.iter().zip(&res.clustering.decisions) {
+    let levels_of = |a: u32, b: u32| {
+        compare_with(
+            &data.profiles[a as usize],
+            &data.profiles[b as usize],
+            &res.shared,
+        )
+        .levels
+    };
+    // Levels per edge and per profile compared with itself, computed once each.
+    let edge_levels: Vec<[u8; N]> = res.edges.par_iter().map(|e| levels_of(e.a, e.b)).collect();
+    let self_levels: Vec<Option<[u8; N]>> = (0..data.profiles.len() as u32)
+        .into_par_iter()
+        .map(|p| (recs(p).len() > 1).then(|| levels_of(p, p)))
+        .collect();
+    let mut rows: Vec<(u32, u32, f32, &str, &[u8; N])> = Vec::new();
+    for ((e, d), l) in res
+        .edges
+        .iter()
+        .zip(&res.clustering.decisions)
+        .zip(&edge_levels)
+    {
         for &a in recs(e.a) {
             for &b in recs(e.b) {
-                rows.push((a.min(b), a.max(b), e.weight, d.as_str()));
+                rows.push((a.min(b), a.max(b), e.weight, d.as_str(), l));
             }
         }
     }
     for p in 0..data.profiles.len() as u32 {
         let rs = recs(p);
+        let Some(l) = &self_levels[p as usize] else {
+            continue;
+        };
         let decision = if res.clustering.linked[p as usize] {
             "same profile"
         } else {
@@ -424,23 +451,32 @@ fn write_pairs(res: &Resolution, path: &Path, offsets: &[u32], members: &[u32]) 
         };
         for (i, &a) in rs.iter().enumerate() {
             for &b in &rs[i + 1..] {
-                rows.push((a.min(b), a.max(b), res.self_weight[p as usize], decision));
+                rows.push((a.min(b), a.max(b), res.self_weight[p as usize], decision, l));
             }
         }
     }
     rows.sort_by_key(|r| (r.0, r.1));
-    for (a, b, weight, decision) in rows {
+    let mut record: Vec<String> = Vec::with_capacity(header.len());
+    for (a, b, weight, decision, levels) in rows {
         let (ra, rb) = (&data.records[a as usize], &data.records[b as usize]);
-        w.write_record([
-            data.sources[ra.source as usize].as_str(),
-            ra.record_id.as_str(),
-            data.sources[rb.source as usize].as_str(),
-            rb.record_id.as_str(),
-            &format!("{weight:.3}"),
-            &prob(weight),
-            decision,
-        ])
-        .map_err(|e| csv_error(path, e))?;
+        record.clear();
+        record.extend([
+            data.sources[ra.source as usize].clone(),
+            ra.record_id.to_string(),
+            data.sources[rb.source as usize].clone(),
+            rb.record_id.to_string(),
+            format!("{weight:.3}"),
+            prob(weight),
+            decision.to_string(),
+        ]);
+        record.extend(levels.iter().zip(SPECS.iter()).map(|(&l, spec)| {
+            if l == MISSING {
+                "missing".to_string()
+            } else {
+                spec.levels[l as usize].to_string()
+            }
+        }));
+        w.write_record(&record).map_err(|e| csv_error(path, e))?;
     }
     w.flush().map_err(|e| Error::io(path, e))
 }

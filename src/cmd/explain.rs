@@ -17,6 +17,10 @@ pub struct Args {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    /// Also write the pair's waterfall as a web page to this file (a new file: an
+    /// existing one is never replaced).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -27,6 +31,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     })?;
     for w in &e.warnings {
         eprintln!("warning: {w}");
+    }
+    if let Some(path) = &args.html {
+        write_html(path, &e)?;
     }
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&e)?)?;
@@ -79,4 +86,48 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         )?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn write_html(path: &std::path::Path, e: &idresolve::explain::Explanation) -> anyhow::Result<()> {
+    let side = |r: &idresolve::explain::ExplainedRecord| {
+        let value = |k: &str| {
+            r.values
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        let contact = [value("email"), value("phone")]
+            .into_iter()
+            .filter(|v| !v.is_empty())
+            .collect::<Vec<_>>()
+            .join(" · ");
+        serde_json::json!({
+            "source": r.source,
+            "record_id": r.record_id,
+            "name": value("name"),
+            "contact": contact,
+        })
+    };
+    let title = format!(
+        "{}:{} and {}:{} — {} ({:.3})",
+        e.a.source, e.a.record_id, e.b.source, e.b.record_id, e.how, e.match_probability
+    );
+    let fall = idresolve::htmlreport::waterfall(e.prior_weight, &e.contributions, e.threshold);
+    let page = idresolve::htmlreport::waterfall_page(&title, [side(&e.a), side(&e.b)], fall)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|err| {
+            let why = if err.kind() == std::io::ErrorKind::AlreadyExists {
+                "exists; explain never replaces a file (choose another name)".to_string()
+            } else {
+                err.to_string()
+            };
+            idresolve::Error::Usage(format!("--html {}: {why}", path.display()))
+        })?;
+    f.write_all(page.as_bytes())?;
+    eprintln!("wrote {}", path.display());
+    Ok(())
 }

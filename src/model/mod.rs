@@ -297,6 +297,46 @@ pub fn expected_best_threshold(weights: &[f32]) -> Option<ExpectedQuality> {
     })
 }
 
+/// What the model expects at each of `thresholds` (match probabilities) over these pair
+/// weights, as [`expected_best_threshold`] reckons it: a curve for choosing a threshold
+/// without labels.
+pub fn expected_quality_curve(weights: &[f32], thresholds: &[f64]) -> Vec<ExpectedQuality> {
+    let mut p: Vec<f64> = weights
+        .iter()
+        .filter(|x| !x.is_nan())
+        .map(|&x| probability(x as f64))
+        .collect();
+    p.sort_by(|a, b| b.total_cmp(a));
+    let total: f64 = p.iter().sum();
+    // Running sums over the sorted probabilities.
+    let mut prefix = Vec::with_capacity(p.len() + 1);
+    prefix.push(0.0);
+    for &x in &p {
+        prefix.push(prefix.last().copied().unwrap_or(0.0) + x);
+    }
+    thresholds
+        .iter()
+        .map(|&t| {
+            let above = p.partition_point(|&x| x >= t);
+            let tp = prefix[above];
+            let fp = above as f64 - tp;
+            let precision = if above > 0 { tp / above as f64 } else { 1.0 };
+            let recall = if total > 0.0 { tp / total } else { 0.0 };
+            let f1 = if tp > 0.0 {
+                2.0 * tp / (2.0 * tp + fp + (total - tp))
+            } else {
+                0.0
+            };
+            ExpectedQuality {
+                threshold: t,
+                precision,
+                recall,
+                f1,
+            }
+        })
+        .collect()
+}
+
 /// Bounds of a threshold the model chooses: below even odds a link is more likely wrong
 /// than right; above 0.99 the model would be trusted to be sure of nearly nothing.
 pub const CHOSEN_THRESHOLD_RANGE: (f64, f64) = (0.5, 0.99);

@@ -147,6 +147,8 @@ fn same_output_for_one_and_two_threads() {
         "pairs.csv",
         "model.json",
         "rejected.csv",
+        "attention.csv",
+        "review.csv",
     ] {
         assert_eq!(
             fs::read(outs[0].join(f)).unwrap(),
@@ -154,6 +156,16 @@ fn same_output_for_one_and_two_threads() {
             "{f} differs between 1 and 2 threads"
         );
     }
+    // pairs.csv carries each comparison's level, for analysis in other tools.
+    let pairs = fs::read_to_string(outs[0].join("pairs.csv")).unwrap();
+    let header = pairs.lines().next().unwrap();
+    assert!(
+        header.ends_with(
+            ",first_name,last_name,email,phone,serial,dob,address,city,postcode,id,case,text"
+        ),
+        "{header}"
+    );
+    assert!(pairs.lines().nth(1).unwrap().split(',').count() >= 19);
 }
 
 #[test]

@@ -285,7 +285,7 @@ fn sigterm_stops_the_desk_cleanly() {
 }
 
 /// Chromium as the distribution installs it, if it is here.
-fn chromium() -> Option<PathBuf> {
+pub fn chromium() -> Option<PathBuf> {
     ["chromium", "chromium-browser", "google-chrome"]
         .iter()
         .flat_map(|name| {
@@ -300,7 +300,7 @@ fn chromium() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn headless(chromium: &Path, profile: &Path, args: &[&str]) -> std::process::Output {
+pub fn headless(chromium: &Path, profile: &Path, args: &[&str]) -> std::process::Output {
     Command::new(chromium)
         .args([
             "--headless",

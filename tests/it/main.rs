@@ -7,5 +7,6 @@ mod cli;
 mod desk;
 mod ingest;
 mod init;
+mod report;
 mod snapshots;
 mod util;
