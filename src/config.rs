@@ -147,6 +147,8 @@ pub struct RawSource {
     pub kind: Option<String>,
     pub path: Option<String>,
     pub record_id: Option<String>,
+    /// `csv`, `jsonl` or `parquet` (default: from the file's extension).
+    pub format: Option<String>,
     pub delimiter: Option<String>,
     /// Phone region of the source (default: `[normalize] default_region`).
     pub region: Option<String>,
@@ -275,6 +277,8 @@ pub struct SourceConfig {
     pub path: PathBuf,
     pub record_id: String,
     pub record_id_column: usize,
+    /// The file's format (`format = …`, else its extension).
+    pub format: crate::tabular::Format,
     pub delimiter: u8,
     pub header: Vec<String>,
     /// Phone region (ISO 3166 alpha-2, upper case).
@@ -608,7 +612,22 @@ fn validate_source(
             "{at}: max_rejected_share = {max_rejected_share} must be a share between 0 and 1"
         ));
     }
-    let (header, delimiter) = match export::read_header(&path, delimiter) {
+    let format = match s.format.as_deref() {
+        None => crate::tabular::Format::of_path(&path),
+        Some(f) => crate::tabular::Format::parse(f).unwrap_or_else(|| {
+            problems.push(format!(
+                "{at}: format = {f:?} is not a format; formats are: {}",
+                crate::tabular::Format::ALL.map(|f| f.as_str()).join(", ")
+            ));
+            crate::tabular::Format::of_path(&path)
+        }),
+    };
+    let read = if format == crate::tabular::Format::Csv {
+        export::read_header(&path, delimiter)
+    } else {
+        crate::tabular::header(&path, format).map(|h| (h, b','))
+    };
+    let (header, delimiter) = match read {
         Ok(h) => h,
         Err(message) => {
             problems.push(format!("{at}: {}: {message}", path.display()));
@@ -698,6 +717,7 @@ fn validate_source(
         path,
         record_id,
         record_id_column: record_id_column?,
+        format,
         delimiter,
         header,
         region,

@@ -247,6 +247,32 @@ pub fn score(truth: &[u32], predicted: &[u32]) -> Evaluation {
 
 /// Reads a CSV with a header and returns, per row, the values of the named columns.
 fn read_columns(path: &Path, columns: &[&str]) -> Result<Vec<Vec<String>>> {
+    if crate::tabular::Format::of_path(path) != crate::tabular::Format::Csv {
+        // A mapping or pairs table written as Parquet or JSON Lines.
+        let (header, rows) = crate::tables::read(path)?;
+        let idx: Vec<Option<usize>> = columns
+            .iter()
+            .map(|c| {
+                let (name, optional) = c.strip_suffix('?').map_or((*c, false), |n| (n, true));
+                match header.iter().position(|h| h == name) {
+                    Some(i) => Ok(Some(i)),
+                    None if optional => Ok(None),
+                    None => Err(Error::input(
+                        path,
+                        format!("column `{name}` not found (columns: {})", header.join(", ")),
+                    )),
+                }
+            })
+            .collect::<Result<_>>()?;
+        return Ok(rows
+            .into_iter()
+            .map(|row| {
+                idx.iter()
+                    .map(|i| i.and_then(|i| row.get(i).cloned()).unwrap_or_default())
+                    .collect()
+            })
+            .collect());
+    }
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .from_path(path)

@@ -72,12 +72,39 @@ pub fn parse_ref(s: &str) -> Result<(String, String)> {
         })
 }
 
-fn read_rows(path: &Path) -> Result<Vec<csv::StringRecord>> {
-    let mut r = csv::Reader::from_path(path)
-        .map_err(|e| Error::input(path, format!("cannot read: {e}")))?;
-    r.records()
-        .map(|row| row.map_err(|e| Error::input(path, e.to_string())))
-        .collect()
+/// Rows of a table of the run, in whichever format the run wrote it, with the
+/// `columns` asked for in that order.
+fn read_rows(path: &Path, columns: &[&str]) -> Result<Vec<Vec<String>>> {
+    let path = &if path.is_file() {
+        path.to_path_buf()
+    } else {
+        let stem = path.file_stem().map(|s| s.to_string_lossy().to_string());
+        path.parent()
+            .zip(stem)
+            .and_then(|(d, s)| crate::tables::find(d, &s))
+            .unwrap_or_else(|| path.to_path_buf())
+    };
+    if !path.is_file() {
+        return Err(Error::input(path, "cannot read: file not found"));
+    }
+    let (header, rows) = crate::tables::read(path)?;
+    let idx: Vec<usize> = columns
+        .iter()
+        .map(|c| {
+            header
+                .iter()
+                .position(|h| h == c)
+                .ok_or_else(|| Error::input(path, format!("column `{c}` not found")))
+        })
+        .collect::<Result<_>>()?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            idx.iter()
+                .map(|&i| row.get(i).cloned().unwrap_or_default())
+                .collect()
+        })
+        .collect())
 }
 
 /// Explains a pair of records of the run in `out`.
@@ -274,8 +301,15 @@ fn chain(data: &Dataset, links_csv: &Path, from: u32, to: u32) -> Result<Vec<Cha
         })
         .collect();
     let mut adjacency: HashMap<u32, Vec<(u32, f64, String, String)>> = HashMap::new();
-    for row in read_rows(links_csv)? {
-        let get = |i| row.get(i).unwrap_or("");
+    let columns = [
+        "source_a",
+        "record_id_a",
+        "source_b",
+        "record_id_b",
+        "match_weight",
+    ];
+    for row in read_rows(links_csv, &columns)? {
+        let get = |i: usize| row.get(i).map_or("", String::as_str);
         let (Some(&a), Some(&b)) = (by_id.get(&(get(0), get(1))), by_id.get(&(get(2), get(3))))
         else {
             continue;

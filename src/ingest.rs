@@ -25,6 +25,7 @@ use crate::normalize::{self, PhoneNormalizer};
 use crate::record::{
     Dataset, Display, FieldCounts, Profile, Record, Rejected, Shown, SourceCounts,
 };
+use crate::tabular::{Format, Row};
 use phonenumber::country::Id as Region;
 
 /// Interns profiles into [`Dataset::profiles`]: a table of (hash, ordinal) finds a
@@ -243,6 +244,7 @@ const R_FIELDS: &str = "wrong number of fields";
 const R_EMPTY_ID: &str = "empty record id";
 const R_DUPLICATE_ID: &str = "duplicate record id";
 const R_QUOTE: &str = "unbalanced quote";
+const R_FORMAT: &str = "unreadable row";
 
 /// Physical line numbers of byte offsets, counted forward (offsets only grow).
 struct Lines<'a> {
@@ -300,19 +302,10 @@ fn ingest_source(
     progress: &mut impl FnMut(u64),
 ) -> Result<SourceCounts> {
     let region = normalize::phone::parse_region(&source.region).unwrap_or(Region::US);
-    let export = read_export(&source.path, source.delimiter)?;
-    if export.header.len() != source.header.len() {
-        return Err(Error::input(
-            &source.path,
-            "the header changed while the run was starting; run again",
-        ));
-    }
-    let text = &export.text[..];
     let mut counts = SourceCounts {
         name: source.name.clone(),
         region: source.region.clone(),
         date_order: source.date_order.as_str().to_string(),
-        encoding: export.encoding.as_str().to_string(),
         ..Default::default()
     };
     (counts.file, counts.file_bytes, counts.file_modified) = file_fingerprint(&source.path);
@@ -344,11 +337,6 @@ fn ingest_source(
         batch.clear();
     };
     let width = source.header.len();
-    let mut lines = Lines {
-        text,
-        at: 0,
-        line: 1,
-    };
     let reject = |reason_class: &'static str,
                   reason: String,
                   line: u64,
@@ -367,60 +355,155 @@ fn ingest_source(
             raw: raw_text(raw),
         });
     };
-    let mut pos = export.body;
-    let mut row = csv::ByteRecord::new();
-    'restart: while pos < text.len() {
-        let mut reader = csv::ReaderBuilder::new()
-            .delimiter(export.delimiter)
-            .has_headers(false)
-            .flexible(true)
-            .from_reader(&text[pos..]);
-        loop {
-            let start_rel = reader.position().byte() as usize;
-            match reader.read_byte_record(&mut row) {
-                Ok(true) => {}
-                Ok(false) => break 'restart,
-                Err(e) => {
-                    // The csv crate only fails on I/O and UTF-8 (neither applies to
-                    // byte records in memory); treat it as a bad line all the same.
-                    let start = pos + start_rel;
-                    let end =
-                        memchr::memchr(b'\n', &text[start..]).map_or(text.len(), |i| start + i + 1);
-                    counts.rows += 1;
-                    let line = lines.of(start);
-                    reject(
-                        R_QUOTE,
-                        format!("cannot read CSV: {e}"),
-                        line,
-                        &text[start..end],
-                        data,
-                        &mut counts,
-                    );
-                    pos = end;
-                    continue 'restart;
-                }
-            }
-            let end_rel = reader.position().byte() as usize;
-            // The record starts after any blank lines the reader skipped.
-            let mut start = pos + start_rel;
-            while start < text.len() && matches!(text[start], b'\r' | b'\n') {
-                start += 1;
-            }
-            let end = (pos + end_rel).max(start);
-            let raw = &text[start..end];
-            // A blank (whitespace-only) line inside a file is not a row.
-            if row.len() == 1 && row[0].iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
+    // A row of the right width: its record id must be there and new; then it is
+    // normalized with its batch.
+    let admit = |row: &csv::ByteRecord,
+                 line: u64,
+                 raw: &[u8],
+                 data: &mut Dataset,
+                 counts: &mut SourceCounts,
+                 seen_ids: &mut HashMap<String, u64>,
+                 batch: &mut Vec<csv::ByteRecord>,
+                 batch_meta: &mut Vec<(String, u64)>,
+                 stats: &mut RowStats,
+                 profiles: &mut ProfileSet| {
+        let (record_id, _) = capped(decode(&row[source.record_id_column]));
+        let record_id = record_id.trim().to_string();
+        if record_id.is_empty() {
+            reject(
+                R_EMPTY_ID,
+                format!("empty record id (column `{}`)", source.record_id),
+                line,
+                raw,
+                data,
+                counts,
+            );
+            return;
+        }
+        if let Some(first) = seen_ids.get(&record_id) {
+            reject(
+                R_DUPLICATE_ID,
+                format!(
+                    "duplicate record id `{record_id}` (column `{}`; first seen on {} {first})",
+                    source.record_id,
+                    if source.format == Format::Parquet {
+                        "row"
+                    } else {
+                        "line"
+                    }
+                ),
+                line,
+                raw,
+                data,
+                counts,
+            );
+            return;
+        }
+        seen_ids.insert(record_id.clone(), line);
+        batch.push(row.clone());
+        batch_meta.push((record_id, line));
+        if batch.len() == BATCH_ROWS {
+            flush(batch, batch_meta, data, stats, profiles);
+        }
+        counts.accepted += 1;
+    };
+    if source.format != Format::Csv {
+        counts.encoding = source.format.as_str().to_string();
+        crate::tabular::rows(&source.path, source.format, &source.header, &mut |r| {
             counts.rows += 1;
             if counts.rows.is_multiple_of(65_536) {
                 progress(65_536);
             }
-            let line = lines.of(start);
-            if swallowed_rows(&row, raw, width, export.delimiter) {
-                // Cut the record at its first line, and read on from the next.
-                let line_end = memchr::memchr(b'\n', raw).map_or(end, |i| start + i + 1);
-                reject(
+            match r {
+                Row::Fields(line, row) => {
+                    let raw = row.iter().collect::<Vec<_>>().join(&b","[..]);
+                    admit(
+                        &row,
+                        line,
+                        &raw,
+                        data,
+                        &mut counts,
+                        &mut seen_ids,
+                        &mut batch,
+                        &mut batch_meta,
+                        &mut stats,
+                        profiles,
+                    );
+                }
+                Row::Bad(line, reason, raw) => {
+                    reject(R_FORMAT, reason, line, raw.as_bytes(), data, &mut counts)
+                }
+            }
+        })?;
+    } else {
+        let export = read_export(&source.path, source.delimiter)?;
+        if export.header.len() != source.header.len() {
+            return Err(Error::input(
+                &source.path,
+                "the header changed while the run was starting; run again",
+            ));
+        }
+        counts.encoding = export.encoding.as_str().to_string();
+        let text = &export.text[..];
+        let mut lines = Lines {
+            text,
+            at: 0,
+            line: 1,
+        };
+        let mut pos = export.body;
+        let mut row = csv::ByteRecord::new();
+        'restart: while pos < text.len() {
+            let mut reader = csv::ReaderBuilder::new()
+                .delimiter(export.delimiter)
+                .has_headers(false)
+                .flexible(true)
+                .from_reader(&text[pos..]);
+            loop {
+                let start_rel = reader.position().byte() as usize;
+                match reader.read_byte_record(&mut row) {
+                    Ok(true) => {}
+                    Ok(false) => break 'restart,
+                    Err(e) => {
+                        // The csv crate only fails on I/O and UTF-8 (neither applies to
+                        // byte records in memory); treat it as a bad line all the same.
+                        let start = pos + start_rel;
+                        let end = memchr::memchr(b'\n', &text[start..])
+                            .map_or(text.len(), |i| start + i + 1);
+                        counts.rows += 1;
+                        let line = lines.of(start);
+                        reject(
+                            R_QUOTE,
+                            format!("cannot read CSV: {e}"),
+                            line,
+                            &text[start..end],
+                            data,
+                            &mut counts,
+                        );
+                        pos = end;
+                        continue 'restart;
+                    }
+                }
+                let end_rel = reader.position().byte() as usize;
+                // The record starts after any blank lines the reader skipped.
+                let mut start = pos + start_rel;
+                while start < text.len() && matches!(text[start], b'\r' | b'\n') {
+                    start += 1;
+                }
+                let end = (pos + end_rel).max(start);
+                let raw = &text[start..end];
+                // A blank (whitespace-only) line inside a file is not a row.
+                if row.len() == 1 && row[0].iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                counts.rows += 1;
+                if counts.rows.is_multiple_of(65_536) {
+                    progress(65_536);
+                }
+                let line = lines.of(start);
+                if swallowed_rows(&row, raw, width, export.delimiter) {
+                    // Cut the record at its first line, and read on from the next.
+                    let line_end = memchr::memchr(b'\n', raw).map_or(end, |i| start + i + 1);
+                    reject(
                     R_QUOTE,
                     "unbalanced quote: a quoted field runs over the following lines; this line is rejected and reading resumes on the next".into(),
                     line,
@@ -428,23 +511,23 @@ fn ingest_source(
                     data,
                     &mut counts,
                 );
-                pos = line_end;
-                continue 'restart;
-            }
-            if row.len() > width && row.iter().skip(width).all(|f| f.trim_ascii().is_empty()) {
-                // A trailing delimiter on every row ("a,b,c,"): the extra fields are empty.
-                row.truncate(width);
-                counts.rows_with_trailing_empty_fields += 1;
-            } else if row.len() < width && source.flexible {
-                while row.len() < width {
-                    row.push_field(b"");
+                    pos = line_end;
+                    continue 'restart;
                 }
-                counts.short_rows_padded += 1;
-            }
-            if row.len() != width {
-                reject(
-                    R_FIELDS,
-                    format!(
+                if row.len() > width && row.iter().skip(width).all(|f| f.trim_ascii().is_empty()) {
+                    // A trailing delimiter on every row ("a,b,c,"): the extra fields are empty.
+                    row.truncate(width);
+                    counts.rows_with_trailing_empty_fields += 1;
+                } else if row.len() < width && source.flexible {
+                    while row.len() < width {
+                        row.push_field(b"");
+                    }
+                    counts.short_rows_padded += 1;
+                }
+                if row.len() != width {
+                    reject(
+                        R_FIELDS,
+                        format!(
                         "wrong number of fields: expected {width} (as in the header), found {}{}",
                         row.len(),
                         if row.len() < width && !source.flexible {
@@ -453,47 +536,26 @@ fn ingest_source(
                             ""
                         }
                     ),
+                        line,
+                        raw,
+                        data,
+                        &mut counts,
+                    );
+                    continue;
+                }
+                admit(
+                    &row,
                     line,
                     raw,
                     data,
                     &mut counts,
+                    &mut seen_ids,
+                    &mut batch,
+                    &mut batch_meta,
+                    &mut stats,
+                    profiles,
                 );
-                continue;
             }
-            let (record_id, _) = capped(decode(&row[source.record_id_column]));
-            let record_id = record_id.trim().to_string();
-            if record_id.is_empty() {
-                reject(
-                    R_EMPTY_ID,
-                    format!("empty record id (column `{}`)", source.record_id),
-                    line,
-                    raw,
-                    data,
-                    &mut counts,
-                );
-                continue;
-            }
-            if let Some(first) = seen_ids.get(&record_id) {
-                reject(
-                    R_DUPLICATE_ID,
-                    format!(
-                        "duplicate record id `{record_id}` (column `{}`; first seen on line {first})",
-                        source.record_id
-                    ),
-                    line,
-                    raw,
-                    data,
-                    &mut counts,
-                );
-                continue;
-            }
-            seen_ids.insert(record_id.clone(), line);
-            batch.push(row.clone());
-            batch_meta.push((record_id, line));
-            if batch.len() == BATCH_ROWS {
-                flush(&mut batch, &mut batch_meta, data, &mut stats, profiles);
-            }
-            counts.accepted += 1;
         }
     }
     flush(&mut batch, &mut batch_meta, data, &mut stats, profiles);

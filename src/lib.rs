@@ -38,6 +38,8 @@ pub mod report;
 pub mod review;
 pub mod similarity;
 pub mod store;
+pub mod tables;
+pub mod tabular;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -77,6 +79,8 @@ pub struct Options {
     pub previous: Option<PathBuf>,
     /// Write `pairs.csv` with every scored candidate pair.
     pub emit_pairs: bool,
+    /// Format of the tables `mapping`, `golden`, `cases`, `links`, `attention`, `pairs`.
+    pub output_format: tabular::Format,
 }
 
 /// Everything a run computed; [`output::write`] turns it into files.

@@ -17,8 +17,40 @@ pub struct MappingRow {
     pub golden_id: String,
 }
 
-/// Reads a run's `mapping.csv`, its columns found by name.
+/// Reads a run's `mapping.csv` (or, when the run wrote its tables in another format,
+/// the `mapping.parquet` or `mapping.jsonl` beside it), its columns found by name.
 pub fn read(path: &Path) -> Result<Vec<MappingRow>> {
+    let path = &if path.is_file() {
+        path.to_path_buf()
+    } else {
+        path.parent()
+            .and_then(|d| crate::tables::find(d, "mapping"))
+            .unwrap_or_else(|| path.to_path_buf())
+    };
+    if crate::tabular::Format::of_path(path) != crate::tabular::Format::Csv {
+        let (header, rows) = crate::tables::read(path)?;
+        let col = |name: &str| {
+            header.iter().position(|h| h == name).ok_or_else(|| {
+                Error::input(
+                    path,
+                    format!("column `{name}` not found: is this an idresolve output folder?"),
+                )
+            })
+        };
+        let (s, r, g) = (
+            col(MAPPING_HEADER[0])?,
+            col(MAPPING_HEADER[1])?,
+            col(MAPPING_HEADER[2])?,
+        );
+        return Ok(rows
+            .into_iter()
+            .map(|mut row| MappingRow {
+                source: std::mem::take(&mut row[s]),
+                record_id: std::mem::take(&mut row[r]),
+                golden_id: std::mem::take(&mut row[g]),
+            })
+            .collect());
+    }
     let mut reader = csv::Reader::from_path(path)
         .map_err(|e| Error::input(path, format!("cannot read the mapping: {e}")))?;
     let header = reader

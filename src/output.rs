@@ -18,6 +18,8 @@ use crate::identity::IdState;
 use crate::model;
 use crate::outdir;
 pub use crate::report::{ModelSummary, RunReport};
+use crate::tables::{self, Kind};
+use crate::tabular::Format;
 use crate::{Options, Progress, Resolution};
 
 fn csv_writer(path: &Path) -> Result<csv::Writer<BufWriter<File>>> {
@@ -187,18 +189,27 @@ fn write_tables(
 ) -> Result<()> {
     let data = &res.data;
     let source = |r: &crate::record::Record| data.sources[r.source as usize].as_str();
-    let path = dir.join("mapping.csv");
-    crate::mapping::write(
-        &path,
-        data.records.iter().enumerate().map(|(i, r)| {
-            [
-                source(r).to_string(),
-                r.record_id.to_string(),
-                res.ids.ids[customer_of[i] as usize].clone(),
-                prob(res.clustering.best_weight[r.profile as usize]),
-            ]
-        }),
-    )?;
+    let fmt = options.output_format;
+    let mapping_rows = data.records.iter().enumerate().map(|(i, r)| {
+        [
+            source(r).to_string(),
+            r.record_id.to_string(),
+            res.ids.ids[customer_of[i] as usize].clone(),
+            prob(res.clustering.best_weight[r.profile as usize]),
+        ]
+    });
+    if fmt == Format::Csv {
+        crate::mapping::write(&dir.join("mapping.csv"), mapping_rows)?;
+    } else {
+        tables::write(
+            dir,
+            "mapping",
+            fmt,
+            &crate::mapping::MAPPING_HEADER,
+            &[Kind::Str, Kind::Str, Kind::Str, Kind::F64],
+            mapping_rows,
+        )?;
+    }
     progress.advance(data.records.len() as u64 / 4);
 
     let mut order: Vec<usize> = (0..goldens.len()).collect();
@@ -215,9 +226,23 @@ fn write_tables(
         "first_seen",
         "last_seen",
     ];
-    write_csv(
-        &dir.join("golden.csv"),
+    tables::write(
+        dir,
+        "golden",
+        fmt,
         &GOLDEN_HEADER,
+        &[
+            Kind::Str,
+            Kind::Str,
+            Kind::Str,
+            Kind::Str,
+            Kind::Str,
+            Kind::Str,
+            Kind::I64,
+            Kind::Str,
+            Kind::Date,
+            Kind::Date,
+        ],
         order.iter().map(|&c| goldens[c].row()),
     )?;
 
@@ -234,9 +259,12 @@ fn write_tables(
         }
     }
     cases.sort();
-    write_csv(
-        &dir.join("cases.csv"),
+    tables::write(
+        dir,
+        "cases",
+        fmt,
         &["golden_id", "source", "case", "date", "record_id"],
+        &[Kind::Str, Kind::Str, Kind::Str, Kind::Date, Kind::Str],
         cases.iter().map(|(g, d, s, c, r)| {
             [
                 g.to_string(),
@@ -254,9 +282,19 @@ fn write_tables(
     let rep = |p: u32| &data.records[members[offsets[p as usize] as usize] as usize];
     let mut links = res.clustering.links.clone();
     links.sort_by_key(|l| (l.a, l.b));
-    write_csv(
-        &dir.join("links.csv"),
+    tables::write(
+        dir,
+        "links",
+        fmt,
         &PAIR_HEADER,
+        &[
+            Kind::Str,
+            Kind::Str,
+            Kind::Str,
+            Kind::Str,
+            Kind::F64,
+            Kind::F64,
+        ],
         links.iter().map(|l| {
             let (ra, rb) = (rep(l.a), rep(l.b));
             [
@@ -298,13 +336,23 @@ fn write_tables(
         )?;
     }
     write_review(res, &dir.join("review.csv"))?;
-    write_csv(
-        &dir.join("attention.csv"),
+    tables::write(
+        dir,
+        "attention",
+        fmt,
         &crate::attention::HEADER,
+        &[
+            Kind::Str,
+            Kind::Str,
+            Kind::I64,
+            Kind::Date,
+            Kind::Date,
+            Kind::Str,
+        ],
         res.attention.iter().map(|f| f.row()),
     )?;
     if options.emit_pairs {
-        write_pairs(res, &dir.join("pairs.csv"), &offsets, &members)?;
+        write_pairs(res, dir, fmt, &offsets, &members)?;
     }
     res.model.save(&dir.join("model.json"))?;
     IdState::of(&res.ids).save(dir)?;
@@ -402,15 +450,22 @@ fn write_review(res: &Resolution, path: &Path) -> Result<()> {
     )
 }
 
-fn write_pairs(res: &Resolution, path: &Path, offsets: &[u32], members: &[u32]) -> Result<()> {
+fn write_pairs(
+    res: &Resolution,
+    dir: &Path,
+    fmt: Format,
+    offsets: &[u32],
+    members: &[u32],
+) -> Result<()> {
     use crate::compare::{compare_with, MISSING, N, SPECS};
     use rayon::prelude::*;
     let data = &res.data;
-    let mut w = csv_writer(path)?;
     // The pair columns, then one column per comparison with the level the pair reached.
     let mut header: Vec<&str> = PAIRS_CSV_HEADER.to_vec();
     header.extend(SPECS.iter().map(|s| s.name));
-    w.write_record(&header).map_err(|e| csv_error(path, e))?;
+    let mut kinds = vec![Kind::Str; header.len()];
+    kinds[4] = Kind::F64;
+    kinds[5] = Kind::F64;
     let recs = |p: u32| &members[offsets[p as usize] as usize..offsets[p as usize + 1] as usize];
     let levels_of = |a: u32, b: u32| {
         compare_with(
@@ -456,10 +511,9 @@ fn write_pairs(res: &Resolution, path: &Path, offsets: &[u32], members: &[u32]) 
         }
     }
     rows.sort_by_key(|r| (r.0, r.1));
-    let mut record: Vec<String> = Vec::with_capacity(header.len());
-    for (a, b, weight, decision, levels) in rows {
+    let lines = rows.into_iter().map(|(a, b, weight, decision, levels)| {
         let (ra, rb) = (&data.records[a as usize], &data.records[b as usize]);
-        record.clear();
+        let mut record: Vec<String> = Vec::with_capacity(7 + N);
         record.extend([
             data.sources[ra.source as usize].clone(),
             ra.record_id.to_string(),
@@ -476,7 +530,7 @@ fn write_pairs(res: &Resolution, path: &Path, offsets: &[u32], members: &[u32]) 
                 spec.levels[l as usize].to_string()
             }
         }));
-        w.write_record(&record).map_err(|e| csv_error(path, e))?;
-    }
-    w.flush().map_err(|e| Error::io(path, e))
+        record
+    });
+    tables::write(dir, "pairs", fmt, &header, &kinds, lines)
 }

@@ -23,6 +23,10 @@ pub struct Args {
     /// Also write pairs.csv with every scored candidate pair.
     #[arg(long)]
     pub emit_pairs: bool,
+    /// Format of mapping, golden, cases, links, attention and pairs: csv, parquet or
+    /// jsonl (typed columns in Parquet and JSON Lines).
+    #[arg(long, default_value = "csv", value_parser = ["csv", "parquet", "jsonl"])]
+    pub output_format: String,
 }
 
 /// `mi_option_purge_delay` in mimalloc 3's `mimalloc.h` (the `libmimalloc-sys` of
@@ -55,6 +59,7 @@ pub fn run(args: Args, quiet: bool) -> anyhow::Result<ExitCode> {
         model: args.model,
         previous: args.previous,
         emit_pairs: args.emit_pairs,
+        output_format: idresolve::tabular::Format::parse(&args.output_format).unwrap_or_default(),
     };
     let bars = super::progress::Bars::new(quiet);
     let resolution = idresolve::resolve(&config, &options, &bars)?;

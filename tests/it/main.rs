@@ -5,6 +5,7 @@ mod architecture;
 mod candidates;
 mod cli;
 mod desk;
+mod formats;
 mod ingest;
 mod init;
 mod report;
