@@ -29,19 +29,7 @@ pub fn read(path: &Path) -> Result<Vec<MappingRow>> {
     };
     if crate::tabular::Format::of_path(path) != crate::tabular::Format::Csv {
         let (header, rows) = crate::tables::read(path)?;
-        let col = |name: &str| {
-            header.iter().position(|h| h == name).ok_or_else(|| {
-                Error::input(
-                    path,
-                    format!("column `{name}` not found: is this an idresolve output folder?"),
-                )
-            })
-        };
-        let (s, r, g) = (
-            col(MAPPING_HEADER[0])?,
-            col(MAPPING_HEADER[1])?,
-            col(MAPPING_HEADER[2])?,
-        );
+        let (s, r, g) = id_columns(path, header.iter().map(String::as_str))?;
         return Ok(rows
             .into_iter()
             .map(|mut row| MappingRow {
@@ -57,19 +45,7 @@ pub fn read(path: &Path) -> Result<Vec<MappingRow>> {
         .headers()
         .map_err(|e| Error::input(path, e.to_string()))?
         .clone();
-    let col = |name: &str| {
-        header.iter().position(|h| h == name).ok_or_else(|| {
-            Error::input(
-                path,
-                format!("column `{name}` not found: is this an idresolve output folder?"),
-            )
-        })
-    };
-    let (s, r, g) = (
-        col(MAPPING_HEADER[0])?,
-        col(MAPPING_HEADER[1])?,
-        col(MAPPING_HEADER[2])?,
-    );
+    let (s, r, g) = id_columns(path, header.iter())?;
     let mut rows = Vec::new();
     for row in reader.records() {
         let row = row.map_err(|e| Error::input(path, e.to_string()))?;
@@ -81,6 +57,26 @@ pub fn read(path: &Path) -> Result<Vec<MappingRow>> {
         });
     }
     Ok(rows)
+}
+
+/// Where `source`, `record_id` and `golden_id` are in a mapping's header.
+fn id_columns<'a>(
+    path: &Path,
+    header: impl Iterator<Item = &'a str> + Clone,
+) -> Result<(usize, usize, usize)> {
+    let col = |name: &str| {
+        header.clone().position(|h| h == name).ok_or_else(|| {
+            Error::input(
+                path,
+                format!("column `{name}` not found: is this an idresolve output folder?"),
+            )
+        })
+    };
+    Ok((
+        col(MAPPING_HEADER[0])?,
+        col(MAPPING_HEADER[1])?,
+        col(MAPPING_HEADER[2])?,
+    ))
 }
 
 /// Writes `mapping.csv`: one `[source, record_id, golden_id, match_probability]` per record.

@@ -115,18 +115,7 @@ fn write_html(path: &std::path::Path, e: &idresolve::explain::Explanation) -> an
     );
     let fall = idresolve::htmlreport::waterfall(e.prior_weight, &e.contributions, e.threshold);
     let page = idresolve::htmlreport::waterfall_page(&title, [side(&e.a), side(&e.b)], fall)?;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .map_err(|err| {
-            let why = if err.kind() == std::io::ErrorKind::AlreadyExists {
-                "exists; explain never replaces a file (choose another name)".to_string()
-            } else {
-                err.to_string()
-            };
-            idresolve::Error::Usage(format!("--html {}: {why}", path.display()))
-        })?;
+    let mut f = super::create_new(path, "--html")?;
     f.write_all(page.as_bytes())?;
     eprintln!("wrote {}", path.display());
     Ok(())

@@ -30,18 +30,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             std::io::stdout().write_all(text.as_bytes())?;
         }
         Some(path) => {
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(path)
-                .map_err(|e| {
-                    let why = if e.kind() == std::io::ErrorKind::AlreadyExists {
-                        "exists; init never replaces a file (choose another name)".to_string()
-                    } else {
-                        e.to_string()
-                    };
-                    idresolve::Error::Usage(format!("--out {}: {why}", path.display()))
-                })?;
+            let mut f = super::create_new(path, "--out")?;
             f.write_all(text.as_bytes())
                 .map_err(|e| idresolve::Error::Io {
                     path: path.clone(),

@@ -82,6 +82,23 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Creates `path` for writing only if nothing is there: a command that writes a file
+/// the user named never replaces one. `flag` names the option in the error.
+pub fn create_new(path: &std::path::Path, flag: &str) -> anyhow::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| {
+            let why = if e.kind() == std::io::ErrorKind::AlreadyExists {
+                "exists; it is never replaced (choose another name)".to_string()
+            } else {
+                e.to_string()
+            };
+            idresolve::Error::Usage(format!("{flag} {}: {why}", path.display())).into()
+        })
+}
+
 /// Runs a side command's work over a run folder, turning a panic inside a library that
 /// reads its files (a damaged index segment, a truncated store) into a clear error.
 pub fn guard_damaged<T>(
