@@ -62,6 +62,20 @@ fn rewritten(raw: &str) -> Option<String> {
     let d: String = raw.chars().filter(char::is_ascii_digit).collect();
     let international = raw.trim_start().starts_with('+') || raw.trim_start().starts_with("00");
     Some(match d.len() {
+        // A national number with a trunk 0 (Europe, Australia): the same digits in
+        // another grouping ("06 12 34 56 78" -> "06.12.34.56.78", "030 12345678" ->
+        // "030/123 456 78").
+        _ if !international && d.starts_with('0') && d.len() >= 9 => {
+            if raw.contains(' ') {
+                d.as_bytes()
+                    .chunks(2)
+                    .map(|c| std::str::from_utf8(c).unwrap_or(""))
+                    .collect::<Vec<_>>()
+                    .join(".")
+            } else {
+                format!("{}/{}", &d[..3], &d[3..])
+            }
+        }
         10 if !international && raw.contains('(') => {
             format!("{}.{}.{}", &d[..3], &d[3..6], &d[6..])
         }

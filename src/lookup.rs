@@ -117,6 +117,9 @@ pub struct Lookup {
     attention: Vec<crate::attention::Flag>,
     attention_of: std::collections::HashMap<String, std::ops::Range<usize>>,
     phones: std::sync::Mutex<PhoneNormalizer>,
+    /// The other phone regions the run's sources were read in: a number written without
+    /// its country code is also tried in each (where it is a valid number there).
+    other_regions: Vec<std::sync::Mutex<PhoneNormalizer>>,
 }
 
 impl Lookup {
@@ -146,6 +149,19 @@ impl Lookup {
             })
             .map(|o| o.rows)
             .unwrap_or_default();
+        let mut regions: Vec<String> = report
+            .sources
+            .iter()
+            .map(|s| s.region.to_ascii_uppercase())
+            .filter(|r| *r != report.default_region.to_ascii_uppercase())
+            .collect();
+        regions.sort();
+        regions.dedup();
+        let other_regions = regions
+            .iter()
+            .filter_map(|r| normalize::phone::parse_region(r))
+            .map(|r| std::sync::Mutex::new(PhoneNormalizer::new(r)))
+            .collect();
         let attention = crate::attention::read(&out.join("attention.csv"))?;
         let mut attention_of = std::collections::HashMap::new();
         let mut i = 0;
@@ -164,6 +180,7 @@ impl Lookup {
             attention,
             attention_of,
             phones: std::sync::Mutex::new(PhoneNormalizer::new(region)),
+            other_regions,
         })
     }
 
@@ -179,6 +196,19 @@ impl Lookup {
             if let Some(p) = self.phones.lock().ok().and_then(|mut n| n.normalize(text)) {
                 keys.push(term(TermKind::Phone, &p.e164));
                 exact.push(format!("p7:{}", p.last7()));
+            }
+            // Written without its country code, the number may be one of another
+            // source's region (a French mobile in a German company's shop).
+            if !text.trim_start().starts_with('+') {
+                for n in &self.other_regions {
+                    let Ok(mut n) = n.lock() else { continue };
+                    if !normalize::phone::is_valid_in(text, n.region()) {
+                        continue;
+                    }
+                    if let Some(p) = n.normalize(text) {
+                        keys.push(term(TermKind::Phone, &p.e164));
+                    }
+                }
             }
         }
         if any || kind == QueryKind::Email {

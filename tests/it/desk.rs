@@ -363,3 +363,19 @@ fn the_page_shows_the_whole_history_in_a_real_browser() {
     let log = String::from_utf8_lossy(&o.stderr);
     assert!(!log.contains("Uncaught"), "script error: {log}");
 }
+
+#[test]
+fn a_phone_without_country_code_is_also_tried_in_the_sources_regions() {
+    // The European fixture: default region DE, a French billing system. A French mobile
+    // written the French way must find its French owner, not a German number.
+    let t = tempfile::tempdir().unwrap();
+    let out = t.path().join("out");
+    run_ok(&root().join("fixtures/intl/resolve.toml"), &out);
+    let desk = Server::start(&out, &[]);
+    let v = desk.json(&format!("/api/lookup?phone={}", enc("06.12.34.56.78")));
+    let name = v["customers"][0]["name"]
+        .as_str()
+        .unwrap_or("")
+        .to_lowercase();
+    assert!(name.contains("martin"), "{v:#}");
+}
