@@ -58,6 +58,8 @@ pub struct Previous {
     pub aliases: BTreeMap<String, String>,
     /// IDs removed so far (none of their records remained).
     pub removed: Vec<String>,
+    /// The previous run's row fingerprints (`rows.bin`; none from an older run).
+    pub rows: Option<crate::rows::Fingerprints>,
 }
 
 /// `state.json`: the ID counter, so that IDs are never reused across runs.
@@ -157,6 +159,7 @@ pub fn load_previous(dir: &Path) -> Result<Previous> {
         prev.run = state.run;
         prev.aliases = state.aliases;
         prev.removed = state.removed;
+        prev.rows = crate::rows::read(dir)?;
     }
     prev.next_id = prev.next_id.max(1);
     Ok(prev)

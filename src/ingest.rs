@@ -312,17 +312,18 @@ fn ingest_source(
     let mut stats = RowStats::default();
     let mut seen_ids: HashMap<String, u64> = HashMap::default();
     let mut batch: Vec<csv::ByteRecord> = Vec::with_capacity(BATCH_ROWS);
-    let mut batch_meta: Vec<(String, u64)> = Vec::with_capacity(BATCH_ROWS);
+    let mut batch_meta: Vec<(String, u64, u64)> = Vec::with_capacity(BATCH_ROWS);
     let flush = |batch: &mut Vec<csv::ByteRecord>,
-                 meta: &mut Vec<(String, u64)>,
+                 meta: &mut Vec<(String, u64, u64)>,
                  data: &mut Dataset,
                  stats: &mut RowStats,
                  profiles: &mut ProfileSet| {
-        for (n, (record_id, line)) in normalize_batch(source, batch, region)
+        for (n, (record_id, line, hash)) in normalize_batch(source, batch, region)
             .into_iter()
             .zip(meta.drain(..))
         {
             stats.add(&n.stats);
+            data.row_hashes.push(hash);
             let profile_ord = profiles.intern(&mut data.profiles, n.profile);
             data.records.push(Record {
                 source: s,
@@ -364,7 +365,7 @@ fn ingest_source(
                  counts: &mut SourceCounts,
                  seen_ids: &mut HashMap<String, u64>,
                  batch: &mut Vec<csv::ByteRecord>,
-                 batch_meta: &mut Vec<(String, u64)>,
+                 batch_meta: &mut Vec<(String, u64, u64)>,
                  stats: &mut RowStats,
                  profiles: &mut ProfileSet| {
         let (record_id, _) = capped(decode(&row[source.record_id_column]));
@@ -401,7 +402,7 @@ fn ingest_source(
         }
         seen_ids.insert(record_id.clone(), line);
         batch.push(row.clone());
-        batch_meta.push((record_id, line));
+        batch_meta.push((record_id, line, crate::rows::row_hash(row.iter())));
         if batch.len() == BATCH_ROWS {
             flush(batch, batch_meta, data, stats, profiles);
         }

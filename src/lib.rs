@@ -36,6 +36,7 @@ pub mod overrides;
 pub mod record;
 pub mod report;
 pub mod review;
+pub mod rows;
 pub mod similarity;
 pub mod store;
 pub mod tables;
@@ -112,6 +113,8 @@ pub struct Resolution {
     pub overrides: Option<overrides::OverrideStats>,
     /// Customers who need a call back (`attention.csv`), worst first.
     pub attention: Vec<attention::Flag>,
+    /// With `--previous`: records new, changed, unchanged and removed since that run.
+    pub night: Option<rows::Night>,
     pub timings: Vec<(&'static str, f64)>,
 }
 
@@ -143,6 +146,10 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         .transpose()?
         .map(|o| o.resolve(&data));
     progress.finish();
+    let night = previous
+        .as_ref()
+        .and_then(|p| p.rows.as_ref())
+        .map(|fp| rows::compare(&data, fp));
     t.lap("ingest");
 
     // The index is built by one tantivy writer thread (for reproducible DocIds), which
@@ -345,6 +352,7 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         default_region: config.default_region.clone(),
         overrides: override_stats,
         attention,
+        night,
         timings: t.0,
     })
 }

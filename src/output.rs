@@ -162,6 +162,7 @@ fn write_all(
             }
             by_kind
         }),
+        records_since_previous: res.night,
         attention: {
             let mut by_reason = std::collections::BTreeMap::new();
             for f in &res.attention {
@@ -355,6 +356,7 @@ fn write_tables(
         write_pairs(res, dir, fmt, &offsets, &members)?;
     }
     res.model.save(&dir.join("model.json"))?;
+    crate::rows::write(dir, data)?;
     IdState::of(&res.ids).save(dir)?;
     progress.advance(data.records.len() as u64 / 4);
     Ok(())

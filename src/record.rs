@@ -195,6 +195,8 @@ pub struct Dataset {
     pub sources: Vec<String>,
     pub records: Vec<Record>,
     pub profiles: Vec<Profile>,
+    /// A fingerprint of each record's row as read (`rows::row_hash`), in record order.
+    pub row_hashes: Vec<u64>,
     pub rejected: Vec<Rejected>,
     pub counts: Vec<SourceCounts>,
 }

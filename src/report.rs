@@ -49,6 +49,10 @@ pub struct RunReport {
     /// With `[match] overrides`: what the steward's decisions did.
     #[serde(default)]
     pub overrides: Option<crate::overrides::OverrideStats>,
+    /// With `--previous`: records new, changed (same id, other content), unchanged and
+    /// removed since the previous run (from its `rows.bin`).
+    #[serde(default)]
+    pub records_since_previous: Option<crate::rows::Night>,
     /// Customers on the attention list (`attention.csv`) by reason.
     #[serde(default)]
     pub attention: std::collections::BTreeMap<String, u64>,

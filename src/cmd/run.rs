@@ -156,6 +156,12 @@ pub fn run(args: Args, quiet: bool) -> anyhow::Result<ExitCode> {
                 o.undecided
             );
         }
+        if let Some(n) = &report.records_since_previous {
+            eprintln!(
+                "since the previous run: {} records new, {} changed, {} unchanged, {} removed",
+                n.new, n.changed, n.unchanged, n.removed
+            );
+        }
         if let Some(changes) = &report.id_changes {
             let kept = report.golden_ids_kept_from_previous.unwrap_or(0);
             let kinds: Vec<String> = ["new", "merged", "split", "moved", "removed"]

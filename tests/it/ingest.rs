@@ -831,3 +831,58 @@ fn a_gifts_recipient_is_not_the_buyer() {
     let e = Config::load(&bad).unwrap_err().to_string();
     assert!(e.contains("[source.recipient] key `email`"), "{e}");
 }
+
+#[test]
+fn a_run_with_previous_says_which_records_are_new_changed_and_removed() {
+    let t = tempfile::tempdir().unwrap();
+    let config = demo_copy(t.path());
+    let dir = config.parent().unwrap().to_path_buf();
+    let old = t.path().join("old");
+    crate::util::run_ok(&config, &old);
+    assert!(old.join("rows.bin").is_file());
+    // Tonight: one ticket's phone corrected, one order gone, one account new; the
+    // billing export re-saved with every field quoted (the same content).
+    let support = fs::read_to_string(dir.join("support.csv")).unwrap();
+    fs::write(
+        dir.join("support.csv"),
+        support.replacen(
+            "T-5002,Bob Smith,555-123-4567",
+            "T-5002,Bob Smith,555-123-4568",
+            1,
+        ),
+    )
+    .unwrap();
+    let shop = fs::read_to_string(dir.join("shop.csv")).unwrap();
+    let shop: Vec<&str> = shop.lines().filter(|l| !l.starts_with("O-9004,")).collect();
+    fs::write(dir.join("shop.csv"), shop.join("\n") + "\n").unwrap();
+    let billing = fs::read_to_string(dir.join("billing.csv")).unwrap();
+    let quoted: Vec<String> = billing
+        .lines()
+        .map(|l| {
+            l.split(';')
+                .map(|f| format!("\"{f}\""))
+                .collect::<Vec<_>>()
+                .join(";")
+        })
+        .collect();
+    fs::write(
+        dir.join("billing.csv"),
+        quoted.join("\n") + "\nA-99;Nina;Novak;nina@example.com;555 222 3333;1 Elm St;Springfield;62701;1990-01-01\n",
+    )
+    .unwrap();
+    let new = t.path().join("new");
+    crate::util::run_previous(&config, &new, &old);
+    let report: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(new.join("run.json")).unwrap()).unwrap();
+    let n = &report["records_since_previous"];
+    assert_eq!(
+        (
+            n["new"].as_u64(),
+            n["changed"].as_u64(),
+            n["removed"].as_u64(),
+            n["unchanged"].as_u64()
+        ),
+        (Some(1), Some(1), Some(1), Some(29)),
+        "{n}"
+    );
+}
