@@ -91,21 +91,32 @@ impl std::str::FromStr for Reason {
     }
 }
 
-/// Reads a run's `attention.csv` (none: an empty list, as for runs before the list).
-pub fn read(path: &std::path::Path) -> crate::error::Result<Vec<Flag>> {
+/// Reads a run's attention list from its folder — `attention.csv`, or the `.parquet` or
+/// `.jsonl` of `--output-format` (none: an empty list, as for runs before the list).
+pub fn read(out: &std::path::Path) -> crate::error::Result<Vec<Flag>> {
     use crate::error::Error;
-    if !path.exists() {
+    let Some(path) = crate::tables::find(out, "attention") else {
         return Ok(Vec::new());
+    };
+    let (header, rows) = crate::tables::read(&path)?;
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| h == name)
+            .ok_or_else(|| Error::input(&path, format!("column `{name}` not found")))
+    };
+    let cols = HEADER.map(col);
+    let mut idx = [0usize; 6];
+    for (i, c) in cols.into_iter().enumerate() {
+        idx[i] = c?;
     }
-    let mut reader = csv::Reader::from_path(path).map_err(|e| Error::input(path, e.to_string()))?;
-    let mut flags = Vec::new();
-    for (i, row) in reader.records().enumerate() {
+    let mut flags = Vec::with_capacity(rows.len());
+    for (i, row) in rows.iter().enumerate() {
         let line = i + 2;
-        let bad = |what: &str| Error::input(path, format!("line {line}: {what}"));
-        let row = row.map_err(|e| bad(&e.to_string()))?;
-        let f = |i: usize| row.get(i).unwrap_or("");
-        let date = |i: usize| -> crate::error::Result<Option<NaiveDate>> {
-            match f(i) {
+        let bad = |what: &str| Error::input(&path, format!("row {line}: {what}"));
+        let f = |k: usize| row.get(idx[k]).map_or("", String::as_str);
+        let date = |k: usize| -> crate::error::Result<Option<NaiveDate>> {
+            match f(k) {
                 "" => Ok(None),
                 d => d
                     .parse()

@@ -162,7 +162,7 @@ impl Lookup {
             .filter_map(|r| normalize::phone::parse_region(r))
             .map(|r| std::sync::Mutex::new(PhoneNormalizer::new(r)))
             .collect();
-        let attention = crate::attention::read(&out.join("attention.csv"))?;
+        let attention = crate::attention::read(out)?;
         let mut attention_of = std::collections::HashMap::new();
         let mut i = 0;
         while i < attention.len() {

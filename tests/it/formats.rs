@@ -311,6 +311,16 @@ fn tables_can_be_written_as_parquet_and_json_lines() {
             let p = |s: &str| s.parse::<f64>().ok();
             assert_eq!(p(&got[3]), p(&want[3]), "{format}");
         }
+        // lookup (and the desk) read the attention list in that format.
+        let card = ok(&[
+            "lookup",
+            "--out",
+            out.to_str().unwrap(),
+            "--case",
+            "T-5002",
+            "--json",
+        ]);
+        assert!(card.contains("repeat_support"), "{format}: {card}");
         // The next run reads it back for stable IDs.
         let next = t.path().join(format!("{format}-next"));
         ok(&[
