@@ -27,7 +27,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use crate::attention::Flag;
-use crate::lookup::{looks_like_golden_id, Answer, IdStatus, Lookup, QueryKind};
+use crate::lookup::{looks_like_golden_id, Answer, Lookup, QueryKind};
 
 /// Longest query value accepted, in bytes (a phone, an e-mail or a name is far shorter).
 pub const MAX_QUERY_BYTES: usize = 512;
@@ -60,10 +60,7 @@ impl Desk {
                 .add_template(name, source)
                 .map_err(|e| crate::Error::input(name, e.to_string()))?;
         }
-        let attention_customers = lookup
-            .attention()
-            .chunk_by(|a, b| a.golden_id == b.golden_id)
-            .count();
+        let attention_customers = lookup.attention_customers();
         Ok(Desk {
             attention_customers,
             lookup,
@@ -366,16 +363,9 @@ struct Found {
 fn find(desk: &Desk, ask: &Ask, full: bool) -> crate::Result<Found> {
     if ask.by_id {
         let (status, answer) = desk.lookup.by_golden_id(&ask.text)?;
-        let id = &ask.text;
-        let note = match &status {
-            IdStatus::MergedInto(to) => Some(format!("{id} was merged into {to}")),
-            IdStatus::Removed => Some(format!("{id} was removed: none of its records remain")),
-            IdStatus::Unknown => Some(format!("no customer has golden ID {id}")),
-            IdStatus::Current => None,
-        };
         return Ok(Found {
             customers: answer.iter().map(customer_json).collect(),
-            note,
+            note: status.note(&ask.text),
         });
     }
     let answers = desk.lookup.query(ask.kind, &ask.text, ask.limit, full)?;
@@ -458,12 +448,7 @@ fn attention_groups(desk: &Desk, page: usize) -> crate::Result<(Vec<Value>, usiz
         .take(ATTENTION_PAGE)
         .map(|flags| {
             let id = &flags[0].golden_id;
-            let name = desk
-                .lookup
-                .by_golden_id(id)?
-                .1
-                .map(|a| a.golden.name)
-                .unwrap_or_default();
+            let name = desk.lookup.name_of(id)?.unwrap_or_default();
             Ok(json!({ "golden_id": id, "name": name, "flags": flags }))
         })
         .collect::<crate::Result<Vec<Value>>>()?;

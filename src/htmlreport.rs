@@ -125,8 +125,9 @@ pub fn waterfall(prior: f64, contributions: &[Contribution], threshold: f64) -> 
 }
 
 /// Writes `report.html` for a run into `path`.
-pub fn write(res: &Resolution, report: &RunReport, path: &Path) -> Result<()> {
-    let html = render("report.html", &context(res, report))?;
+/// `customer_of[r]` is record `r`'s customer (as `output` has it).
+pub fn write(res: &Resolution, report: &RunReport, customer_of: &[u32], path: &Path) -> Result<()> {
+    let html = render("report.html", &context(res, report, customer_of))?;
     crate::outdir::write_private(path, html.as_bytes())
 }
 
@@ -139,7 +140,7 @@ pub fn waterfall_page(title: &str, sides: [Value; 2], fall: Value) -> Result<Str
     )
 }
 
-fn context(res: &Resolution, report: &RunReport) -> Value {
+fn context(res: &Resolution, report: &RunReport, customer_of: &[u32]) -> Value {
     let data = &res.data;
     let threshold_w = model::weight_of_probability(res.threshold);
 
@@ -304,12 +305,6 @@ fn context(res: &Resolution, report: &RunReport) -> Value {
     let at_threshold = model::expected_quality_curve(&weights, &[res.threshold]);
 
     // Clusters.
-    let mut customer_of = vec![0u32; data.records.len()];
-    for (c, recs) in res.customers.iter().enumerate() {
-        for &r in recs {
-            customer_of[r as usize] = c as u32;
-        }
-    }
     let max_bucket = report
         .cluster_sizes
         .iter()

@@ -360,7 +360,7 @@ fn ingest_source(
     // normalized with its batch.
     let admit = |row: &csv::ByteRecord,
                  line: u64,
-                 raw: &[u8],
+                 raw: Option<&[u8]>,
                  data: &mut Dataset,
                  counts: &mut SourceCounts,
                  seen_ids: &mut HashMap<String, u64>,
@@ -368,6 +368,14 @@ fn ingest_source(
                  batch_meta: &mut Vec<(String, u64, u64)>,
                  stats: &mut RowStats,
                  profiles: &mut ProfileSet| {
+        // The row as text for rejected.csv: as read for CSV, its fields otherwise (made
+        // only for a rejected row).
+        let shown = || {
+            raw.map_or_else(
+                || row.iter().collect::<Vec<_>>().join(&b","[..]),
+                <[u8]>::to_vec,
+            )
+        };
         let (record_id, _) = capped(decode(&row[source.record_id_column]));
         let record_id = record_id.trim().to_string();
         if record_id.is_empty() {
@@ -375,7 +383,7 @@ fn ingest_source(
                 R_EMPTY_ID,
                 format!("empty record id (column `{}`)", source.record_id),
                 line,
-                raw,
+                &shown(),
                 data,
                 counts,
             );
@@ -394,7 +402,7 @@ fn ingest_source(
                     }
                 ),
                 line,
-                raw,
+                &shown(),
                 data,
                 counts,
             );
@@ -417,11 +425,10 @@ fn ingest_source(
             }
             match r {
                 Row::Fields(line, row) => {
-                    let raw = row.iter().collect::<Vec<_>>().join(&b","[..]);
                     admit(
                         &row,
                         line,
-                        &raw,
+                        None,
                         data,
                         &mut counts,
                         &mut seen_ids,
@@ -547,7 +554,7 @@ fn ingest_source(
                 admit(
                     &row,
                     line,
-                    raw,
+                    Some(raw),
                     data,
                     &mut counts,
                     &mut seen_ids,

@@ -104,12 +104,26 @@ pub enum IdStatus {
     Unknown,
 }
 
+impl IdStatus {
+    /// What an agent reads about golden ID `id` (none when it is a customer's today).
+    pub fn note(&self, id: &str) -> Option<String> {
+        match self {
+            IdStatus::MergedInto(to) => Some(format!("{id} was merged into {to}")),
+            IdStatus::Removed => Some(format!("{id} was removed: none of its records remain")),
+            IdStatus::Unknown => Some(format!("no customer has golden ID {id}")),
+            IdStatus::Current => None,
+        }
+    }
+}
+
 /// An opened lookup index.
 pub struct Lookup {
     searcher: IndexSearcher,
     store: Store,
     /// The run's output folder (for `state.json`'s lineage).
     out: std::path::PathBuf,
+    /// `state.json`, read by the first lookup by golden ID (a desk asks many).
+    state: std::sync::OnceLock<std::result::Result<Option<crate::identity::IdState>, String>>,
     /// The steward's decisions of the run's config (none when it has no overrides file,
     /// or the config or file can no longer be read).
     steward: Vec<crate::overrides::Override>,
@@ -176,6 +190,7 @@ impl Lookup {
             searcher: index.searcher(),
             store,
             out: out.to_path_buf(),
+            state: std::sync::OnceLock::new(),
             steward,
             attention,
             attention_of,
@@ -242,6 +257,19 @@ impl Lookup {
         (exact, fuzzy, keys)
     }
 
+    /// The name on a customer's golden record (none for an ID the run does not hold).
+    pub fn name_of(&self, golden_id: &str) -> Result<Option<String>> {
+        match self.store.customer_by_id(golden_id)? {
+            Some(c) => Ok(Some(self.store.customer(c, false)?.0.name)),
+            None => Ok(None),
+        }
+    }
+
+    /// Customers on the attention list.
+    pub fn attention_customers(&self) -> usize {
+        self.attention_of.len()
+    }
+
     /// The attention list of the run, worst first (rows of one customer together).
     pub fn attention(&self) -> &[crate::attention::Flag] {
         &self.attention
@@ -277,8 +305,12 @@ impl Lookup {
     /// into another, the one it became (aliases in `state.json`, kept from run to run).
     pub fn by_golden_id(&self, id: &str) -> Result<(IdStatus, Option<Answer>)> {
         let id = id.trim();
-        let state = crate::identity::IdState::load(&self.out)?;
-        let (status, current) = match &state {
+        let state = self
+            .state
+            .get_or_init(|| crate::identity::IdState::load(&self.out).map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|e| Error::input(self.out.join("state.json"), e.clone()))?;
+        let (status, current) = match state {
             Some(s) if s.removed.iter().any(|r| r == id) => return Ok((IdStatus::Removed, None)),
             Some(s) => match s.aliases.get(id) {
                 Some(to) => (IdStatus::MergedInto(to.clone()), to.as_str()),

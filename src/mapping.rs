@@ -79,14 +79,20 @@ fn id_columns<'a>(
     ))
 }
 
-/// Writes `mapping.csv`: one `[source, record_id, golden_id, match_probability]` per record.
-pub fn write(path: &Path, rows: impl IntoIterator<Item = [String; 4]>) -> Result<()> {
-    let f = crate::outdir::create_private_file(path)?;
-    let mut w = csv::Writer::from_writer(std::io::BufWriter::with_capacity(1 << 20, f));
-    let err = |e: csv::Error| Error::io(path, std::io::Error::other(e.to_string()));
-    w.write_record(MAPPING_HEADER).map_err(err)?;
-    for row in rows {
-        w.write_record(&row).map_err(err)?;
-    }
-    w.flush().map_err(|e| Error::io(path, e))
+/// Writes the mapping into `dir` in `format` (`mapping.csv` by default): one
+/// `[source, record_id, golden_id, match_probability]` per record.
+pub fn write(
+    dir: &Path,
+    format: crate::tabular::Format,
+    rows: impl IntoIterator<Item = [String; 4]>,
+) -> Result<()> {
+    use crate::tables::Kind;
+    crate::tables::write(
+        dir,
+        "mapping",
+        format,
+        &MAPPING_HEADER,
+        &[Kind::Str, Kind::Str, Kind::Str, Kind::F64],
+        rows,
+    )
 }

@@ -8,46 +8,16 @@
 //! failed run leaves the previous output untouched. Rows are sorted, so the same input
 //! gives byte-identical files whatever the thread count (only `run.json`'s timings vary).
 
-use std::fs::File;
-use std::io::BufWriter;
 use std::path::Path;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::golden::GoldenRecord;
 use crate::identity::IdState;
 use crate::model;
-use crate::outdir;
 pub use crate::report::{ModelSummary, RunReport};
 use crate::tables::{self, Kind};
 use crate::tabular::Format;
 use crate::{Options, Progress, Resolution};
-
-fn csv_writer(path: &Path) -> Result<csv::Writer<BufWriter<File>>> {
-    let f = outdir::create_private_file(path)?;
-    Ok(csv::Writer::from_writer(BufWriter::with_capacity(
-        1 << 20,
-        f,
-    )))
-}
-
-fn csv_error(path: &Path, e: csv::Error) -> Error {
-    Error::io(path, std::io::Error::other(e.to_string()))
-}
-
-/// Writes a CSV file from a header and rows.
-fn write_csv<R, I>(path: &Path, header: &[&str], rows: I) -> Result<()>
-where
-    I: IntoIterator<Item = R>,
-    R: IntoIterator,
-    R::Item: AsRef<[u8]>,
-{
-    let mut w = csv_writer(path)?;
-    w.write_record(header).map_err(|e| csv_error(path, e))?;
-    for row in rows {
-        w.write_record(row).map_err(|e| csv_error(path, e))?;
-    }
-    w.flush().map_err(|e| Error::io(path, e))
-}
 
 /// Header of `pairs.csv`: the pair, its score and what clustering did with it.
 const PAIRS_CSV_HEADER: [&str; 7] = [
@@ -175,7 +145,7 @@ fn write_all(
         threads: rayon::current_num_threads(),
     };
     report.save(dir)?;
-    crate::htmlreport::write(res, &report, &dir.join("report.html"))?;
+    crate::htmlreport::write(res, &report, &customer_of, &dir.join("report.html"))?;
     Ok(report)
 }
 
@@ -199,18 +169,7 @@ fn write_tables(
             prob(res.clustering.best_weight[r.profile as usize]),
         ]
     });
-    if fmt == Format::Csv {
-        crate::mapping::write(&dir.join("mapping.csv"), mapping_rows)?;
-    } else {
-        tables::write(
-            dir,
-            "mapping",
-            fmt,
-            &crate::mapping::MAPPING_HEADER,
-            &[Kind::Str, Kind::Str, Kind::Str, Kind::F64],
-            mapping_rows,
-        )?;
-    }
+    crate::mapping::write(dir, fmt, mapping_rows)?;
     progress.advance(data.records.len() as u64 / 4);
 
     let mut order: Vec<usize> = (0..goldens.len()).collect();
@@ -308,7 +267,7 @@ fn write_tables(
             ]
         }),
     )?;
-    write_csv(
+    tables::write_csv(
         &dir.join("rejected.csv"),
         &["source", "line", "reason", "raw"],
         data.rejected.iter().map(|r| {
@@ -321,7 +280,7 @@ fn write_tables(
         }),
     )?;
     if options.previous.is_some() {
-        write_csv(
+        tables::write_csv(
             &dir.join("changes.csv"),
             &["run", "kind", "old_id", "new_id", "records", "reason"],
             res.ids.changes.iter().map(|c| {
@@ -418,7 +377,7 @@ fn write_review(res: &Resolution, path: &Path) -> Result<()> {
         "contact_a",
         "contact_b",
     ]);
-    write_csv(
+    tables::write_csv(
         path,
         &header,
         rows.iter().map(|row| {

@@ -58,19 +58,41 @@ where
 {
     let path = dir.join(file_name(stem, format));
     match format {
-        Format::Csv => {
-            let f = crate::outdir::create_private_file(&path)?;
-            let mut w = csv::Writer::from_writer(std::io::BufWriter::with_capacity(1 << 20, f));
-            w.write_record(header).map_err(|e| io_error(&path, e))?;
-            for row in rows {
-                w.write_record(row.into_iter().map(|c| c.as_ref().to_string()))
-                    .map_err(|e| io_error(&path, e))?;
-            }
-            w.flush().map_err(|e| Error::io(&path, e))
-        }
+        Format::Csv => write_csv(
+            &path,
+            header,
+            rows.into_iter()
+                .map(|row| row.into_iter().map(Bytes).collect::<Vec<_>>()),
+        ),
         Format::Jsonl => write_jsonl(&path, header, kinds, rows),
         Format::Parquet => write_parquet(&path, header, kinds, rows),
     }
+}
+
+/// A text cell as the bytes the CSV writer takes.
+struct Bytes<T>(T);
+
+impl<T: AsRef<str>> AsRef<[u8]> for Bytes<T> {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_ref().as_bytes()
+    }
+}
+
+/// Writes a CSV file (private, buffered) from a header and rows: every CSV table of a
+/// run goes through here.
+pub fn write_csv<R, I>(path: &Path, header: &[&str], rows: I) -> Result<()>
+where
+    I: IntoIterator<Item = R>,
+    R: IntoIterator,
+    R::Item: AsRef<[u8]>,
+{
+    let f = crate::outdir::create_private_file(path)?;
+    let mut w = csv::Writer::from_writer(std::io::BufWriter::with_capacity(1 << 20, f));
+    w.write_record(header).map_err(|e| io_error(path, e))?;
+    for row in rows {
+        w.write_record(row).map_err(|e| io_error(path, e))?;
+    }
+    w.flush().map_err(|e| Error::io(path, e))
 }
 
 fn json_cell(kind: Kind, text: &str) -> serde_json::Value {

@@ -5,7 +5,7 @@ use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use idresolve::lookup::{Answer, IdStatus, Lookup, QueryKind};
+use idresolve::lookup::{Answer, Lookup, QueryKind};
 
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("what").args(["query", "phone", "email", "serial", "case", "name", "id", "batch"]).required(true)))]
@@ -145,12 +145,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .filter(|q| idresolve::lookup::looks_like_golden_id(q)));
     if let Some(id) = by_id {
         let (status, answer) = super::guard_damaged(&out_dir, || lookup.by_golden_id(id))?;
-        let note = match &status {
-            IdStatus::MergedInto(to) => Some(format!("{id} was merged into {to}")),
-            IdStatus::Removed => Some(format!("{id} was removed: none of its records remain")),
-            IdStatus::Unknown => Some(format!("no customer has golden ID {id}")),
-            IdStatus::Current => None,
-        };
+        let note = status.note(id);
         let Some(answer) = answer else {
             if args.json {
                 writeln!(out, "{}", serde_json::json!([]))?;
