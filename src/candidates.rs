@@ -90,11 +90,40 @@ pub fn generate(
     top_k: usize,
     progress: impl Fn(u64) + Sync,
 ) -> Candidates {
+    generate_for(data, index, exact, top_k, None, progress)
+}
+
+/// What an incremental run searches for: only units holding a profile of `query` (its
+/// new profiles), pairing only profiles that have records tonight (`live`: a profile
+/// whose records are all gone stays in the saved index).
+pub struct Focus<'a> {
+    pub query: &'a [bool],
+    pub live: &'a [bool],
+}
+
+/// [`generate`], restricted to the pairs that touch `focus.query` when given.
+pub fn generate_for(
+    data: &Dataset,
+    index: &TermIndex,
+    exact: ExactJoins,
+    top_k: usize,
+    focus: Option<Focus>,
+    progress: impl Fn(u64) + Sync,
+) -> Candidates {
     let searcher = index.searcher();
     let n = data.profiles.len();
     let max_df = max_term_doc_freq(n);
     let ExactJoins { groups, near } = exact;
-    let units = search_units(n, &groups.small);
+    let mut units = search_units(n, &groups.small);
+    let live = |p: u32| focus.as_ref().is_none_or(|f| f.live[p as usize]);
+    let wanted = |a: u32, b: u32| {
+        focus
+            .as_ref()
+            .is_none_or(|f| (f.query[a as usize] || f.query[b as usize]) && live(a) && live(b))
+    };
+    if let Some(f) = &focus {
+        units.retain(|u| u.iter().any(|&p| f.query[p as usize]));
+    }
     let group_k = group_top_k(top_k);
     let mut pairs: Vec<(u32, u32)> = units
         .par_iter()
@@ -118,7 +147,7 @@ pub fn generate(
             for h in hits
                 .into_iter()
                 .map(|h| h.ord as u32)
-                .filter(|o| unit.binary_search(o).is_err())
+                .filter(|&o| unit.binary_search(&o).is_err() && live(o))
                 .take(k)
             {
                 out.extend(unit.iter().map(|&m| (m.min(h), m.max(h))));
@@ -127,11 +156,16 @@ pub fn generate(
         })
         .flatten()
         .collect();
-    let key_pairs = groups.pairs();
+    let mut key_pairs = groups.pairs();
+    key_pairs.retain(|&(a, b)| wanted(a, b));
     let key_pair_count = key_pairs.len();
     pairs.extend(key_pairs);
+    let near: Vec<(u32, u32)> = near.into_iter().filter(|&(a, b)| wanted(a, b)).collect();
     let near_phone_count = near.len();
     pairs.extend(near);
+    if focus.is_some() {
+        pairs.retain(|&(a, b)| wanted(a, b));
+    }
     pairs.par_sort_unstable();
     pairs.dedup();
     let mut stats = stats(data, &pairs, max_df, top_k);

@@ -107,6 +107,26 @@ pub enum Decision {
 }
 
 impl Decision {
+    /// Every decision, in discriminant order (`decision as u8` indexes it).
+    const ALL: [Decision; 11] = [
+        Decision::BelowThreshold,
+        Decision::Linked,
+        Decision::AlreadyTogether,
+        Decision::RefusedImpersonal,
+        Decision::RefusedHousehold,
+        Decision::RefusedFirstNames,
+        Decision::RefusedDob,
+        Decision::RefusedId,
+        Decision::RefusedWeakBridge,
+        Decision::RefusedNoKeyInCommon,
+        Decision::RefusedOverride,
+    ];
+
+    /// The decision `d as u8` was (the incremental state saves it so).
+    pub fn from_u8(n: u8) -> Option<Decision> {
+        Self::ALL.get(n as usize).copied().filter(|d| *d as u8 == n)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Decision::BelowThreshold => "below threshold",
@@ -245,7 +265,7 @@ pub fn cluster(
         groups.forbid.entry(b).or_default().push((a, i));
     }
     groups.constrained = c.constrained.clone();
-    for i in strongest_first(edges, threshold_weight) {
+    for i in strongest_first(data, edges, threshold_weight) {
         let e = &edges[i];
         c.stats.edges_above_threshold += 1;
         if impersonal[e.a as usize] || impersonal[e.b as usize] {
@@ -453,7 +473,25 @@ fn holds_strangers_value(p: &Profile, shared: &compare::SharedValues) -> bool {
 
 /// Indices of the edges at or above the threshold, strongest first (ties by profile
 /// ordinals, so the order does not depend on the thread count).
-fn strongest_first(edges: &[Edge], threshold_weight: f64) -> Vec<usize> {
+/// Edges above the threshold, strongest first. Equal weights (a household's members
+/// often score alike) are ordered by the records the pair stands for, not by profile
+/// ordinals: an incremental run numbers profiles otherwise than a full run, and the
+/// same records must meet in the same order.
+fn strongest_first(data: &Dataset, edges: &[Edge], threshold_weight: f64) -> Vec<usize> {
+    let mut key = vec![u64::MAX; data.profiles.len()];
+    for r in &data.records {
+        let source = data
+            .sources
+            .get(r.source as usize)
+            .map_or("", String::as_str);
+        let h = crate::rows::row_hash([source.as_bytes(), r.record_id.as_bytes()]);
+        let k = &mut key[r.profile as usize];
+        *k = (*k).min(h);
+    }
+    let pair = |e: &Edge| {
+        let (x, y) = (key[e.a as usize], key[e.b as usize]);
+        (x.min(y), x.max(y))
+    };
     let mut strong: Vec<usize> = (0..edges.len())
         .into_par_iter()
         .filter(|&i| edges[i].weight as f64 >= threshold_weight)
@@ -462,6 +500,7 @@ fn strongest_first(edges: &[Edge], threshold_weight: f64) -> Vec<usize> {
         let (x, y) = (&edges[x], &edges[y]);
         y.weight
             .total_cmp(&x.weight)
+            .then_with(|| pair(x).cmp(&pair(y)))
             .then(x.a.cmp(&y.a))
             .then(x.b.cmp(&y.b))
     });

@@ -341,8 +341,11 @@ impl SharedValues {
         let sizes = data.records_per_profile();
         // Per comparison and value: its holders' distinct names, with their records.
         let mut holders: [HashMap<u64, Vec<(&PersonName, u32)>>; N] = Default::default();
+        // A profile without records (an incremental run keeps those of removed records
+        // in its table) holds nothing tonight.
+        let dead = |size: u32| size == 0 && !data.records.is_empty();
         for (p, &size) in data.profiles.iter().zip(&sizes) {
-            if p.names.is_empty() {
+            if p.names.is_empty() || dead(size) {
                 continue;
             }
             for (i, k) in keyed_values(p) {
@@ -371,6 +374,52 @@ impl SharedValues {
             }
         }
         shared
+    }
+
+    /// Every value with its standing, for saving: (comparison, 0 = strangers' or 1 = a
+    /// household's, value hash), sorted.
+    pub fn entries(&self) -> Vec<(u8, u8, u64)> {
+        let mut out: Vec<(u8, u8, u64)> = (0..N)
+            .flat_map(|i| {
+                let strangers = self.values[i].iter().map(move |&k| (i as u8, 0, k));
+                strangers.chain(self.household[i].iter().map(move |&k| (i as u8, 1, k)))
+            })
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
+    /// The values [`SharedValues::entries`] gave (entries naming no comparison are
+    /// skipped).
+    pub fn from_entries(entries: &[(u8, u8, u64)]) -> SharedValues {
+        let mut s = SharedValues::default();
+        for &(i, kind, k) in entries {
+            let i = i as usize;
+            if i < N {
+                if kind == 0 {
+                    s.values[i].insert(k);
+                } else {
+                    s.household[i].insert(k);
+                }
+            }
+        }
+        s
+    }
+
+    /// Values whose standing (strangers', a household's, or neither) differs from
+    /// `before`'s: (comparison, value hash). A profile holding one may compare otherwise
+    /// tonight with profiles whose own records did not change.
+    pub fn changed_since(&self, before: &SharedValues) -> rustc_hash::FxHashSet<(usize, u64)> {
+        let mut out = rustc_hash::FxHashSet::default();
+        for i in 0..N {
+            for (now, then) in [
+                (&self.values[i], &before.values[i]),
+                (&self.household[i], &before.household[i]),
+            ] {
+                out.extend(now.symmetric_difference(then).map(|&k| (i, k)));
+            }
+        }
+        out
     }
 
     /// True when comparison `i`'s agreeing value is a household's ([`SharedValues`]).

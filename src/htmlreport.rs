@@ -406,18 +406,28 @@ fn context(res: &Resolution, report: &RunReport, customer_of: &[u32]) -> Value {
         model: &res.model,
         tf: &res.tf,
     };
-    let mut near: Vec<usize> = (0..res.edges.len())
-        .filter(|&i| !res.edges[i].weight.is_nan())
-        .collect();
-    near.sort_by(|&a, &b| {
-        let d = |i: usize| (res.edges[i].weight as f64 - threshold_w).abs();
-        d(a).total_cmp(&d(b)).then(a.cmp(&b))
-    });
+    // The nearest few on one side, nearest first (ties by pair order): a selection, not
+    // a sort of every scored pair (that was seconds at 1M records).
+    let nearest = |above: bool| -> Vec<usize> {
+        let mut v: Vec<(f64, usize)> = res
+            .edges
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| !e.weight.is_nan() && (e.weight as f64 >= threshold_w) == above)
+            .map(|(i, e)| ((e.weight as f64 - threshold_w).abs(), i))
+            .collect();
+        let order = |a: &(f64, usize), b: &(f64, usize)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
+        if v.len() > BORDERLINE {
+            v.select_nth_unstable_by(BORDERLINE, order);
+            v.truncate(BORDERLINE);
+        }
+        v.sort_by(order);
+        v.into_iter().map(|(_, i)| i).collect()
+    };
     let pick = |above: bool| -> Vec<Value> {
-        near.iter()
-            .filter(|&&i| (res.edges[i].weight as f64 >= threshold_w) == above)
-            .take(BORDERLINE)
-            .map(|&i| {
+        nearest(above)
+            .into_iter()
+            .map(|i| {
                 let e = &res.edges[i];
                 let c = crate::compare::compare_with(
                     &data.profiles[e.a as usize],

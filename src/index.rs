@@ -366,19 +366,86 @@ impl TermIndex {
     pub fn build(
         n: usize,
         terms_of: impl Fn(usize, &mut Vec<String>) + Sync,
-        mut progress: impl FnMut(u64),
+        progress: impl FnMut(u64),
     ) -> Result<TermIndex> {
-        let (schema, fields) = schema();
+        let (schema, _) = schema();
         let ram = RamDirectory::create();
         let index = Index::create(ram.clone(), schema, IndexSettings::default())?;
+        let units: Vec<u32> = (0..n as u32).collect();
+        Self::add_and_open(index, ram, 0, &units, terms_of, progress, true)
+    }
+
+    /// Reads the index [`TermIndex::persist`] saved in `dir` into RAM and writes `units`
+    /// (sorted; an incremental run's new profiles, and old ones whose records changed,
+    /// whose saved documents are deleted) as one more segment: the saved documents keep
+    /// their DocIds and ordinals, so the result is the same whatever the thread count.
+    /// The saved index must hold units `0..first`.
+    pub fn extend_saved(
+        dir: &Path,
+        first: usize,
+        units: &[u32],
+        terms_of: impl Fn(usize, &mut Vec<String>) + Sync,
+        progress: impl FnMut(u64),
+    ) -> Result<TermIndex> {
+        let saved = Index::open_in_dir(dir)?;
+        let ram = RamDirectory::create();
+        let mut files: Vec<std::path::PathBuf> = saved
+            .load_metas()?
+            .list_segment_files()
+            .into_iter()
+            .collect();
+        files.sort();
+        files.push("meta.json".into());
+        drop(saved);
+        for f in &files {
+            let path = dir.join(f);
+            let bytes = match std::fs::read(&path) {
+                Ok(b) => b,
+                // A component this schema does not write (positions).
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(crate::Error::io(&path, e)),
+            };
+            tantivy::Directory::atomic_write(&ram, f, &bytes)
+                .map_err(|e| crate::Error::io(&path, e))?;
+        }
+        let index = Index::open(ram.clone())?;
+        let held = index.reader()?.searcher().num_docs() as usize;
+        if held != first {
+            return Err(crate::Error::input(
+                dir,
+                format!("the saved index holds {held} profiles, its state {first}: damaged (run without --incremental)"),
+            ));
+        }
+        Self::add_and_open(index, ram, first, units, terms_of, progress, false)
+    }
+
+    /// Adds `units` to `index` with one writer thread, replacing the documents of those
+    /// below `first`, and opens it for search; `merge` makes one segment of all (a fresh
+    /// build).
+    fn add_and_open(
+        index: Index,
+        ram: RamDirectory,
+        first: usize,
+        units: &[u32],
+        terms_of: impl Fn(usize, &mut Vec<String>) + Sync,
+        mut progress: impl FnMut(u64),
+        merge: bool,
+    ) -> Result<TermIndex> {
+        let fields = Fields {
+            terms: index.schema().get_field("terms")?,
+            ord: index.schema().get_field("ord")?,
+        };
         let mut writer =
             index.writer_with_num_threads::<TantivyDocument>(1, WRITER_BUDGET_BYTES)?;
         writer.set_merge_policy(Box::new(NoMergePolicy));
-        for start in (0..n).step_by(BUILD_BATCH) {
-            let end = (start + BUILD_BATCH).min(n);
-            let docs: Vec<TantivyDocument> = (start..end)
-                .into_par_iter()
-                .map_init(Vec::new, |terms, i| {
+        for &u in units.iter().take_while(|&&u| (u as usize) < first) {
+            writer.delete_term(Term::from_field_u64(fields.ord, u as u64));
+        }
+        for chunk in units.chunks(BUILD_BATCH) {
+            let docs: Vec<TantivyDocument> = chunk
+                .par_iter()
+                .map_init(Vec::new, |terms, &i| {
+                    let i = i as usize;
                     terms.clear();
                     terms_of(i, terms);
                     let mut doc = TantivyDocument::default();
@@ -392,11 +459,11 @@ impl TermIndex {
             for doc in docs {
                 writer.add_document(doc)?;
             }
-            progress((end - start) as u64);
+            progress(chunk.len() as u64);
         }
         writer.commit()?;
         let segments = index.searchable_segment_ids()?;
-        if segments.len() > 1 {
+        if merge && segments.len() > 1 {
             // Queries are fastest over one segment; merging keeps DocIds deterministic.
             writer.merge(&segments).wait()?;
         }

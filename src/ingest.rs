@@ -80,12 +80,48 @@ fn capped(s: std::borrow::Cow<'_, str>) -> (std::borrow::Cow<'_, str>, bool) {
 }
 
 /// Reads and normalizes every source of the config.
-pub fn ingest(config: &Config, mut progress: impl FnMut(u64)) -> Result<Dataset> {
+pub fn ingest(config: &Config, progress: impl FnMut(u64)) -> Result<Dataset> {
+    ingest_reusing(config, None, progress)
+}
+
+/// A row normalized by an earlier run, as [`Reuse`] hands it back: everything
+/// normalizing the row gave, so that the run reads exactly as if it had normalized it.
+pub struct Reused {
+    /// The row's profile before case numbers shared with other records were attached.
+    pub profile: Profile,
+    pub display: Display,
+    pub date: Option<chrono::NaiveDate>,
+    pub cases: Vec<compact_str::CompactString>,
+    /// What normalizing the row counted ([`Dataset::row_stats`]'s encoding).
+    pub stats: Vec<u8>,
+}
+
+/// Rows an earlier run normalized, by source, record id and the row's fingerprint
+/// ([`crate::rows::row_hash`]): an incremental run normalizes only the others.
+pub trait Reuse: Sync {
+    fn get(&self, source: &str, record_id: &str, hash: u64) -> Option<Reused>;
+}
+
+/// [`ingest`], taking rows an earlier run normalized from `reuse` instead of
+/// normalizing them again; the dataset is the same either way.
+pub fn ingest_reusing(
+    config: &Config,
+    reuse: Option<&dyn Reuse>,
+    mut progress: impl FnMut(u64),
+) -> Result<Dataset> {
     let mut data = Dataset::default();
     let mut profiles = ProfileSet::default();
+    data.row_stats_at.push(0);
     for (s, source) in config.sources.iter().enumerate() {
         data.sources.push(source.name.clone());
-        let counts = ingest_source(s as u16, source, &mut data, &mut profiles, &mut progress)?;
+        let counts = ingest_source(
+            s as u16,
+            source,
+            reuse,
+            &mut data,
+            &mut profiles,
+            &mut progress,
+        )?;
         data.counts.push(counts);
     }
     drop(profiles);
@@ -128,6 +164,10 @@ fn attach_shared_cases(data: &mut Dataset) {
         let empty = data.profiles[old as usize].is_empty();
         if shared.is_empty() && !empty {
             continue;
+        }
+        if !shared.is_empty() {
+            data.before_cases
+                .push((i as u32, data.profiles[old as usize].clone()));
         }
         let next = data.profiles.len() as u32;
         let new = if shared.is_empty() {
@@ -199,6 +239,56 @@ struct RowStats {
 }
 
 impl RowStats {
+    /// A row's counts as bytes: `[kind, filled, accepted, placeholder, truncated]` for
+    /// each kind it counted, then ambiguous dates, country region, Windows-1252 fields
+    /// and other recipient. `None` when a count does not fit a byte (never for a row of
+    /// fewer than 256 columns): such a row is normalized again by a later run.
+    fn encode(&self) -> Option<Vec<u8>> {
+        let b = |n: u32| u8::try_from(n).ok();
+        let mut out = Vec::with_capacity(24);
+        for (k, c) in self.cells.iter().enumerate() {
+            if c.filled + c.accepted + c.placeholder + c.truncated > 0 {
+                out.extend([
+                    k as u8,
+                    b(c.filled)?,
+                    b(c.accepted)?,
+                    b(c.placeholder)?,
+                    b(c.truncated)?,
+                ]);
+            }
+        }
+        out.extend([
+            b(self.ambiguous_dates)?,
+            b(self.country_region)?,
+            b(self.windows_1252)?,
+            b(self.other_recipient)?,
+        ]);
+        Some(out)
+    }
+
+    /// The counts [`RowStats::encode`] wrote; `None` for bytes it cannot have written.
+    fn decode(bytes: &[u8]) -> Option<RowStats> {
+        let (cells, tail) = bytes.split_at_checked(bytes.len().checked_sub(4)?)?;
+        if cells.len() % 5 != 0 {
+            return None;
+        }
+        let mut st = RowStats::default();
+        for c in cells.chunks_exact(5) {
+            let cell = st.cells.get_mut(c[0] as usize)?;
+            *cell = Cell {
+                filled: c[1].into(),
+                accepted: c[2].into(),
+                placeholder: c[3].into(),
+                truncated: c[4].into(),
+            };
+        }
+        st.ambiguous_dates = tail[0].into();
+        st.country_region = tail[1].into();
+        st.windows_1252 = tail[2].into();
+        st.other_recipient = tail[3].into();
+        Some(st)
+    }
+
     fn add(&mut self, o: &RowStats) {
         for (a, b) in self.cells.iter_mut().zip(&o.cells) {
             a.filled += b.filled;
@@ -221,16 +311,32 @@ struct Normalized {
     stats: RowStats,
 }
 
-/// Normalizes a batch of accepted rows in parallel, in order.
+/// Normalizes a batch of accepted rows in parallel, in order; a row `reuse` holds
+/// (same source, record id and fingerprint) is taken from it instead.
 fn normalize_batch(
     source: &SourceConfig,
     rows: &[csv::ByteRecord],
+    meta: &[(String, u64, u64)],
     region: Region,
+    reuse: Option<&dyn Reuse>,
 ) -> Vec<Normalized> {
     use rayon::prelude::*;
     rows.par_iter()
+        .zip(meta)
         .with_min_len(256)
-        .map(|row| {
+        .map(|(row, (record_id, _, hash))| {
+            let kept = reuse.and_then(|r| r.get(&source.name, record_id, *hash));
+            if let Some(k) = kept {
+                if let Some(stats) = RowStats::decode(&k.stats) {
+                    return Normalized {
+                        profile: k.profile,
+                        display: k.display,
+                        date: k.date,
+                        cases: k.cases,
+                        stats,
+                    };
+                }
+            }
             PHONES.with(|cell| {
                 let mut phones = cell.borrow_mut();
                 normalize_row(source, row, region, &mut phones)
@@ -297,6 +403,7 @@ fn raw_text(bytes: &[u8]) -> String {
 fn ingest_source(
     s: u16,
     source: &SourceConfig,
+    reuse: Option<&dyn Reuse>,
     data: &mut Dataset,
     profiles: &mut ProfileSet,
     progress: &mut impl FnMut(u64),
@@ -318,12 +425,13 @@ fn ingest_source(
                  data: &mut Dataset,
                  stats: &mut RowStats,
                  profiles: &mut ProfileSet| {
-        for (n, (record_id, line, hash)) in normalize_batch(source, batch, region)
-            .into_iter()
-            .zip(meta.drain(..))
-        {
+        let normalized = normalize_batch(source, batch, meta, region, reuse);
+        for (n, (record_id, line, hash)) in normalized.into_iter().zip(meta.drain(..)) {
             stats.add(&n.stats);
             data.row_hashes.push(hash);
+            // An empty encoding (a count beyond a byte) makes a later run normalize it.
+            data.row_stats.extend(n.stats.encode().unwrap_or_default());
+            data.row_stats_at.push(data.row_stats.len() as u32);
             let profile_ord = profiles.intern(&mut data.profiles, n.profile);
             data.records.push(Record {
                 source: s,

@@ -23,6 +23,7 @@ pub mod generate;
 pub mod golden;
 pub mod htmlreport;
 pub mod identity;
+pub mod incremental;
 pub mod index;
 pub mod ingest;
 pub mod init;
@@ -38,6 +39,7 @@ pub mod report;
 pub mod review;
 pub mod rows;
 pub mod similarity;
+pub mod state;
 pub mod store;
 pub mod tables;
 pub mod tabular;
@@ -82,6 +84,9 @@ pub struct Options {
     pub emit_pairs: bool,
     /// Format of the tables `mapping`, `golden`, `cases`, `links`, `attention`, `pairs`.
     pub output_format: tabular::Format,
+    /// With `previous`: look again only at what changed since that run
+    /// ([`incremental::resolve`]).
+    pub incremental: bool,
 }
 
 /// Everything a run computed; [`output::write`] turns it into files.
@@ -96,6 +101,8 @@ pub struct Resolution {
     pub edges: Vec<Edge>,
     /// Weight of each profile compared with itself (NaN for single-record profiles).
     pub self_weight: Vec<f32>,
+    /// Profiles with nothing personal in them ([`compare::SharedValues::impersonal`]).
+    pub impersonal: Vec<bool>,
     pub clustering: Clustering,
     pub customers: Vec<Vec<RecordOrd>>,
     pub ids: IdAssignment,
@@ -115,12 +122,16 @@ pub struct Resolution {
     pub attention: Vec<attention::Flag>,
     /// With `--previous`: records new, changed, unchanged and removed since that run.
     pub night: Option<rows::Night>,
+    /// What an incremental run looked at again (`None` for a full run).
+    pub incremental: Option<incremental::IncrementalStats>,
+    /// [`state::config_fingerprint`] of the config, saved with the state.
+    pub config_fingerprint: String,
     pub timings: Vec<(&'static str, f64)>,
 }
 
-struct Timer(Vec<(&'static str, f64)>, Instant);
+pub(crate) struct Timer(pub(crate) Vec<(&'static str, f64)>, pub(crate) Instant);
 impl Timer {
-    fn lap(&mut self, stage: &'static str) {
+    pub(crate) fn lap(&mut self, stage: &'static str) {
         self.0.push((stage, self.1.elapsed().as_secs_f64()));
         self.1 = Instant::now();
     }
@@ -128,6 +139,9 @@ impl Timer {
 
 /// Runs the whole pipeline on a validated config.
 pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> Result<Resolution> {
+    if options.incremental {
+        return incremental::resolve(config, options, progress);
+    }
     let mut t = Timer(Vec::new(), Instant::now());
     let previous = options
         .previous
@@ -305,32 +319,18 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         },
     );
     clustering.stats.links_kept_from_previous = links_kept;
-    let mut customers = identity::customers(&data, &clustering);
-    let mut override_stats = None;
-    let mut decided = Vec::new();
-    if let Some(steward) = &steward {
-        let (applied, stats, by_override) = overrides::apply(
-            customers,
-            data.records.len(),
-            steward,
-            &clustering.constrained,
-        );
-        customers = applied;
-        override_stats = Some(stats);
-        decided = by_override;
-    }
-    let mut ids = identity::assign_ids(&data, &customers, previous.as_ref());
-    ids.mark_override(&customers, &decided);
+    let customers = identity::customers(&data, &clustering);
+    let (customers, ids, override_stats) = settle_ids(
+        &data,
+        customers,
+        steward.as_ref(),
+        &clustering.constrained,
+        previous.as_ref(),
+    );
     progress.finish();
     t.lap("cluster");
 
-    let goldens: Vec<golden::GoldenRecord> = customers
-        .par_iter()
-        .zip(&ids.ids)
-        .map(|(recs, id)| golden::golden_record(&data, id, recs))
-        .collect();
-    let kinds: Vec<config::SystemKind> = config.sources.iter().map(|s| s.kind).collect();
-    let attention = attention::flags(&data, &customers, &ids.ids, &kinds, &config.attention);
+    let (goldens, attention) = goldens_and_attention(config, &data, &customers, &ids);
     t.lap("golden");
 
     Ok(Resolution {
@@ -341,6 +341,7 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         tf,
         edges,
         self_weight,
+        impersonal,
         clustering,
         customers,
         ids,
@@ -353,8 +354,54 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         overrides: override_stats,
         attention,
         night,
+        incremental: None,
+        config_fingerprint: state::config_fingerprint(config),
         timings: t.0,
     })
+}
+
+/// After clustering, in full and incremental runs alike: the steward's overrides, then
+/// golden IDs (with the previous run's).
+pub(crate) fn settle_ids(
+    data: &Dataset,
+    mut customers: Vec<Vec<RecordOrd>>,
+    steward: Option<&overrides::Resolved>,
+    constrained: &[bool],
+    previous: Option<&identity::Previous>,
+) -> (
+    Vec<Vec<RecordOrd>>,
+    IdAssignment,
+    Option<overrides::OverrideStats>,
+) {
+    let mut override_stats = None;
+    let mut decided = Vec::new();
+    if let Some(steward) = steward {
+        let (applied, stats, by_override) =
+            overrides::apply(customers, data.records.len(), steward, constrained);
+        customers = applied;
+        override_stats = Some(stats);
+        decided = by_override;
+    }
+    let mut ids = identity::assign_ids(data, &customers, previous);
+    ids.mark_override(&customers, &decided);
+    (customers, ids, override_stats)
+}
+
+/// Each customer's golden record, and the attention list.
+pub(crate) fn goldens_and_attention(
+    config: &Config,
+    data: &Dataset,
+    customers: &[Vec<RecordOrd>],
+    ids: &IdAssignment,
+) -> (Vec<golden::GoldenRecord>, Vec<attention::Flag>) {
+    let goldens: Vec<golden::GoldenRecord> = customers
+        .par_iter()
+        .zip(&ids.ids)
+        .map(|(recs, id)| golden::golden_record(data, id, recs))
+        .collect();
+    let kinds: Vec<config::SystemKind> = config.sources.iter().map(|s| s.kind).collect();
+    let attention = attention::flags(data, customers, &ids.ids, &kinds, &config.attention);
+    (goldens, attention)
 }
 
 /// What a run makes from the records alone, before any candidate is known (with the
@@ -389,7 +436,10 @@ impl FromRecords {
 /// Runs `main` here and `side` on a thread of its own with a one-thread rayon pool, so
 /// that the side work fills a core `main` leaves idle without taking the main pool's
 /// threads. With a one-thread run (`--threads 1`) both run here, one after the other.
-fn beside<A: Send, B: Send>(main: impl FnOnce() -> A, side: impl FnOnce() -> B + Send) -> (A, B) {
+pub(crate) fn beside<A: Send, B: Send>(
+    main: impl FnOnce() -> A,
+    side: impl FnOnce() -> B + Send,
+) -> (A, B) {
     let pool = (rayon::current_num_threads() > 1)
         .then(|| rayon::ThreadPoolBuilder::new().num_threads(1).build().ok())
         .flatten();

@@ -78,12 +78,31 @@ fn write_all(
         }
     }
     let goldens = &res.goldens;
-    // The lookup index and the CSV tables are independent: one thread each.
-    let (index, tables) = rayon::join(
-        || crate::store::write(res, goldens, &dir.join("index")),
+    // The lookup index, the state for an incremental run and the tables are
+    // independent: one thread each.
+    let ((index, state), tables) = rayon::join(
+        || {
+            rayon::join(
+                || crate::store::write(res, goldens, &dir.join("index")),
+                || {
+                    crate::state::save(
+                        dir,
+                        &res.config_fingerprint,
+                        &res.data,
+                        &res.shared,
+                        &res.edges,
+                        &res.clustering,
+                        &res.self_weight,
+                        &res.impersonal,
+                        res.threshold,
+                    )
+                },
+            )
+        },
         || write_tables(res, dir, options, &customer_of, goldens, progress),
     );
     index?;
+    state?;
     tables?;
     progress.finish();
 
@@ -107,7 +126,7 @@ fn write_all(
         profiles: data.profiles.len() as u64,
         candidates: res.candidates.stats.clone(),
         model: ModelSummary {
-            reused: options.model.is_some(),
+            reused: options.model.is_some() || options.incremental,
             prior: res.model.prior,
             em_iterations: res.model.training.em_iterations,
             em_converged: res.model.training.em_converged,
@@ -133,6 +152,7 @@ fn write_all(
             by_kind
         }),
         records_since_previous: res.night,
+        incremental: res.incremental.clone(),
         attention: {
             let mut by_reason = std::collections::BTreeMap::new();
             for f in &res.attention {

@@ -15,7 +15,7 @@ pub type ProfileOrd = u32;
 
 /// The normalized values of a record that take part in matching. Every list is sorted
 /// and deduplicated, so equal values make equal profiles.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Profile {
     pub names: Vec<PersonName>,
     pub emails: Vec<Email>,
@@ -70,14 +70,14 @@ impl Profile {
 }
 
 /// A value as written, with the normalized key it is grouped by in survivorship.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Shown {
     pub raw: CompactString,
     pub key: CompactString,
 }
 
 /// Raw values as written, for golden records and the agent's view.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Display {
     pub name: Option<Shown>,
     pub email: Option<Shown>,
@@ -197,6 +197,14 @@ pub struct Dataset {
     pub profiles: Vec<Profile>,
     /// A fingerprint of each record's row as read (`rows::row_hash`), in record order.
     pub row_hashes: Vec<u64>,
+    /// What normalizing each record's row counted, encoded (owned by `ingest`): record
+    /// `i`'s bytes are `row_stats[row_stats_at[i]..row_stats_at[i + 1]]`, empty when a
+    /// later run must normalize the row again. Saved in the incremental state.
+    pub row_stats: Vec<u8>,
+    pub row_stats_at: Vec<u32>,
+    /// Records whose profile gained case numbers shared with other records, with their
+    /// profile before (sorted by record): what a later run reuses for the row.
+    pub before_cases: Vec<(RecordOrd, Profile)>,
     pub rejected: Vec<Rejected>,
     pub counts: Vec<SourceCounts>,
 }

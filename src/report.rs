@@ -53,6 +53,9 @@ pub struct RunReport {
     /// removed since the previous run (from its `rows.bin`).
     #[serde(default)]
     pub records_since_previous: Option<crate::rows::Night>,
+    /// What an incremental run (`--incremental`) looked at again; absent for a full run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incremental: Option<crate::incremental::IncrementalStats>,
     /// Customers on the attention list (`attention.csv`) by reason.
     #[serde(default)]
     pub attention: std::collections::BTreeMap<String, u64>,

@@ -20,6 +20,11 @@ pub struct Args {
     /// Output folder of the previous run: customers keep their golden IDs.
     #[arg(long)]
     pub previous: Option<PathBuf>,
+    /// With --previous: normalize, search, score and cluster again only what changed
+    /// since that run (new, changed and removed records and the customers they touch),
+    /// with its model; everything else is carried over. See docs/guide.md.
+    #[arg(long, requires = "previous", conflicts_with = "model")]
+    pub incremental: bool,
     /// Also write pairs.csv with every scored candidate pair.
     #[arg(long)]
     pub emit_pairs: bool,
@@ -59,6 +64,7 @@ pub fn run(args: Args, quiet: bool) -> anyhow::Result<ExitCode> {
         model: args.model,
         previous: args.previous,
         emit_pairs: args.emit_pairs,
+        incremental: args.incremental,
         output_format: idresolve::tabular::Format::parse(&args.output_format).unwrap_or_default(),
     };
     let bars = super::progress::Bars::new(quiet);
@@ -160,6 +166,18 @@ pub fn run(args: Args, quiet: bool) -> anyhow::Result<ExitCode> {
             eprintln!(
                 "since the previous run: {} records new, {} changed, {} unchanged, {} removed",
                 n.new, n.changed, n.unchanged, n.removed
+            );
+        }
+        if let Some(i) = &report.incremental {
+            eprintln!(
+                "incremental: {} rows normalized, {} new profiles ({} re-indexed), {} new pairs; {} customers clustered again ({} records), {} carried over",
+                i.rows_normalized,
+                i.profiles_new,
+                i.profiles_reindexed,
+                i.pairs_new,
+                i.customers_reclustered,
+                i.records_reclustered,
+                i.customers_carried
             );
         }
         if let Some(changes) = &report.id_changes {

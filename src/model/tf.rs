@@ -24,7 +24,12 @@ impl TermFrequencies {
         let weights: Vec<u32> = impersonal
             .iter()
             .zip(&records)
-            .map(|(&none, &n)| if none { n.max(1) } else { 1 })
+            .map(|(&none, &n)| match (none, n) {
+                // A profile without records (kept by an incremental run) counts nothing.
+                (_, 0) if !data.records.is_empty() => 0,
+                (true, n) => n.max(1),
+                (false, _) => 1,
+            })
             .collect();
         Self::counted(&data.profiles, &weights)
     }

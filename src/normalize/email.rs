@@ -7,7 +7,9 @@ use super::is_placeholder;
 use compact_str::CompactString;
 
 /// A normalized e-mail address.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct Email {
     /// `local@domain`, canonical.
     pub address: CompactString,

@@ -15,7 +15,18 @@ use rphonetic::{DoubleMetaphone, Encoder};
 use super::{fold_text, is_placeholder};
 
 /// A normalized person name. Empty strings mean "not given".
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug,
+    Clone,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct PersonName {
     pub first: CompactString,
     pub middle: CompactString,

@@ -19,7 +19,9 @@ use phonenumber::Mode;
 use super::is_placeholder;
 
 /// A normalized phone number.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct Phone {
     /// E.164, e.g. `+15551234567`.
     pub e164: CompactString,

@@ -6,7 +6,9 @@ use super::is_placeholder;
 use compact_str::CompactString;
 
 /// A normalized serial number.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct Serial {
     /// Upper-case ASCII alphanumerics as written.
     pub key: CompactString,

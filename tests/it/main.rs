@@ -8,6 +8,7 @@ mod desk;
 mod formats;
 mod ingest;
 mod init;
+mod nightly;
 mod report;
 mod snapshots;
 mod util;
