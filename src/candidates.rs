@@ -183,9 +183,16 @@ pub struct ExactJoins {
 
 impl ExactJoins {
     pub fn find(data: &Dataset) -> ExactJoins {
+        Self::find_for(data, None)
+    }
+
+    /// With `query` (an incremental run's new profiles): only what can pair them — the
+    /// keys they hold, and the keys of the profiles holding those (a key group reaches a
+    /// profile through another member's key), and the phones one keystroke from theirs.
+    pub fn find_for(data: &Dataset, query: Option<&[bool]>) -> ExactJoins {
         ExactJoins {
-            groups: key_groups(data),
-            near: near_phone_pairs(data),
+            groups: key_groups(data, query),
+            near: near_phone_pairs(data, query),
         }
     }
 }
@@ -246,7 +253,7 @@ impl KeyGroups {
     }
 }
 
-fn key_groups(data: &Dataset) -> KeyGroups {
+fn key_groups(data: &Dataset, query: Option<&[bool]>) -> KeyGroups {
     use crate::compare::value_hash;
     // (key, profile) for every exact key, grouped by a parallel sort (a hash map of
     // vectors was a second of single-threaded work at 1M records).
@@ -273,6 +280,26 @@ fn key_groups(data: &Dataset) -> KeyGroups {
                 .map(move |k| (k, i))
         })
         .collect();
+    if let Some(query) = query {
+        // Two steps out from the query's keys.
+        let mut wanted: rustc_hash::FxHashSet<u64> = keyed
+            .iter()
+            .filter(|&&(_, p)| query[p as usize])
+            .map(|&(k, _)| k)
+            .collect();
+        let holders: rustc_hash::FxHashSet<u32> = keyed
+            .iter()
+            .filter(|(k, _)| wanted.contains(k))
+            .map(|&(_, p)| p)
+            .collect();
+        wanted.extend(
+            keyed
+                .iter()
+                .filter(|(_, p)| holders.contains(p))
+                .map(|&(k, _)| k),
+        );
+        keyed.retain(|(k, _)| wanted.contains(k));
+    }
     keyed.par_sort_unstable();
     keyed.dedup();
     let mut keys: Vec<Vec<u32>> = keyed
@@ -321,30 +348,71 @@ fn key_groups(data: &Dataset) -> KeyGroups {
 /// key. A key held by more than [`MAX_PROFILES_PER_KEY`] profiles is an office line's
 /// neighbourhood and pairs nothing. Found by a sort-based join rather than the search:
 /// eleven more terms per phone made the 1M-record index 2.5 times slower to build.
-fn near_phone_pairs(data: &Dataset) -> Vec<(u32, u32)> {
+/// A phone's one-deletion variants and itself, keyed: (key, which of its phones).
+fn phone_variants(p: &crate::record::Profile) -> impl Iterator<Item = (u64, u16)> + '_ {
     use std::hash::Hasher;
-    // (key, profile, which of its phones): 16 bytes an entry, ~11 entries a phone.
+    p.phones
+        .iter()
+        .take(u16::MAX as usize)
+        .enumerate()
+        .flat_map(move |(j, ph)| {
+            let national = ph.national();
+            (0..=national.len()).map(move |skip| {
+                // skip == len: the number itself. The variant is hashed whole (FxHash of
+                // the concatenation: its writes do not stream, and SipHash, which does,
+                // was a second of a 1M-record incremental run).
+                let mut buf = [0u8; 40];
+                let country = &ph.e164.as_bytes()[..ph.country_len as usize];
+                let parts = [
+                    country,
+                    &national.as_bytes()[..skip],
+                    national.as_bytes().get(skip + 1..).unwrap_or(&[]),
+                ];
+                let mut len = 0;
+                let mut long = Vec::new();
+                for part in parts {
+                    if len + part.len() <= buf.len() {
+                        buf[len..len + part.len()].copy_from_slice(part);
+                    } else {
+                        if long.is_empty() {
+                            long.extend_from_slice(&buf[..len]);
+                        }
+                        long.extend_from_slice(part);
+                    }
+                    len += part.len();
+                }
+                let bytes = if long.is_empty() {
+                    &buf[..len]
+                } else {
+                    &long[..]
+                };
+                let mut h = rustc_hash::FxHasher::default();
+                h.write(bytes);
+                (h.finish(), j as u16)
+            })
+        })
+}
+
+fn near_phone_pairs(data: &Dataset, query: Option<&[bool]>) -> Vec<(u32, u32)> {
+    // (key, profile, which of its phones): 16 bytes an entry, ~11 entries a phone. With
+    // a query, only the entries of keys its profiles hold are kept (never the whole
+    // list).
+    let wanted: Option<rustc_hash::FxHashSet<u64>> = query.map(|q| {
+        data.profiles
+            .par_iter()
+            .enumerate()
+            .filter(|(i, _)| q[*i])
+            .flat_map_iter(|(_, p)| phone_variants(p).map(|(k, _)| k))
+            .collect()
+    });
     let mut keyed: Vec<(u64, u32, u16)> = data
         .profiles
         .par_iter()
         .enumerate()
         .flat_map_iter(|(i, p)| {
-            p.phones
-                .iter()
-                .take(u16::MAX as usize)
-                .enumerate()
-                .flat_map(move |(j, ph)| {
-                    let national = ph.national();
-                    (0..=national.len()).map(move |skip| {
-                        // skip == len: the number itself. The hasher streams its input, so
-                        // the three writes hash the concatenated variant.
-                        let mut h = std::hash::DefaultHasher::new();
-                        h.write(&ph.e164.as_bytes()[..ph.country_len as usize]);
-                        h.write(&national.as_bytes()[..skip]);
-                        h.write(national.as_bytes().get(skip + 1..).unwrap_or(&[]));
-                        (h.finish(), i as u32, j as u16)
-                    })
-                })
+            phone_variants(p)
+                .filter(|(k, _)| wanted.as_ref().is_none_or(|w| w.contains(k)))
+                .map(move |(k, j)| (k, i as u32, j))
         })
         .collect();
     keyed.par_sort_unstable();

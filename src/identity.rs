@@ -127,8 +127,14 @@ fn parse_id(id: &str) -> Option<u64> {
     id.strip_prefix('G')?.parse().ok()
 }
 
-/// Reads `mapping.csv` and `state.json` of a previous run's output folder.
+/// Reads `mapping.csv`, `state.json` and `rows.bin` of a previous run's output folder.
 pub fn load_previous(dir: &Path) -> Result<Previous> {
+    load_previous_with(dir, true)
+}
+
+/// [`load_previous`]; `rows: false` leaves out `rows.bin` (an incremental run finds what
+/// changed from its state).
+pub fn load_previous_with(dir: &Path, rows: bool) -> Result<Previous> {
     let path = dir.join("mapping.csv");
     let mut prev = Previous::default();
     for row in crate::mapping::read(&path)? {
@@ -159,7 +165,9 @@ pub fn load_previous(dir: &Path) -> Result<Previous> {
         prev.run = state.run;
         prev.aliases = state.aliases;
         prev.removed = state.removed;
-        prev.rows = crate::rows::read(dir)?;
+        if rows {
+            prev.rows = crate::rows::read(dir)?;
+        }
     }
     prev.next_id = prev.next_id.max(1);
     Ok(prev)

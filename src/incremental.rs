@@ -40,7 +40,7 @@ use crate::error::{Error, Result};
 use crate::identity;
 use crate::index::{profile_terms, record_case_terms, TermIndex};
 use crate::model::{self, Model, Scorer, TermFrequencies};
-use crate::record::{Dataset, Profile, RecordOrd};
+use crate::record::{Dataset, RecordOrd};
 use crate::{ingest, overrides, rows, state, Options, Progress, Resolution, Timer};
 
 /// What an incremental run looked at again, for `run.json` and the summary.
@@ -82,9 +82,11 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
             "--incremental scores with the previous run's model; leave out --model".into(),
         ));
     }
-    let previous = identity::load_previous(old)?;
+    let previous = identity::load_previous_with(old, false)?;
+    trace(&t, "load_previous");
     let names: Vec<String> = config.sources.iter().map(|s| s.name.clone()).collect();
     let mut saved = state::load(old, config, &names)?;
+    trace(&t, "state::load");
     let model = Model::load(&old.join("model.json"))?;
     let threshold = config
         .matching
@@ -95,9 +97,14 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
     t.lap("state");
 
     progress.stage("ingest", None);
-    let mut data = ingest::ingest_reusing(config, Some(&saved), |n| progress.advance(n))?;
+    let seed = ingest::Seed {
+        profiles: std::mem::take(&mut saved.profiles),
+        hashes: std::mem::take(&mut saved.hashes),
+        records: saved.rows.len(),
+    };
+    let n_old = seed.profiles.len();
+    let data = ingest::ingest_reusing(config, Some((&saved, seed)), |n| progress.advance(n))?;
     progress.finish();
-    let night = previous.rows.as_ref().map(|fp| rows::compare(&data, fp));
     trace(&t, "read+reuse");
 
     // Which records are new or changed, and which saved rows are gone.
@@ -131,17 +138,25 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         .collect();
     removed_keys.sort();
     let removed_profiles: Vec<u32> = removed.iter().map(|&(_, _, p)| p).collect();
+    let seen = old_of.iter().filter(|o| o.is_some()).count() as u64;
+    let changed = dirty
+        .iter()
+        .zip(&old_of)
+        .filter(|(d, o)| **d && o.is_some())
+        .count() as u64;
+    let night = Some(rows::Night {
+        new: data.records.len() as u64 - seen,
+        changed,
+        unchanged: seen - changed,
+        removed: removed.len() as u64,
+    });
     drop(tonight);
 
-    // Tonight's profiles onto the saved table.
-    let n_old = saved.profiles.len();
     trace(&t, "dirty");
-    renumber(&mut data, &mut saved, &old_of);
-    trace(&t, "renumber");
     let n = data.profiles.len();
     let (offsets, members) = data.profile_members();
     let live: Vec<bool> = (0..n).map(|p| offsets[p + 1] > offsets[p]).collect();
-    stats.profiles_new = (n - n_old) as u64;
+    stats.profiles_new = (n_old..n).filter(|&p| live[p]).count() as u64;
     stats.profiles_without_records = live.iter().filter(|&&l| !l).count() as u64;
     let mut touched = vec![false; n];
     for (i, r) in data.records.iter().enumerate() {
@@ -164,6 +179,8 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         .map(|o| o.resolve(&data));
     t.lap("ingest");
 
+    // The profiles that search: tonight's new ones.
+    let query: Vec<bool> = (0..n).map(|p| p >= n_old && live[p]).collect();
     // The saved index with the new and changed profiles, while what needs only the
     // records is learned beside it.
     progress.stage("index", Some((n - n_old) as u64));
@@ -171,7 +188,9 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         .filter(|&p| p as usize >= n_old || touched[p as usize] && live[p as usize])
         .collect();
     stats.profiles_reindexed = reindex.iter().filter(|&&p| (p as usize) < n_old).count() as u64;
-    let (index, (exact, shared, impersonal, tf)) = crate::beside(
+    // Both sides in the whole pool: the extension is one writer thread and a short
+    // parallel term pass, the other side parallel throughout.
+    let (index, (exact, shared, impersonal, tf)) = rayon::join(
         || {
             TermIndex::extend_saved(
                 &old.join("index"),
@@ -187,15 +206,20 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
                 },
                 |k| progress.advance(k),
             )
+            .inspect(|_| trace(&t, "index: extended"))
         },
         || {
             let shared = compare::SharedValues::learn(&data);
-            let exact = candidates::ExactJoins::find(&data);
+            trace(&t, "side: shared");
+            let exact = candidates::ExactJoins::find_for(&data, Some(&query));
+            trace(&t, "side: exact");
             let impersonal = shared.impersonal(&data);
             let tf = TermFrequencies::from_data(&data, &impersonal);
+            trace(&t, "side: tf");
             (exact, shared, impersonal, tf)
         },
     );
+    trace(&t, "index+side");
     let index = index?;
     stats.index_segments = index
         .index()
@@ -205,7 +229,6 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
     t.lap("index");
 
     progress.stage("candidates", Some((n - n_old) as u64));
-    let query: Vec<bool> = (0..n).map(|p| p >= n_old).collect();
     let candidates = candidates::generate_for(
         &data,
         &index,
@@ -322,8 +345,7 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
     let strong = Adjacency::of(
         n,
         saved
-            .edges
-            .iter()
+            .edges()
             .filter(|e| {
                 e.weight as f64 >= threshold_weight
                     && e.decision != Decision::Linked
@@ -373,8 +395,7 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         (x.min(y), x.max(y))
     };
     let mut searched: Vec<(u32, u32)> = saved
-        .edges
-        .iter()
+        .edges()
         .filter(|e| !e.carried_only && inside(e.a, e.b))
         .map(|e| to_local(e.a, e.b))
         .chain(
@@ -529,47 +550,6 @@ fn trace(t: &Timer, what: &str) {
     }
 }
 
-/// Numbers tonight's profiles onto the saved table: a profile the table holds keeps its
-/// ordinal, a new one is appended (in record order). A record without any value has a
-/// profile of its own; it keeps its saved one when that is still empty.
-fn renumber(data: &mut Dataset, saved: &mut state::Saved, old_of: &[Option<(u64, u32)>]) {
-    let found: Vec<Option<u32>> = {
-        let table: HashMap<&Profile, u32> = saved
-            .profiles
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| !p.is_empty())
-            .map(|(i, p)| (p, i as u32))
-            .collect();
-        data.profiles
-            .par_iter()
-            .map(|p| table.get(p).copied())
-            .collect()
-    };
-    let tonight = std::mem::take(&mut data.profiles);
-    let mut profiles = std::mem::take(&mut saved.profiles);
-    let mut remap: Vec<u32> = found.iter().map(|f| f.unwrap_or(u32::MAX)).collect();
-    for (i, r) in data.records.iter_mut().enumerate() {
-        let p = r.profile as usize;
-        if tonight[p].is_empty() {
-            let kept = old_of[i]
-                .map(|(_, o)| o)
-                .filter(|&o| profiles[o as usize].is_empty());
-            r.profile = kept.unwrap_or_else(|| {
-                profiles.push(Profile::default());
-                profiles.len() as u32 - 1
-            });
-            continue;
-        }
-        if remap[p] == u32::MAX {
-            remap[p] = profiles.len() as u32;
-            profiles.push(tonight[p].clone());
-        }
-        r.profile = remap[p];
-    }
-    data.profiles = profiles;
-}
-
 /// The records to cluster again, closed: every record of a profile in the set, and every
 /// record of a previous customer in the set, is in the set.
 struct Reach<'a> {
@@ -702,36 +682,24 @@ impl Merged {
         let inside =
             |a: u32, b: u32| local[a as usize] != u32::MAX && local[b as usize] != u32::MAX;
         let alive = |a: u32, b: u32| live[a as usize] && live[b as usize];
-        let mut edges: Vec<(Edge, Decision)> = saved
-            .edges
+        // Saved edges come sorted by pair; tonight's (new pairs outside the affected part,
+        // and the affected part's) are sorted and merged in, straight into the two
+        // vectors (millions of edges at 1M records: no copy of them is made).
+        let mut tonight: Vec<(Edge, Decision)> = new_edges
             .iter()
-            .filter(|e| !inside(e.a, e.b) && alive(e.a, e.b))
-            .map(|e| {
+            .filter(|&&(a, b, _, _)| !inside(a, b))
+            .map(|&(a, b, weight, _)| {
                 (
                     Edge {
-                        a: e.a,
-                        b: e.b,
-                        weight: e.weight,
+                        a,
+                        b,
+                        weight,
                         evidence: Evidence::default(),
-                        carried_only: e.carried_only,
+                        carried_only: false,
                     },
-                    e.decision,
+                    Decision::BelowThreshold,
                 )
             })
-            .chain(new_edges.iter().filter(|&&(a, b, _, _)| !inside(a, b)).map(
-                |&(a, b, weight, _)| {
-                    (
-                        Edge {
-                            a,
-                            b,
-                            weight,
-                            evidence: Evidence::default(),
-                            carried_only: false,
-                        },
-                        Decision::BelowThreshold,
-                    )
-                },
-            ))
             .chain(s_edges.iter().zip(&s.decisions).map(|(e, &d)| {
                 let (a, b) = (s_profiles[e.a as usize], s_profiles[e.b as usize]);
                 (
@@ -744,9 +712,36 @@ impl Merged {
                 )
             }))
             .collect();
-        edges.par_sort_unstable_by_key(|(e, _)| (e.a, e.b));
-        edges.dedup_by_key(|(e, _)| (e.a, e.b));
-        let (edges, decisions): (Vec<Edge>, Vec<Decision>) = edges.into_iter().unzip();
+        tonight.par_sort_unstable_by_key(|(e, _)| (e.a, e.b));
+        tonight.dedup_by_key(|(e, _)| (e.a, e.b));
+        let capacity = saved.edge_count() + tonight.len();
+        let mut edges: Vec<Edge> = Vec::with_capacity(capacity);
+        let mut decisions: Vec<Decision> = Vec::with_capacity(capacity);
+        let mut next = tonight.into_iter().peekable();
+        for e in saved
+            .edges()
+            .filter(|e| !inside(e.a, e.b) && alive(e.a, e.b))
+        {
+            while let Some((t, d)) = next.next_if(|(t, _)| (t.a, t.b) < (e.a, e.b)) {
+                edges.push(t);
+                decisions.push(d);
+            }
+            if next.peek().is_some_and(|(t, _)| (t.a, t.b) == (e.a, e.b)) {
+                continue;
+            }
+            edges.push(Edge {
+                a: e.a,
+                b: e.b,
+                weight: e.weight,
+                evidence: Evidence::default(),
+                carried_only: e.carried_only,
+            });
+            decisions.push(e.decision);
+        }
+        for (t, d) in next {
+            edges.push(t);
+            decisions.push(d);
+        }
         c.decisions = decisions;
         c.links = saved
             .links

@@ -35,14 +35,31 @@ use phonenumber::country::Id as Region;
 #[derive(Default)]
 struct ProfileSet {
     table: hashbrown::HashTable<(u64, u32)>,
-    hasher: rustc_hash::FxBuildHasher,
+}
+
+/// The hash a profile is interned by (saved with an incremental state's profiles).
+pub fn profile_hash(p: &Profile) -> u64 {
+    use std::hash::BuildHasher;
+    rustc_hash::FxBuildHasher.hash_one(p)
 }
 
 impl ProfileSet {
+    /// A set holding an earlier run's profiles (with their [`profile_hash`]es) at their
+    /// ordinals; profiles without values are never shared, so not held.
+    fn seeded(profiles: &[Profile], hashes: &[u64]) -> ProfileSet {
+        let mut set = ProfileSet::default();
+        set.table.reserve(profiles.len(), |&(h, _)| h);
+        for (i, (p, &h)) in profiles.iter().zip(hashes).enumerate() {
+            if !p.is_empty() {
+                set.table.insert_unique(h, (h, i as u32), |&(h, _)| h);
+            }
+        }
+        set
+    }
+
     /// The ordinal of `p` in `profiles`, pushing it if it is new.
     fn intern(&mut self, profiles: &mut Vec<Profile>, p: Profile) -> u32 {
-        use std::hash::BuildHasher;
-        let hash = self.hasher.hash_one(&p);
+        let hash = profile_hash(&p);
         let found = self
             .table
             .find(hash, |&(h, i)| h == hash && profiles[i as usize] == p);
@@ -87,8 +104,9 @@ pub fn ingest(config: &Config, progress: impl FnMut(u64)) -> Result<Dataset> {
 /// A row normalized by an earlier run, as [`Reuse`] hands it back: everything
 /// normalizing the row gave, so that the run reads exactly as if it had normalized it.
 pub struct Reused {
-    /// The row's profile before case numbers shared with other records were attached.
-    pub profile: Profile,
+    /// The row's profile before case numbers shared with other records were attached:
+    /// its ordinal in the [`Seed`] when it was that run's profile of the row too.
+    pub profile: std::result::Result<u32, Profile>,
     pub display: Display,
     pub date: Option<chrono::NaiveDate>,
     pub cases: Vec<compact_str::CompactString>,
@@ -102,15 +120,38 @@ pub trait Reuse: Sync {
     fn get(&self, source: &str, record_id: &str, hash: u64) -> Option<Reused>;
 }
 
+/// An earlier run's profile table, for an incremental run: its profiles keep their
+/// ordinals (those of its index), new ones are appended, and none is dropped (a profile
+/// whose records are gone stays, without records, until a full run).
+pub struct Seed {
+    pub profiles: Vec<Profile>,
+    /// [`profile_hash`] of each.
+    pub hashes: Vec<u64>,
+    /// Rows expected (the earlier run's records), to size the tables once.
+    pub records: usize,
+}
+
 /// [`ingest`], taking rows an earlier run normalized from `reuse` instead of
-/// normalizing them again; the dataset is the same either way.
+/// normalizing them again, onto its profile table (`seed`).
 pub fn ingest_reusing(
     config: &Config,
-    reuse: Option<&dyn Reuse>,
+    reuse: Option<(&dyn Reuse, Seed)>,
     mut progress: impl FnMut(u64),
 ) -> Result<Dataset> {
     let mut data = Dataset::default();
-    let mut profiles = ProfileSet::default();
+    let (reuse, mut profiles, seeded) = match reuse {
+        Some((r, seed)) => {
+            let set = ProfileSet::seeded(&seed.profiles, &seed.hashes);
+            data.profiles = seed.profiles;
+            let n = seed.records + seed.records / 16;
+            data.records.reserve(n);
+            data.row_hashes.reserve(n);
+            data.row_stats_at.reserve(n + 1);
+            data.row_stats.reserve(n * 24);
+            (Some(r), set, Some(data.profiles.len()))
+        }
+        None => (None, ProfileSet::default(), None),
+    };
     data.row_stats_at.push(0);
     for (s, source) in config.sources.iter().enumerate() {
         data.sources.push(source.name.clone());
@@ -124,8 +165,8 @@ pub fn ingest_reusing(
         )?;
         data.counts.push(counts);
     }
+    attach_shared_cases(&mut data, seeded.map(|n| (n, &mut profiles)));
     drop(profiles);
-    attach_shared_cases(&mut data);
     Ok(data)
 }
 
@@ -133,7 +174,11 @@ pub fn ingest_reusing(
 /// profiles, and gives every record without any value its own profile: records are
 /// grouped into one profile only when their identifying values are the same, and "no
 /// values" or "cites this ticket" is not something two different people cannot share.
-fn attach_shared_cases(data: &mut Dataset) {
+///
+/// With an earlier run's table (`seeded`: its length and the set holding it), profiles
+/// are interned into it and none is dropped, so that ordinals stay; a record without
+/// values keeps the table's profile it had (it is its own).
+fn attach_shared_cases(data: &mut Dataset, mut seeded: Option<(usize, &mut ProfileSet)>) {
     let mut seen: HashMap<String, u32> = HashMap::default();
     for r in &data.records {
         let mut codes: Vec<String> = r
@@ -171,8 +216,26 @@ fn attach_shared_cases(data: &mut Dataset) {
         }
         let next = data.profiles.len() as u32;
         let new = if shared.is_empty() {
-            data.profiles.push(Profile::default());
-            next
+            match &seeded {
+                // A value-less record reused from the table: the profile is its own.
+                Some((n, _)) if (old as usize) < *n => continue,
+                _ => {
+                    data.profiles.push(Profile::default());
+                    next
+                }
+            }
+        } else if let Some((_, set)) = seeded.as_mut() {
+            let key = (old, shared);
+            match split.get(&key) {
+                Some(&p) => p,
+                None => {
+                    let mut p = data.profiles[old as usize].clone();
+                    p.cases = key.1.iter().map(|c| c.as_str().into()).collect();
+                    let ord = set.intern(&mut data.profiles, p);
+                    split.insert(key, ord);
+                    ord
+                }
+            }
         } else {
             *split.entry((old, shared)).or_insert_with_key(|(_, cases)| {
                 let mut p = data.profiles[old as usize].clone();
@@ -182,6 +245,9 @@ fn attach_shared_cases(data: &mut Dataset) {
             })
         };
         data.records[i].profile = new;
+    }
+    if seeded.is_some() {
+        return;
     }
     // Drop profiles left without records, keeping the order of the rest.
     let mut used = vec![false; data.profiles.len()];
@@ -304,7 +370,8 @@ impl RowStats {
 }
 
 struct Normalized {
-    profile: Profile,
+    /// The row's profile, or its ordinal in the seeded table (a reused row).
+    profile: std::result::Result<u32, Profile>,
     display: Display,
     date: Option<chrono::NaiveDate>,
     cases: Vec<compact_str::CompactString>,
@@ -432,7 +499,10 @@ fn ingest_source(
             // An empty encoding (a count beyond a byte) makes a later run normalize it.
             data.row_stats.extend(n.stats.encode().unwrap_or_default());
             data.row_stats_at.push(data.row_stats.len() as u32);
-            let profile_ord = profiles.intern(&mut data.profiles, n.profile);
+            let profile_ord = match n.profile {
+                Ok(ord) => ord,
+                Err(p) => profiles.intern(&mut data.profiles, p),
+            };
             data.records.push(Record {
                 source: s,
                 line,
@@ -561,6 +631,12 @@ fn ingest_source(
         }
         counts.encoding = export.encoding.as_str().to_string();
         let text = &export.text[..];
+        // Room for every line as a record, made once: growing the tables of a million
+        // records by doubling copied them again and again.
+        let lines = memchr::memchr_iter(b'\n', text).count();
+        data.records.reserve(lines);
+        data.row_hashes.reserve(lines);
+        data.row_stats_at.reserve(lines);
         let mut lines = Lines {
             text,
             at: 0,
@@ -973,7 +1049,7 @@ fn normalize_row(
     cases.sort();
     cases.dedup();
     Normalized {
-        profile: p,
+        profile: Err(p),
         display: d,
         date,
         cases,

@@ -11,10 +11,14 @@
 //! profiles.bin   postcard: the profile table (Vec<Profile>); ordinal = index document.
 //!                A profile none of whose records remain stays in the table (and the
 //!                index) until a full run: it has no records, so it pairs with nothing.
-//! records.bin    postcard: u64 m, then per accepted record, in record order:
-//!                (source u16, record id, row fingerprint u64, profile u32,
-//!                 profile before shared case numbers Option<Profile>, display,
-//!                 event date, case numbers, normalizing counts bytes)
+//! hashes.bin     little-endian u64 per profile: the hash it is interned by
+//!                (`ingest::profile_hash`, FxHash; valid for this version only)
+//! records.bin    u64 m, then per accepted record, in record order: its length in
+//!                bytes after this field u32, source u16, profile u32, row
+//!                fingerprint u64, id length u32, id bytes, then postcard: (profile
+//!                before shared case numbers Option<Profile>, display, event date,
+//!                case numbers, normalizing counts bytes), decoded only for a row
+//!                that is reused
 //! shared.bin     little-endian: per value strangers or a household share (s):
 //!                comparison u8, 0 = strangers' / 1 = a household's u8, value hash u64
 //! graph.bin      little-endian, fixed width:
@@ -50,6 +54,7 @@ const PROFILES: &str = "profiles.bin";
 const RECORDS: &str = "records.bin";
 const GRAPH: &str = "graph.bin";
 const SHARED: &str = "shared.bin";
+const HASHES: &str = "hashes.bin";
 const RETRY: &str = "run without --incremental to start afresh";
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -94,13 +99,9 @@ pub fn config_fingerprint(config: &Config) -> String {
     format!("{:016x}", crate::rows::row_hash([text.as_bytes()]))
 }
 
-/// One record as saved (borrowing from the run).
+/// What a saved record holds beyond its head (borrowing from the run).
 #[derive(Serialize)]
-struct RowOut<'a> {
-    source: u16,
-    id: &'a str,
-    hash: u64,
-    profile: u32,
+struct PayloadOut<'a> {
     before: Option<&'a Profile>,
     display: &'a Display,
     date: Option<chrono::NaiveDate>,
@@ -108,19 +109,19 @@ struct RowOut<'a> {
     stats: &'a [u8],
 }
 
-/// One record as read back.
+/// A saved record's payload, read back.
 #[derive(Deserialize)]
-struct RowIn {
-    source: u16,
-    id: CompactString,
-    hash: u64,
-    profile: u32,
+struct PayloadIn {
     before: Option<Profile>,
     display: Display,
     date: Option<chrono::NaiveDate>,
     cases: Vec<CompactString>,
     stats: Vec<u8>,
 }
+
+/// Bytes of a record's head in `records.bin`: length u32, source u16, profile u32,
+/// fingerprint u64, id length u32.
+const HEAD: usize = 22;
 
 /// Per profile, as clustering left it.
 #[derive(Debug, Clone, Copy)]
@@ -163,6 +164,14 @@ pub fn save(
     let path = dir.join(PROFILES);
     let bytes = postcard::to_allocvec(&data.profiles).map_err(|e| ser(&path, e))?;
     crate::outdir::write_private(&path, &bytes)?;
+    let hashes: Vec<u8> = {
+        use rayon::prelude::*;
+        data.profiles
+            .par_iter()
+            .flat_map_iter(|p| crate::ingest::profile_hash(p).to_le_bytes())
+            .collect()
+    };
+    crate::outdir::write_private(&dir.join(HASHES), &hashes)?;
 
     let path = dir.join(RECORDS);
     let mut before: HashMap<u32, &Profile> = HashMap::default();
@@ -180,11 +189,7 @@ pub fn save(
             (Some(&a), Some(&b)) => &data.row_stats[a as usize..b as usize],
             _ => &[],
         };
-        let row = RowOut {
-            source: r.source,
-            id: &r.record_id,
-            hash: data.row_hashes.get(i).copied().unwrap_or(0),
-            profile: r.profile,
+        let payload = PayloadOut {
             before: before.get(&(i as u32)).copied(),
             display: &r.display,
             date: r.date,
@@ -192,10 +197,16 @@ pub fn save(
             stats,
         };
         buf.clear();
-        let bytes =
-            postcard::to_extend(&row, std::mem::take(&mut buf)).map_err(|e| ser(&path, e))?;
-        w.write_all(&bytes).map_err(io)?;
-        buf = bytes;
+        buf.extend_from_slice(&[0; 4]);
+        buf.extend_from_slice(&r.source.to_le_bytes());
+        buf.extend_from_slice(&r.profile.to_le_bytes());
+        buf.extend_from_slice(&data.row_hashes.get(i).copied().unwrap_or(0).to_le_bytes());
+        buf.extend_from_slice(&(r.record_id.len() as u32).to_le_bytes());
+        buf.extend_from_slice(r.record_id.as_bytes());
+        buf = postcard::to_extend(&payload, std::mem::take(&mut buf)).map_err(|e| ser(&path, e))?;
+        let len = (buf.len() - 4) as u32;
+        buf[..4].copy_from_slice(&len.to_le_bytes());
+        w.write_all(&buf).map_err(io)?;
     }
     w.flush().map_err(io)?;
     w.get_ref().sync_all().map_err(io)?;
@@ -269,15 +280,12 @@ pub fn save(
     )
 }
 
-/// A saved record, for [`Reuse`] and for finding what changed.
+/// A saved record's head: where it is in `records.bin`, and what finding changes needs.
+#[derive(Debug, Clone, Copy)]
 pub struct SavedRow {
     pub hash: u64,
     pub profile: u32,
-    before: Option<Profile>,
-    display: Display,
-    date: Option<chrono::NaiveDate>,
-    cases: Vec<CompactString>,
-    stats: Vec<u8>,
+    at: u64,
 }
 
 /// The state of the previous run, read back.
@@ -285,13 +293,40 @@ pub struct Saved {
     pub manifest: Manifest,
     pub sources: Vec<String>,
     pub profiles: Vec<Profile>,
+    /// [`crate::ingest::profile_hash`] of each profile.
+    pub hashes: Vec<u64>,
     /// (source, record id) → the saved row.
     pub rows: HashMap<(u16, CompactString), SavedRow>,
+    /// `records.bin` as read: a payload is decoded when its row is reused.
+    records: Vec<u8>,
     pub profile_state: Vec<ProfileState>,
-    pub edges: Vec<SavedEdge>,
+    /// `graph.bin` as read; its edges are read from it ([`Saved::edges`]).
+    graph: Vec<u8>,
     pub links: Vec<Link>,
     /// The values strangers and households shared in that run.
     pub shared: crate::compare::SharedValues,
+}
+
+impl Saved {
+    /// Scored pairs of that run, sorted by pair (checked when read).
+    pub fn edges(&self) -> impl Iterator<Item = SavedEdge> + Clone + '_ {
+        let base = self.profile_state.len() * 14;
+        let n = self.manifest.edges as usize;
+        self.graph[base..base + n * 14].chunks_exact(14).map(|c| {
+            let u = |i: usize| u32::from_le_bytes([c[i], c[i + 1], c[i + 2], c[i + 3]]);
+            SavedEdge {
+                a: u(0),
+                b: u(4),
+                weight: f32::from_bits(u(8)),
+                decision: Decision::from_u8(c[12]).unwrap_or_default(),
+                carried_only: c[13] != 0,
+            }
+        })
+    }
+
+    pub fn edge_count(&self) -> usize {
+        self.manifest.edges as usize
+    }
 }
 
 impl Reuse for Saved {
@@ -301,16 +336,22 @@ impl Reuse for Saved {
         if row.hash != hash {
             return None;
         }
-        let profile = match &row.before {
-            Some(p) => p.clone(),
-            None => self.profiles.get(row.profile as usize)?.clone(),
-        };
+        let at = row.at as usize;
+        let len = u32::from_le_bytes(self.records.get(at..at + 4)?.try_into().ok()?) as usize;
+        let id_len =
+            u32::from_le_bytes(self.records.get(at + 18..at + 22)?.try_into().ok()?) as usize;
+        let payload = self.records.get(at + HEAD + id_len..at + 4 + len)?;
+        // A payload that does not decode is normalized again (never trusted blindly).
+        let p: PayloadIn = postcard::from_bytes(payload).ok()?;
         Some(Reused {
-            profile,
-            display: row.display.clone(),
-            date: row.date,
-            cases: row.cases.clone(),
-            stats: row.stats.clone(),
+            profile: match p.before {
+                Some(before) => Err(before),
+                None => Ok(row.profile),
+            },
+            display: p.display,
+            date: p.date,
+            cases: p.cases,
+            stats: p.stats,
         })
     }
 }
@@ -359,13 +400,26 @@ pub fn load(old: &Path, config: &Config, sources: &[String]) -> Result<Saved> {
             format!("{n} profiles, the manifest says {}", manifest.profiles),
         ));
     }
+    let path = dir.join(HASHES);
+    let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+    if bytes.len() != n * 8 {
+        return Err(damaged(
+            &path,
+            format!("{} bytes for {n} profiles", bytes.len()),
+        ));
+    }
+    let hashes: Vec<u64> = bytes
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+        .collect();
+    drop(bytes);
 
     let path = dir.join(RECORDS);
     let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-    let (count, mut rest) = bytes
-        .split_first_chunk::<8>()
+    let count = bytes
+        .first_chunk::<8>()
+        .map(|c| u64::from_le_bytes(*c))
         .ok_or_else(|| damaged(&path, "too short".into()))?;
-    let count = u64::from_le_bytes(*count);
     if count != manifest.records {
         return Err(damaged(
             &path,
@@ -374,30 +428,43 @@ pub fn load(old: &Path, config: &Config, sources: &[String]) -> Result<Saved> {
     }
     let mut rows = HashMap::default();
     rows.reserve(count.min(1 << 28) as usize);
+    let mut at = 8usize;
     for _ in 0..count {
-        let (row, tail): (RowIn, &[u8]) =
-            postcard::take_from_bytes(rest).map_err(|e| damaged(&path, e.to_string()))?;
-        rest = tail;
-        if row.profile as usize >= n || row.source as usize >= sources.len() {
+        let head = bytes
+            .get(at..at + HEAD)
+            .ok_or_else(|| damaged(&path, "cut short".into()))?;
+        let u32_of =
+            |i: usize| u32::from_le_bytes([head[i], head[i + 1], head[i + 2], head[i + 3]]);
+        let len = u32_of(0) as usize;
+        let source = u16::from_le_bytes([head[4], head[5]]);
+        let profile = u32_of(6);
+        let hash = u64::from_le_bytes(head[10..18].try_into().unwrap_or([0; 8]));
+        let id_len = u32_of(18) as usize;
+        let id = bytes
+            .get(at + HEAD..at + HEAD + id_len)
+            .filter(|_| HEAD - 4 + id_len <= len && at + 4 + len <= bytes.len())
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .ok_or_else(|| damaged(&path, "a record runs past its end".into()))?;
+        if profile as usize >= n || source as usize >= sources.len() {
             return Err(damaged(
                 &path,
                 "a record points beyond the profiles or sources".into(),
             ));
         }
         rows.insert(
-            (row.source, row.id),
+            (source, CompactString::from(id)),
             SavedRow {
-                hash: row.hash,
-                profile: row.profile,
-                before: row.before,
-                display: row.display,
-                date: row.date,
-                cases: row.cases,
-                stats: row.stats,
+                hash,
+                profile,
+                at: at as u64,
             },
         );
+        at += 4 + len;
     }
-    drop(bytes);
+    if at != bytes.len() {
+        return Err(damaged(&path, "bytes after the last record".into()));
+    }
+    let records = bytes;
 
     let path = dir.join(GRAPH);
     let g = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
@@ -423,22 +490,15 @@ pub fn load(old: &Path, config: &Config, sources: &[String]) -> Result<Saved> {
         })
         .collect();
     let base = n * 14;
-    let mut edges = Vec::with_capacity(manifest.edges as usize);
     for i in 0..manifest.edges as usize {
         let at = base + i * 14;
         let (a, b) = (u32_at(at), u32_at(at + 4));
-        let decision = Decision::from_u8(g[at + 12])
-            .ok_or_else(|| damaged(&path, "unknown decision".into()))?;
-        if a as usize >= n || b as usize >= n {
-            return Err(damaged(&path, "an edge points beyond the profiles".into()));
+        if Decision::from_u8(g[at + 12]).is_none() || a as usize >= n || b as usize >= n {
+            return Err(damaged(
+                &path,
+                format!("edge {i} is not an edge of these profiles"),
+            ));
         }
-        edges.push(SavedEdge {
-            a,
-            b,
-            weight: f32_at(at + 8),
-            decision,
-            carried_only: g[at + 13] != 0,
-        });
     }
     let base = base + manifest.edges as usize * 14;
     let links = (0..manifest.links as usize)
@@ -475,9 +535,11 @@ pub fn load(old: &Path, config: &Config, sources: &[String]) -> Result<Saved> {
         manifest,
         sources: sources.to_vec(),
         profiles,
+        hashes,
         rows,
+        records,
         profile_state,
-        edges,
+        graph: g,
         links,
     })
 }
