@@ -67,6 +67,60 @@ pub struct IncrementalStats {
     pub shared_values_changed: u64,
     /// Index segments after this run (a full run makes one).
     pub index_segments: u64,
+    /// Incremental runs since the last full run, this one included.
+    pub nights_since_full_run: u64,
+    /// Records new, changed or removed over those nights, as a share of the records of
+    /// the last full run.
+    pub records_touched_since_full_run: u64,
+    pub records_at_last_full_run: u64,
+    pub touched_share: f64,
+    /// Share of tonight's new pairs at or above the threshold, and of the saved pairs:
+    /// far apart, the model trained on the full run no longer fits tonight's records.
+    pub new_pairs_linkable_share: f64,
+    pub saved_pairs_linkable_share: f64,
+    /// Why a full run is advised (empty when it is not): see docs/guide.md.
+    pub full_run_advised: Vec<String>,
+}
+
+/// A full run is advised after this many incremental nights...
+pub const ADVISE_FULL_AFTER_NIGHTS: u64 = 7;
+/// ... or when this share of the full run's records was touched since ...
+pub const ADVISE_FULL_TOUCHED_SHARE: f64 = 0.10;
+/// ... or when the share of new pairs above the threshold is this many times the saved
+/// pairs' share, or less than its inverse (and there are enough new pairs to say).
+pub const ADVISE_FULL_LINKABLE_RATIO: f64 = 2.0;
+
+impl IncrementalStats {
+    fn advise(&mut self) {
+        self.full_run_advised.clear();
+        if self.nights_since_full_run >= ADVISE_FULL_AFTER_NIGHTS {
+            self.full_run_advised.push(format!(
+                "{} incremental nights since the last full run",
+                self.nights_since_full_run
+            ));
+        }
+        if self.touched_share >= ADVISE_FULL_TOUCHED_SHARE {
+            self.full_run_advised.push(format!(
+                "{:.1} % of the records changed since the last full run",
+                100.0 * self.touched_share
+            ));
+        }
+        let (new, old) = (
+            self.new_pairs_linkable_share,
+            self.saved_pairs_linkable_share,
+        );
+        if self.pairs_new >= 1000
+            && old > 0.0
+            && (new / old > ADVISE_FULL_LINKABLE_RATIO
+                || new / old < 1.0 / ADVISE_FULL_LINKABLE_RATIO)
+        {
+            self.full_run_advised.push(format!(
+                "{:.1} % of tonight's new pairs link against {:.1} % of the saved ones: the model may no longer fit",
+                100.0 * new,
+                100.0 * old
+            ));
+        }
+    }
 }
 
 /// Runs the pipeline on what changed since `options.previous` (see the module docs).
@@ -83,10 +137,8 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         ));
     }
     let previous = identity::load_previous_with(old, false)?;
-    trace(&t, "load_previous");
     let names: Vec<String> = config.sources.iter().map(|s| s.name.clone()).collect();
     let mut saved = state::load(old, config, &names)?;
-    trace(&t, "state::load");
     let model = Model::load(&old.join("model.json"))?;
     let threshold = config
         .matching
@@ -105,7 +157,6 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
     let n_old = seed.profiles.len();
     let data = ingest::ingest_reusing(config, Some((&saved, seed)), |n| progress.advance(n))?;
     progress.finish();
-    trace(&t, "read+reuse");
 
     // Which records are new or changed, and which saved rows are gone.
     let saved_row = |r: &crate::record::Record| {
@@ -144,6 +195,13 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         .zip(&old_of)
         .filter(|(d, o)| **d && o.is_some())
         .count() as u64;
+    stats.records_touched_since_full_run = saved.manifest.records_touched_since_full
+        + (data.records.len() as u64 - seen)
+        + changed
+        + removed.len() as u64;
+    stats.records_at_last_full_run = saved.manifest.records_at_full;
+    stats.touched_share =
+        stats.records_touched_since_full_run as f64 / saved.manifest.records_at_full.max(1) as f64;
     let night = Some(rows::Night {
         new: data.records.len() as u64 - seen,
         changed,
@@ -152,7 +210,6 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
     });
     drop(tonight);
 
-    trace(&t, "dirty");
     let n = data.profiles.len();
     let (offsets, members) = data.profile_members();
     let live: Vec<bool> = (0..n).map(|p| offsets[p + 1] > offsets[p]).collect();
@@ -206,20 +263,15 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
                 },
                 |k| progress.advance(k),
             )
-            .inspect(|_| trace(&t, "index: extended"))
         },
         || {
             let shared = compare::SharedValues::learn(&data);
-            trace(&t, "side: shared");
             let exact = candidates::ExactJoins::find_for(&data, Some(&query));
-            trace(&t, "side: exact");
             let impersonal = shared.impersonal(&data);
             let tf = TermFrequencies::from_data(&data, &impersonal);
-            trace(&t, "side: tf");
             (exact, shared, impersonal, tf)
         },
     );
-    trace(&t, "index+side");
     let index = index?;
     stats.index_segments = index
         .index()
@@ -241,6 +293,7 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         |k| progress.advance(k),
     );
     stats.pairs_new = candidates.pairs.len() as u64;
+    stats.nights_since_full_run = saved.manifest.nights_since_full + 1;
     progress.finish();
     t.lap("candidates");
 
@@ -266,6 +319,12 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
             (a, b, w, key || w as f64 >= threshold_weight)
         })
         .collect();
+    let linkable = |n: usize, w: &mut dyn Iterator<Item = f32>| {
+        w.filter(|&w| w as f64 >= threshold_weight).count() as f64 / n.max(1) as f64
+    };
+    stats.new_pairs_linkable_share = linkable(new_edges.len(), &mut new_edges.iter().map(|e| e.2));
+    stats.saved_pairs_linkable_share =
+        linkable(saved.edge_count(), &mut saved.edges().map(|e| e.weight));
     progress.finish();
     t.lap("compare+score");
 
@@ -339,7 +398,6 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
             reach.add_record(b);
         }
     }
-    trace(&t, "reach-seed");
     // Last night's pairs above the threshold that clustering refused: when one side is
     // clustered again (a record gone that stood in the way), so is the other.
     let strong = Adjacency::of(
@@ -354,7 +412,6 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
             .map(|e| (e.a, e.b)),
     );
     reach.close(&data, &old_id, &by_id, &offsets, &members, &strong);
-    trace(&t, "reach-close");
 
     // The affected part as a dataset of its own.
     let s_profiles: Vec<u32> = (0..n as u32)
@@ -426,7 +483,6 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
             }
         })
         .collect();
-    trace(&t, "s-edges");
     let links_kept = identity::keep_previous_links(&mut s_edges, &carried, threshold_weight);
     let sub_sizes = sub.records_per_profile();
     let s_impersonal: Vec<bool> = s_profiles.iter().map(|&p| impersonal[p as usize]).collect();
@@ -467,7 +523,6 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
     );
     s_clustering.stats.links_kept_from_previous = links_kept;
 
-    trace(&t, "s-cluster");
     // Customers: the affected ones as clustered tonight, the others as they were.
     let mut customers: Vec<Vec<RecordOrd>> = identity::customers(&sub, &s_clustering)
         .into_iter()
@@ -495,7 +550,6 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         &new_edges,
         n,
     );
-    trace(&t, "merged");
     let mut clustering = global.clustering;
     clustering.constrained = s_clustering.constrained.clone();
     if let Some(s) = &steward {
@@ -535,19 +589,13 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         overrides: override_stats,
         attention,
         night,
-        incremental: Some(stats),
+        incremental: Some({
+            stats.advise();
+            stats
+        }),
         config_fingerprint: state::config_fingerprint(config),
         timings: t.0,
     })
-}
-
-fn trace(t: &Timer, what: &str) {
-    if std::env::var_os("IDRESOLVE_TRACE").is_some() {
-        eprintln!(
-            "[trace] {what}: {:.3}s into the stage",
-            t.1.elapsed().as_secs_f64()
-        );
-    }
 }
 
 /// The records to cluster again, closed: every record of a profile in the set, and every

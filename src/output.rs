@@ -95,6 +95,18 @@ fn write_all(
                         &res.self_weight,
                         &res.impersonal,
                         res.threshold,
+                        match &res.incremental {
+                            Some(i) => crate::state::Chain {
+                                nights_since_full: i.nights_since_full_run,
+                                records_touched_since_full: i.records_touched_since_full_run,
+                                records_at_full: i.records_at_last_full_run,
+                            },
+                            None => crate::state::Chain {
+                                nights_since_full: 0,
+                                records_touched_since_full: 0,
+                                records_at_full: res.data.records.len() as u64,
+                            },
+                        },
                     )
                 },
             )

@@ -71,6 +71,22 @@ pub struct Manifest {
     pub shared: u64,
     /// The link threshold of the run (a probability).
     pub threshold: f64,
+    /// Incremental runs since the last full run (0 for a full run), the records new,
+    /// changed or removed over them, and the records of that full run.
+    #[serde(default)]
+    pub nights_since_full: u64,
+    #[serde(default)]
+    pub records_touched_since_full: u64,
+    #[serde(default)]
+    pub records_at_full: u64,
+}
+
+/// Where a run stands in a chain of incremental runs (see [`Manifest`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Chain {
+    pub nights_since_full: u64,
+    pub records_touched_since_full: u64,
+    pub records_at_full: u64,
 }
 
 /// A fingerprint of what the config means for matching (not where the exports are).
@@ -156,6 +172,7 @@ pub fn save(
     self_weight: &[f32],
     impersonal: &[bool],
     threshold: f64,
+    chain: Chain,
 ) -> Result<()> {
     let dir = dir.join(STATE_DIR);
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
@@ -276,6 +293,9 @@ pub fn save(
             links: clustering.links.len() as u64,
             shared: entries.len() as u64,
             threshold,
+            nights_since_full: chain.nights_since_full,
+            records_touched_since_full: chain.records_touched_since_full,
+            records_at_full: chain.records_at_full,
         },
     )
 }

@@ -182,6 +182,9 @@ pub fn run(args: Args, quiet: bool) -> anyhow::Result<ExitCode> {
                 i.records_reclustered,
                 i.customers_carried
             );
+            for why in &i.full_run_advised {
+                eprintln!("advice: run without --incremental tonight or soon: {why}");
+            }
         }
         if let Some(changes) = &report.id_changes {
             let kept = report.golden_ids_kept_from_previous.unwrap_or(0);

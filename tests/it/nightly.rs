@@ -302,9 +302,34 @@ fn a_state_from_another_config_or_version_is_refused_with_a_hint() {
             "--incremental",
         ])
     };
-    // The same config in another folder (tonight's exports elsewhere) is fine.
+    // The same config in another folder (tonight's exports elsewhere) is fine; nothing
+    // changed, nothing to advise.
     let out1 = tmp.path().join("new1");
     assert!(inc(&config, out1.to_str().unwrap()).status.success());
+    let i = &run_json(&out1)["incremental"];
+    assert_eq!(i["nights_since_full_run"], 1, "{i}");
+    assert_eq!(i["full_run_advised"].as_array().unwrap().len(), 0, "{i}");
+    // A night that changed a fifth of the records: a full run is advised.
+    let billing = data.join("billing.csv");
+    let original = fs::read_to_string(&billing).unwrap();
+    let edited: String = original
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 0 {
+                format!("{l}\n")
+            } else {
+                format!("{l} \n")
+            }
+        })
+        .collect();
+    fs::write(&billing, edited).unwrap();
+    let r = inc(&config, tmp.path().join("new1b").to_str().unwrap());
+    assert!(r.status.success(), "{}", stderr(&r));
+    let i = &run_json(&tmp.path().join("new1b"))["incremental"];
+    let advice = i["full_run_advised"].to_string();
+    assert!(advice.contains("changed since the last full run"), "{i}");
+    fs::write(&billing, original).unwrap();
     // Another config: refused, naming the state and the way out; nothing written.
     let text = fs::read_to_string(&config).unwrap();
     let other = data.join("other.toml");
