@@ -63,16 +63,44 @@ pub fn build_index(data: &Dataset, progress: impl FnMut(u64)) -> crate::Result<T
     let (offsets, members) = data.profile_members();
     TermIndex::build(
         data.profiles.len(),
-        |i, terms| {
-            profile_terms(&data.profiles[i], terms);
-            for &r in &members[offsets[i] as usize..offsets[i + 1] as usize] {
-                record_case_terms(&data.records[r as usize], terms);
-            }
-            terms.sort_unstable();
-            terms.dedup();
-        },
+        |i, terms| document_terms(data, (&offsets, &members), i, terms),
         progress,
     )
+}
+
+/// An incremental run's index: the one saved in `dir` (profiles `0..first`) with the
+/// profiles `units` written anew (see [`TermIndex::extend_saved`]).
+pub fn extend_index(
+    dir: &std::path::Path,
+    data: &Dataset,
+    first: usize,
+    units: &[u32],
+    members: (&[u32], &[crate::record::RecordOrd]),
+    progress: impl FnMut(u64),
+) -> crate::Result<TermIndex> {
+    TermIndex::extend_saved(
+        dir,
+        first,
+        units,
+        |i, terms| document_terms(data, members, i, terms),
+        progress,
+    )
+}
+
+/// The terms of profile `i`'s index document: its values' and its records' case numbers
+/// and ids (`members`: [`Dataset::profile_members`]), sorted, each once.
+fn document_terms(
+    data: &Dataset,
+    (offsets, members): (&[u32], &[crate::record::RecordOrd]),
+    i: usize,
+    terms: &mut Vec<String>,
+) {
+    profile_terms(&data.profiles[i], terms);
+    for &r in &members[offsets[i] as usize..offsets[i + 1] as usize] {
+        record_case_terms(&data.records[r as usize], terms);
+    }
+    terms.sort_unstable();
+    terms.dedup();
 }
 
 /// Searches candidates for every profile.

@@ -38,7 +38,6 @@ use crate::compare::{self, Evidence};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::identity;
-use crate::index::{profile_terms, record_case_terms, TermIndex};
 use crate::model::{self, Model, Scorer, TermFrequencies};
 use crate::record::{Dataset, RecordOrd};
 use crate::{ingest, overrides, rows, state, Options, Progress, Resolution, Timer};
@@ -249,18 +248,12 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
     // parallel term pass, the other side parallel throughout.
     let (index, (exact, shared, impersonal, tf)) = rayon::join(
         || {
-            TermIndex::extend_saved(
+            candidates::extend_index(
                 &old.join("index"),
+                &data,
                 n_old,
                 &reindex,
-                |i, terms| {
-                    profile_terms(&data.profiles[i], terms);
-                    for &r in &members[offsets[i] as usize..offsets[i + 1] as usize] {
-                        record_case_terms(&data.records[r as usize], terms);
-                    }
-                    terms.sort_unstable();
-                    terms.dedup();
-                },
+                (&offsets, &members),
                 |k| progress.advance(k),
             )
         },
