@@ -160,6 +160,20 @@ pub struct SavedEdge {
     pub carried_only: bool,
 }
 
+/// Writes a file of the state through a buffer (never the whole file in memory: at 10M
+/// records the graph alone is gigabytes).
+fn write_streamed(
+    path: &Path,
+    fill: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,
+) -> Result<()> {
+    let file = crate::outdir::create_private_file(path)?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+    let io = |e: std::io::Error| Error::io(path, e);
+    fill(&mut w).map_err(io)?;
+    w.flush().map_err(io)?;
+    w.get_ref().sync_all().map_err(io)
+}
+
 /// Writes `dir/state/` for a run.
 #[allow(clippy::too_many_arguments)]
 pub fn save(
@@ -178,9 +192,11 @@ pub fn save(
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     let ser = |path: &Path, e: postcard::Error| Error::io(path, std::io::Error::other(e));
 
-    let path = dir.join(PROFILES);
-    let bytes = postcard::to_allocvec(&data.profiles).map_err(|e| ser(&path, e))?;
-    crate::outdir::write_private(&path, &bytes)?;
+    write_streamed(&dir.join(PROFILES), |w| {
+        postcard::to_io(&data.profiles, w)
+            .map(|_| ())
+            .map_err(std::io::Error::other)
+    })?;
     let hashes: Vec<u8> = {
         use rayon::prelude::*;
         data.profiles
@@ -228,49 +244,32 @@ pub fn save(
     w.flush().map_err(io)?;
     w.get_ref().sync_all().map_err(io)?;
 
-    let path = dir.join(GRAPH);
     let n = data.profiles.len();
-    let mut g = Vec::with_capacity(n * 14 + edges.len() * 14 + clustering.links.len() * 12);
-    for p in 0..n {
-        g.extend_from_slice(
-            &clustering
-                .group
-                .get(p)
-                .copied()
-                .unwrap_or(p as u32)
-                .to_le_bytes(),
-        );
-        g.push(u8::from(clustering.linked.get(p).copied().unwrap_or(false)));
-        g.extend_from_slice(
-            &clustering
-                .best_weight
-                .get(p)
-                .copied()
-                .unwrap_or(f32::NAN)
-                .to_le_bytes(),
-        );
-        g.extend_from_slice(
-            &self_weight
-                .get(p)
-                .copied()
-                .unwrap_or(f32::NAN)
-                .to_le_bytes(),
-        );
-        g.push(u8::from(impersonal.get(p).copied().unwrap_or(false)));
-    }
-    for (i, e) in edges.iter().enumerate() {
-        g.extend_from_slice(&e.a.to_le_bytes());
-        g.extend_from_slice(&e.b.to_le_bytes());
-        g.extend_from_slice(&e.weight.to_le_bytes());
-        g.push(clustering.decisions.get(i).copied().unwrap_or_default() as u8);
-        g.push(u8::from(e.carried_only));
-    }
-    for l in &clustering.links {
-        g.extend_from_slice(&l.a.to_le_bytes());
-        g.extend_from_slice(&l.b.to_le_bytes());
-        g.extend_from_slice(&l.weight.to_le_bytes());
-    }
-    crate::outdir::write_private(&path, &g)?;
+    write_streamed(&dir.join(GRAPH), |w| {
+        for p in 0..n {
+            let group = clustering.group.get(p).copied().unwrap_or(p as u32);
+            let best = clustering.best_weight.get(p).copied().unwrap_or(f32::NAN);
+            let own = self_weight.get(p).copied().unwrap_or(f32::NAN);
+            w.write_all(&group.to_le_bytes())?;
+            w.write_all(&[u8::from(clustering.linked.get(p).copied().unwrap_or(false))])?;
+            w.write_all(&best.to_le_bytes())?;
+            w.write_all(&own.to_le_bytes())?;
+            w.write_all(&[u8::from(impersonal.get(p).copied().unwrap_or(false))])?;
+        }
+        for (i, e) in edges.iter().enumerate() {
+            w.write_all(&e.a.to_le_bytes())?;
+            w.write_all(&e.b.to_le_bytes())?;
+            w.write_all(&e.weight.to_le_bytes())?;
+            let decision = clustering.decisions.get(i).copied().unwrap_or_default();
+            w.write_all(&[decision as u8, u8::from(e.carried_only)])?;
+        }
+        for l in &clustering.links {
+            w.write_all(&l.a.to_le_bytes())?;
+            w.write_all(&l.b.to_le_bytes())?;
+            w.write_all(&l.weight.to_le_bytes())?;
+        }
+        Ok(())
+    })?;
 
     let path = dir.join(SHARED);
     let entries = shared.entries();
