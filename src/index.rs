@@ -387,7 +387,14 @@ impl TermIndex {
         terms_of: impl Fn(usize, &mut Vec<String>) + Sync,
         progress: impl FnMut(u64),
     ) -> Result<TermIndex> {
-        let saved = Index::open_in_dir(dir)?;
+        let saved = Index::open_in_dir(dir).map_err(|e| {
+            crate::Error::input(
+                dir,
+                format!(
+                    "cannot open the saved index ({e}); run without --incremental to start afresh"
+                ),
+            )
+        })?;
         let ram = RamDirectory::create();
         let mut files: Vec<std::path::PathBuf> = saved
             .load_metas()?

@@ -404,11 +404,14 @@ pub fn load(old: &Path, config: &Config, sources: &[String]) -> Result<Saved> {
             format!("written for another config (sources, columns, regions or match settings differ); {RETRY}"),
         ));
     }
+    let unreadable = |path: &Path, e: std::io::Error| {
+        Error::input(path, format!("cannot be read ({e}); {RETRY}"))
+    };
     let damaged =
         |path: &Path, what: String| Error::input(path, format!("damaged ({what}); {RETRY}"));
 
     let path = dir.join(PROFILES);
-    let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+    let bytes = std::fs::read(&path).map_err(|e| unreadable(&path, e))?;
     let profiles: Vec<Profile> =
         postcard::from_bytes(&bytes).map_err(|e| damaged(&path, e.to_string()))?;
     drop(bytes);
@@ -420,7 +423,7 @@ pub fn load(old: &Path, config: &Config, sources: &[String]) -> Result<Saved> {
         ));
     }
     let path = dir.join(HASHES);
-    let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+    let bytes = std::fs::read(&path).map_err(|e| unreadable(&path, e))?;
     if bytes.len() != n * 8 {
         return Err(damaged(
             &path,
@@ -434,7 +437,7 @@ pub fn load(old: &Path, config: &Config, sources: &[String]) -> Result<Saved> {
     drop(bytes);
 
     let path = dir.join(RECORDS);
-    let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+    let bytes = std::fs::read(&path).map_err(|e| unreadable(&path, e))?;
     let count = bytes
         .first_chunk::<8>()
         .map(|c| u64::from_le_bytes(*c))
@@ -486,7 +489,7 @@ pub fn load(old: &Path, config: &Config, sources: &[String]) -> Result<Saved> {
     let records = bytes;
 
     let path = dir.join(GRAPH);
-    let g = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+    let g = std::fs::read(&path).map_err(|e| unreadable(&path, e))?;
     let want = n * 14 + manifest.edges as usize * 14 + manifest.links as usize * 12;
     if g.len() != want {
         return Err(damaged(
@@ -531,7 +534,7 @@ pub fn load(old: &Path, config: &Config, sources: &[String]) -> Result<Saved> {
         })
         .collect();
     let path = dir.join(SHARED);
-    let s = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+    let s = std::fs::read(&path).map_err(|e| unreadable(&path, e))?;
     if s.len() as u64 != manifest.shared * 10 {
         return Err(damaged(
             &path,
