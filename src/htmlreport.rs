@@ -505,6 +505,8 @@ fn context(res: &Resolution, report: &RunReport, customer_of: &[u32]) -> Value {
         },
         "clusters": {"sizes": sizes, "largest": largest, "weak": weak},
         "changes": changes,
+        "night": report.records_since_previous,
+        "incremental": report.incremental,
         "borderline": borderline,
     })
 }

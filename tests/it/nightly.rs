@@ -329,6 +329,11 @@ fn a_state_from_another_config_or_version_is_refused_with_a_hint() {
     let i = &run_json(&tmp.path().join("new1b"))["incremental"];
     let advice = i["full_run_advised"].to_string();
     assert!(advice.contains("changed since the last full run"), "{i}");
+    let page = fs::read_to_string(tmp.path().join("new1b/report.html")).unwrap();
+    assert!(
+        page.contains("Incremental run") && page.contains("A full run is advised"),
+        "report.html shows the night"
+    );
     fs::write(&billing, original).unwrap();
     // Another config: refused, naming the state and the way out; nothing written.
     let text = fs::read_to_string(&config).unwrap();
