@@ -337,23 +337,31 @@ pub fn assign_ids(
             removed: Vec::new(),
         };
     };
-    // Overlap: how many records of customer c had previous ID g.
-    let mut overlap: Vec<BTreeMap<&str, usize>> = vec![BTreeMap::new(); customers.len()];
-    for (c, recs) in customers.iter().enumerate() {
-        for &r in recs {
-            let rec = &data.records[r as usize];
-            let key = (
-                data.sources[rec.source as usize].clone(),
-                rec.record_id.to_string(),
-            );
-            if let Some(g) = prev.mapping.get(&key) {
-                *overlap[c].entry(g.as_str()).or_default() += 1;
-            }
-        }
-    }
+    // Overlap: how many records of customer c had previous ID g (looked up in parallel:
+    // a million keys).
+    let overlap: Vec<BTreeMap<&str, usize>> = {
+        use rayon::prelude::*;
+        customers
+            .par_iter()
+            .map(|recs| {
+                let mut counts = BTreeMap::new();
+                for &r in recs {
+                    let rec = &data.records[r as usize];
+                    let key = (
+                        data.sources[rec.source as usize].clone(),
+                        rec.record_id.to_string(),
+                    );
+                    if let Some(g) = prev.mapping.get(&key) {
+                        *counts.entry(g.as_str()).or_default() += 1;
+                    }
+                }
+                counts
+            })
+            .collect()
+    };
     // Each previous ID stays with the customer holding most of its records (ties to the
-    // earlier customer).
-    let mut home: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    // earlier customer). A hash map: the order of its entries is never used.
+    let mut home: rustc_hash::FxHashMap<&str, (usize, usize)> = Default::default();
     for (c, counts) in overlap.iter().enumerate() {
         for (&g, &n) in counts {
             let best = home.entry(g).or_insert((n, c));
@@ -429,15 +437,20 @@ pub fn assign_ids(
     }
     // Previous IDs none of whose records remain.
     let mut removed = prev.removed.clone();
-    let mut used: Vec<&String> = prev.mapping.values().collect();
-    used.sort();
-    used.dedup();
+    let mut used: Vec<&str> = prev
+        .mapping
+        .values()
+        .map(String::as_str)
+        .collect::<rustc_hash::FxHashSet<&str>>()
+        .into_iter()
+        .collect();
+    used.sort_unstable();
     for g in used {
-        if !home.contains_key(g.as_str()) {
-            removed.push(g.clone());
+        if !home.contains_key(g) {
+            removed.push(g.to_string());
             changes.push(IdChange {
                 kind: ChangeKind::Removed,
-                old_id: g.clone(),
+                old_id: g.to_string(),
                 new_id: String::new(),
                 records: 0,
                 reason: "",
