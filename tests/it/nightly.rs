@@ -185,6 +185,29 @@ fn incremental_nights_agree_with_a_full_run() {
         before,
         "an incremental run never touches OLD"
     );
+    // Same input, same output, whatever the thread count (every file but the two that
+    // carry the seconds and threads, and tantivy's own, named by random segment ids).
+    let one = root.join("out1-threads1");
+    run(
+        &cfg(1),
+        &one,
+        &["--previous", &prev(0), "--incremental", "--threads", "1"],
+    );
+    let files = |dir: &Path| -> Vec<(PathBuf, u64)> {
+        snapshot(dir)
+            .into_iter()
+            .map(|(p, h)| (p.strip_prefix(dir).unwrap().to_path_buf(), h))
+            .filter(|(p, _)| {
+                let name = p.to_string_lossy();
+                !(name == "run.json"
+                    || name == "report.html"
+                    || name.starts_with("index/")
+                        && !name.ends_with(".bin")
+                        && !name.ends_with(".csv"))
+            })
+            .collect()
+    };
+    assert_eq!(files(&out[1]), files(&one), "1 and 2 threads");
     run(&cfg(2), &out[2], &["--previous", &prev(1), "--incremental"]);
 
     // What the nights were, as the runs saw them.
