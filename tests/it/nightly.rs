@@ -467,3 +467,54 @@ fn an_incremental_run_into_its_own_previous_folder_leaves_it_whole_when_stopped(
     run(&config, &out, &["--previous", o, "--incremental"]);
     assert_eq!(mapping(&out).len(), rows_before);
 }
+
+#[test]
+fn a_repeat_callers_new_ticket_is_found_by_its_case_number_after_an_incremental_night() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("demo");
+    fs::create_dir_all(&data).unwrap();
+    for e in fs::read_dir(crate::util::root().join("fixtures/demo")).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_file() {
+            fs::copy(&p, data.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    let config = data.join("resolve.toml");
+    let old = tmp.path().join("old");
+    run(&config, &old, &[]);
+    // Bob calls again: the same name, number and serial as his first ticket (so the same
+    // profile, already in last night's index), a new case number.
+    let mut support = fs::read_to_string(data.join("support.csv")).unwrap();
+    support.push_str(
+        "T-5999,Bob Smith,(555) 123-4567,,5CD1234XYZ,2023-03-01T09:00:00Z,still not booting\n",
+    );
+    fs::write(data.join("support.csv"), support).unwrap();
+    let new = tmp.path().join("new");
+    run(
+        &config,
+        &new,
+        &["--previous", old.to_str().unwrap(), "--incremental"],
+    );
+    let found = |case: &str| -> String {
+        let text = ok(&[
+            "lookup",
+            "--out",
+            new.to_str().unwrap(),
+            "--json",
+            "--case",
+            case,
+        ]);
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        v[0]["golden"]["golden_id"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    let bob = found("T-5001");
+    assert!(!bob.is_empty());
+    assert_eq!(found("T-5999"), bob, "the new ticket leads to Bob's card");
+    assert_eq!(
+        mapping(&new)[&("support".to_string(), "T-5999".to_string())],
+        bob
+    );
+}
