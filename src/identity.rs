@@ -62,6 +62,17 @@ pub struct Previous {
     pub rows: Option<crate::rows::Fingerprints>,
 }
 
+impl Previous {
+    /// The golden ID record `r` of `data` had in the previous run.
+    pub fn id_of(&self, data: &Dataset, r: &crate::record::Record) -> Option<&str> {
+        let key = (
+            data.sources[r.source as usize].clone(),
+            r.record_id.to_string(),
+        );
+        self.mapping.get(&key).map(String::as_str)
+    }
+}
+
 /// `state.json`: the ID counter, so that IDs are never reused across runs.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct IdState {
@@ -182,12 +193,8 @@ const MAX_CARRIED_GROUP: usize = 32;
 pub fn previous_pairs(data: &Dataset, prev: &Previous) -> Vec<(u32, u32)> {
     let mut by_id: HashMap<&str, Vec<u32>> = HashMap::new();
     for r in &data.records {
-        let key = (
-            data.sources[r.source as usize].clone(),
-            r.record_id.to_string(),
-        );
-        if let Some(g) = prev.mapping.get(&key) {
-            by_id.entry(g.as_str()).or_default().push(r.profile);
+        if let Some(g) = prev.id_of(data, r) {
+            by_id.entry(g).or_default().push(r.profile);
         }
     }
     let mut pairs = Vec::new();
@@ -346,13 +353,8 @@ pub fn assign_ids(
             .map(|recs| {
                 let mut counts = BTreeMap::new();
                 for &r in recs {
-                    let rec = &data.records[r as usize];
-                    let key = (
-                        data.sources[rec.source as usize].clone(),
-                        rec.record_id.to_string(),
-                    );
-                    if let Some(g) = prev.mapping.get(&key) {
-                        *counts.entry(g.as_str()).or_default() += 1;
+                    if let Some(g) = prev.id_of(data, &data.records[r as usize]) {
+                        *counts.entry(g).or_default() += 1;
                     }
                 }
                 counts

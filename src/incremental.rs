@@ -194,19 +194,18 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         .zip(&old_of)
         .filter(|(d, o)| **d && o.is_some())
         .count() as u64;
-    stats.records_touched_since_full_run = saved.manifest.records_touched_since_full
-        + (data.records.len() as u64 - seen)
-        + changed
-        + removed.len() as u64;
-    stats.records_at_last_full_run = saved.manifest.records_at_full;
-    stats.touched_share =
-        stats.records_touched_since_full_run as f64 / saved.manifest.records_at_full.max(1) as f64;
-    let night = Some(rows::Night {
+    let night = rows::Night {
         new: data.records.len() as u64 - seen,
         changed,
         unchanged: seen - changed,
         removed: removed.len() as u64,
-    });
+    };
+    stats.nights_since_full_run = saved.manifest.nights_since_full + 1;
+    stats.records_touched_since_full_run =
+        saved.manifest.records_touched_since_full + night.new + night.changed + night.removed;
+    stats.records_at_last_full_run = saved.manifest.records_at_full;
+    stats.touched_share =
+        stats.records_touched_since_full_run as f64 / saved.manifest.records_at_full.max(1) as f64;
     drop(tonight);
 
     let n = data.profiles.len();
@@ -240,6 +239,9 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
     // The saved index with the new and changed profiles, while what needs only the
     // records is learned beside it.
     progress.stage("index", Some((n - n_old) as u64));
+    // Every new profile gets a document, even one left without records (a row's profile
+    // before shared case numbers): the saved index holds one document per profile of the
+    // table, which the next night checks.
     let reindex: Vec<u32> = (0..n as u32)
         .filter(|&p| p as usize >= n_old || touched[p as usize] && live[p as usize])
         .collect();
@@ -286,7 +288,6 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         |k| progress.advance(k),
     );
     stats.pairs_new = candidates.pairs.len() as u64;
-    stats.nights_since_full_run = saved.manifest.nights_since_full + 1;
     progress.finish();
     t.lap("candidates");
 
@@ -323,16 +324,10 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
 
     // The customers to cluster again, closed over shared profiles and previous IDs.
     progress.stage("cluster", None);
-    let key = |r: &crate::record::Record| {
-        (
-            data.sources[r.source as usize].clone(),
-            r.record_id.to_string(),
-        )
-    };
     let old_id: Vec<Option<&str>> = data
         .records
         .par_iter()
-        .map(|r| previous.mapping.get(&key(r)).map(String::as_str))
+        .map(|r| previous.id_of(&data, r))
         .collect();
     let mut by_id: HashMap<&str, Vec<RecordOrd>> = HashMap::default();
     for (i, g) in old_id.iter().enumerate() {
@@ -358,11 +353,8 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
     }
     for &(a, b, _, joins) in &new_edges {
         if joins {
-            for p in [a, b] {
-                for &r in &members[offsets[p as usize] as usize..offsets[p as usize + 1] as usize] {
-                    reach.add_record(r);
-                }
-            }
+            reach.add_profile(a as usize, &offsets, &members);
+            reach.add_profile(b as usize, &offsets, &members);
         }
     }
     // Profiles holding a value that strangers or a household came to share tonight (or
@@ -380,9 +372,7 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
             })
             .collect();
         for p in holders {
-            for &r in &members[offsets[p as usize] as usize..offsets[p as usize + 1] as usize] {
-                reach.add_record(r);
-            }
+            reach.add_profile(p as usize, &offsets, &members);
         }
     }
     if let Some(s) = &steward {
@@ -477,20 +467,8 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         })
         .collect();
     let links_kept = identity::keep_previous_links(&mut s_edges, &carried, threshold_weight);
-    let sub_sizes = sub.records_per_profile();
     let s_impersonal: Vec<bool> = s_profiles.iter().map(|&p| impersonal[p as usize]).collect();
-    let s_self: Vec<f32> = sub
-        .profiles
-        .par_iter()
-        .enumerate()
-        .map(|(i, p)| {
-            if sub_sizes[i] > 1 && !s_impersonal[i] {
-                scorer.weight(&compare::compare_with(p, p, &shared)) as f32
-            } else {
-                f32::NAN
-            }
-        })
-        .collect();
+    let s_self = crate::self_weights(&sub, &s_impersonal, &scorer, &shared);
     let cannot_link: Vec<cluster::CannotLink> = steward
         .as_ref()
         .map(|s| s.cannot_link(&data))
@@ -507,10 +485,7 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         &shared,
         threshold_weight,
         cluster::Rules {
-            penalties: cluster::ConflictPenalties {
-                dob: model.disagreement_penalty(compare::DOB),
-                id: model.disagreement_penalty(compare::ID),
-            },
+            penalties: crate::conflict_penalties(&model),
             cannot_link: &cannot_link,
         },
     );
@@ -581,7 +556,7 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         default_region: config.default_region.clone(),
         overrides: override_stats,
         attention,
-        night,
+        night: Some(night),
         incremental: Some({
             stats.advise();
             stats
@@ -605,6 +580,13 @@ impl<'a> Reach<'a> {
         if !self.in_s[r as usize] {
             self.in_s[r as usize] = true;
             self.stack.push(r);
+        }
+    }
+
+    /// Every record of profile `p` (`offsets`, `members`: [`Dataset::profile_members`]).
+    fn add_profile(&mut self, p: usize, offsets: &[u32], members: &[RecordOrd]) {
+        for &m in &members[offsets[p] as usize..offsets[p + 1] as usize] {
+            self.add_record(m);
         }
     }
 
@@ -634,9 +616,7 @@ impl<'a> Reach<'a> {
                 self.profile_in[p] = true;
                 let neighbours = strong.of_profile(p).iter().map(|&q| q as usize);
                 for q in std::iter::once(p).chain(neighbours) {
-                    for &m in &members[offsets[q] as usize..offsets[q + 1] as usize] {
-                        self.add_record(m);
-                    }
+                    self.add_profile(q, offsets, members);
                 }
             }
         }

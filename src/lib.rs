@@ -262,22 +262,7 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
             evidence: shared.evidence(&c),
             carried_only: !carried.is_empty() && candidates.pairs.binary_search(&(a, b)).is_err(),
         });
-    let sizes = data.records_per_profile();
-    let self_weight: Vec<f32> = data
-        .profiles
-        .par_iter()
-        .zip(sizes.par_iter())
-        .zip(impersonal.par_iter())
-        .map(|((p, &n), &none)| {
-            // Records that repeat a profile with nothing personal in it (a name, and
-            // contact details strangers share) are not one person because they agree.
-            if n > 1 && !none {
-                scorer.weight(&compare::compare_with(p, p, &shared)) as f32
-            } else {
-                f32::NAN
-            }
-        })
-        .collect();
+    let self_weight = self_weights(&data, &impersonal, &scorer, &shared);
     progress.finish();
     t.lap("compare+score");
 
@@ -298,10 +283,7 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
     );
     let threshold_weight = model::weight_of_probability(threshold);
     let links_kept = identity::keep_previous_links(&mut edges, &carried, threshold_weight);
-    let penalties = cluster::ConflictPenalties {
-        dob: model.disagreement_penalty(compare::DOB),
-        id: model.disagreement_penalty(compare::ID),
-    };
+    let penalties = conflict_penalties(&model);
     let cannot_link = steward
         .as_ref()
         .map(|s| s.cannot_link(&data))
@@ -358,6 +340,38 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         config_fingerprint: state::config_fingerprint(config),
         timings: t.0,
     })
+}
+
+/// Weight of each profile compared with itself, for profiles of several records (NaN
+/// otherwise): records that repeat a profile with nothing personal in it (a name, and
+/// contact details strangers share) are not one person because they agree.
+pub(crate) fn self_weights(
+    data: &Dataset,
+    impersonal: &[bool],
+    scorer: &Scorer,
+    shared: &compare::SharedValues,
+) -> Vec<f32> {
+    let sizes = data.records_per_profile();
+    data.profiles
+        .par_iter()
+        .zip(sizes.par_iter())
+        .zip(impersonal.par_iter())
+        .map(|((p, &n), &none)| {
+            if n > 1 && !none {
+                scorer.weight(&compare::compare_with(p, p, shared)) as f32
+            } else {
+                f32::NAN
+            }
+        })
+        .collect()
+}
+
+/// What conflicting dates of birth and ids cost a merge, by the model.
+pub(crate) fn conflict_penalties(model: &Model) -> cluster::ConflictPenalties {
+    cluster::ConflictPenalties {
+        dob: model.disagreement_penalty(compare::DOB),
+        id: model.disagreement_penalty(compare::ID),
+    }
 }
 
 /// After clustering, in full and incremental runs alike: the steward's overrides, then

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 
-use crate::util::{code, idresolve, root, run, run_ok, run_previous, stderr};
+use crate::util::{code, demo_copy, idresolve, root, run, run_ok, run_previous, stderr};
 use idresolve::record::Dataset;
 use idresolve::Config;
 
@@ -32,16 +32,6 @@ fn one_source(dir: &Path, csv: &[u8], source_extra: &str, fields: &str) -> PathB
 }
 
 const NAME_EMAIL: &str = "full_name = \"name\"\nemail = \"email\"";
-
-fn demo_copy(dir: &Path) -> PathBuf {
-    let d = dir.join("demo");
-    fs::create_dir_all(&d).unwrap();
-    for e in fs::read_dir(root().join("fixtures/demo")).unwrap() {
-        let e = e.unwrap();
-        fs::copy(e.path(), d.join(e.file_name())).unwrap();
-    }
-    d.join("resolve.toml")
-}
 
 // ---- the output folder ----
 

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::util::{csv_rows, idresolve, ok, stderr};
+use crate::util::{csv_rows, demo_copy, idresolve, ok, stderr};
 
 type Key = (String, String);
 
@@ -300,16 +300,8 @@ fn incremental_nights_agree_with_a_full_run() {
 #[test]
 fn a_state_from_another_config_or_version_is_refused_with_a_hint() {
     let tmp = tempfile::tempdir().unwrap();
-    let demo = crate::util::root().join("fixtures/demo");
-    let data = tmp.path().join("demo");
-    fs::create_dir_all(&data).unwrap();
-    for e in fs::read_dir(&demo).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_file() {
-            fs::copy(&p, data.join(p.file_name().unwrap())).unwrap();
-        }
-    }
-    let config = data.join("resolve.toml");
+    let config = demo_copy(tmp.path());
+    let data = config.parent().unwrap().to_path_buf();
     let old = tmp.path().join("old");
     run(&config, &old, &[]);
     let o = old.to_str().unwrap();
@@ -471,15 +463,8 @@ fn an_incremental_run_into_its_own_previous_folder_leaves_it_whole_when_stopped(
 #[test]
 fn a_repeat_callers_new_ticket_is_found_by_its_case_number_after_an_incremental_night() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("demo");
-    fs::create_dir_all(&data).unwrap();
-    for e in fs::read_dir(crate::util::root().join("fixtures/demo")).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_file() {
-            fs::copy(&p, data.join(p.file_name().unwrap())).unwrap();
-        }
-    }
-    let config = data.join("resolve.toml");
+    let config = demo_copy(tmp.path());
+    let data = config.parent().unwrap().to_path_buf();
     let old = tmp.path().join("old");
     run(&config, &old, &[]);
     // Bob calls again: the same name, number and serial as his first ticket (so the same

@@ -75,3 +75,15 @@ pub fn run_ok(config: &Path, out: &Path) {
     let o = run(config, out);
     assert!(o.status.success(), "run failed: {}", stderr(&o));
 }
+
+/// A copy of the demo (exports and config) in `dir/demo`, for tests that edit it;
+/// returns its config.
+pub fn demo_copy(dir: &Path) -> PathBuf {
+    let d = dir.join("demo");
+    std::fs::create_dir_all(&d).unwrap();
+    for e in std::fs::read_dir(root().join("fixtures/demo")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), d.join(e.file_name())).unwrap();
+    }
+    d.join("resolve.toml")
+}
