@@ -283,13 +283,16 @@ fn context(res: &Resolution, report: &RunReport, customer_of: &[u32]) -> Value {
     let steps: Vec<f64> = (0..=((hi - lo) * 4.0) as usize)
         .map(|i| lo + i as f64 * 0.25)
         .collect();
-    let curve = model::expected_quality_curve(
+    // The curve's steps and, last, the run's threshold: one pass over the pairs.
+    let mut curve = model::expected_quality_curve(
         &weights,
         &steps
             .iter()
             .map(|&w| model::probability(w))
+            .chain([res.threshold])
             .collect::<Vec<_>>(),
     );
+    let at_threshold = curve.split_off(steps.len());
     let line = |f: &dyn Fn(&model::ExpectedQuality) -> f64| -> String {
         curve
             .iter()
@@ -302,7 +305,6 @@ fn context(res: &Resolution, report: &RunReport, customer_of: &[u32]) -> Value {
         .filter(|w| w % 5 == 0)
         .map(|w| json!({"x": wx(w as f64), "label": w}))
         .collect();
-    let at_threshold = model::expected_quality_curve(&weights, &[res.threshold]);
 
     // Clusters.
     let max_bucket = report
@@ -406,23 +408,36 @@ fn context(res: &Resolution, report: &RunReport, customer_of: &[u32]) -> Value {
         model: &res.model,
         tf: &res.tf,
     };
-    // The nearest few on one side, nearest first (ties by pair order): a selection, not
-    // a sort of every scored pair (that was seconds at 1M records).
+    // The nearest few on one side, nearest first (ties by pair order): kept in a bounded
+    // heap while the scored pairs stream by, not a sort (nor a copy) of every pair.
     let nearest = |above: bool| -> Vec<usize> {
-        let mut v: Vec<(f64, usize)> = res
-            .edges
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| !e.weight.is_nan() && (e.weight as f64 >= threshold_w) == above)
-            .map(|(i, e)| ((e.weight as f64 - threshold_w).abs(), i))
-            .collect();
-        let order = |a: &(f64, usize), b: &(f64, usize)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
-        if v.len() > BORDERLINE {
-            v.select_nth_unstable_by(BORDERLINE, order);
-            v.truncate(BORDERLINE);
+        #[derive(PartialEq)]
+        struct Near(f64, usize);
+        impl Eq for Near {}
+        impl PartialOrd for Near {
+            fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+                Some(self.cmp(other))
+            }
         }
-        v.sort_by(order);
-        v.into_iter().map(|(_, i)| i).collect()
+        impl Ord for Near {
+            fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+                self.0.total_cmp(&other.0).then(self.1.cmp(&other.1))
+            }
+        }
+        let mut heap = std::collections::BinaryHeap::with_capacity(BORDERLINE + 1);
+        for (i, e) in res.edges.iter().enumerate() {
+            if e.weight.is_nan() || (e.weight as f64 >= threshold_w) != above {
+                continue;
+            }
+            let near = Near((e.weight as f64 - threshold_w).abs(), i);
+            if heap.len() < BORDERLINE {
+                heap.push(near);
+            } else if heap.peek().is_some_and(|far| near < *far) {
+                heap.pop();
+                heap.push(near);
+            }
+        }
+        heap.into_sorted_vec().into_iter().map(|n| n.1).collect()
     };
     let pick = |above: bool| -> Vec<Value> {
         nearest(above)

@@ -20,6 +20,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
+use compact_str::CompactString;
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::cluster::Clustering;
@@ -49,7 +51,7 @@ pub fn customers(data: &Dataset, clustering: &Clustering) -> Vec<Vec<RecordOrd>>
 #[derive(Debug, Default)]
 pub struct Previous {
     /// (source, record_id) → golden ID.
-    pub mapping: HashMap<(String, String), String>,
+    pub mapping: PreviousIds,
     /// The next ID number the previous run would have handed out.
     pub next_id: u64,
     /// The previous run's number in its chain of runs (0 when it did not say).
@@ -65,11 +67,62 @@ pub struct Previous {
 impl Previous {
     /// The golden ID record `r` of `data` had in the previous run.
     pub fn id_of(&self, data: &Dataset, r: &crate::record::Record) -> Option<&str> {
-        let key = (
-            data.sources[r.source as usize].clone(),
-            r.record_id.to_string(),
-        );
-        self.mapping.get(&key).map(String::as_str)
+        self.mapping
+            .get(&data.sources[r.source as usize], &r.record_id)
+    }
+}
+
+/// The previous run's golden ID of each (source, record id): a table per source keyed by
+/// record id, each distinct golden ID held once. Looked up without allocating.
+#[derive(Debug, Default)]
+pub struct PreviousIds {
+    sources: FxHashMap<String, usize>,
+    by_source: Vec<FxHashMap<CompactString, u32>>,
+    ids: Vec<CompactString>,
+    id_slot: FxHashMap<CompactString, u32>,
+}
+
+impl PreviousIds {
+    pub fn insert(&mut self, source: &str, record_id: &str, golden_id: &str) {
+        let s = match self.sources.get(source) {
+            Some(&s) => s,
+            None => {
+                self.sources
+                    .insert(source.to_string(), self.by_source.len());
+                self.by_source.push(FxHashMap::default());
+                self.by_source.len() - 1
+            }
+        };
+        let g = match self.id_slot.get(golden_id) {
+            Some(&g) => g,
+            None => {
+                let g = self.ids.len() as u32;
+                self.ids.push(golden_id.into());
+                self.id_slot.insert(golden_id.into(), g);
+                g
+            }
+        };
+        self.by_source[s].insert(record_id.into(), g);
+    }
+
+    pub fn get(&self, source: &str, record_id: &str) -> Option<&str> {
+        let s = *self.sources.get(source)?;
+        let g = *self.by_source[s].get(record_id)?;
+        Some(&self.ids[g as usize])
+    }
+
+    /// Every golden ID of the previous run, once each, in first-seen order.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.ids.iter().map(CompactString::as_str)
+    }
+
+    /// Records mapped.
+    pub fn len(&self) -> usize {
+        self.by_source.iter().map(FxHashMap::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -148,9 +201,8 @@ pub fn load_previous(dir: &Path) -> Result<Previous> {
 pub fn load_previous_with(dir: &Path, rows: bool) -> Result<Previous> {
     let path = dir.join("mapping.csv");
     let mut prev = Previous::default();
-    for row in crate::mapping::read(&path)? {
-        let id = row.golden_id;
-        let n = parse_id(&id).map_or(0, |n| n.saturating_add(1));
+    crate::mapping::read_each(&path, |source, record_id, id| {
+        let n = parse_id(id).map_or(0, |n| n.saturating_add(1));
         if n > MAX_ID {
             return Err(Error::input(
                 &path,
@@ -158,8 +210,11 @@ pub fn load_previous_with(dir: &Path, rows: bool) -> Result<Previous> {
             ));
         }
         prev.next_id = prev.next_id.max(n);
-        prev.mapping.insert((row.source, row.record_id), id);
-    }
+        prev.mapping.insert(source, record_id, id);
+        Ok(())
+    })?;
+    // The golden IDs' lookup table is needed only while reading.
+    prev.mapping.id_slot = FxHashMap::default();
     let state_path = dir.join("state.json");
     if let Some(state) = IdState::load(dir)? {
         if state.next_golden_id > MAX_ID {
@@ -439,13 +494,7 @@ pub fn assign_ids(
     }
     // Previous IDs none of whose records remain.
     let mut removed = prev.removed.clone();
-    let mut used: Vec<&str> = prev
-        .mapping
-        .values()
-        .map(String::as_str)
-        .collect::<rustc_hash::FxHashSet<&str>>()
-        .into_iter()
-        .collect();
+    let mut used: Vec<&str> = prev.mapping.ids().collect();
     used.sort_unstable();
     for g in used {
         if !home.contains_key(g) {
@@ -539,11 +588,15 @@ mod tests {
     /// Last night's mapping: record `i` had ID `ids[i]` (None: not there last night).
     fn last_night(ids: &[Option<u64>], next_id: u64) -> Previous {
         Previous {
-            mapping: ids
-                .iter()
-                .enumerate()
-                .filter_map(|(i, g)| g.map(|g| (("s".into(), format!("r{i}")), format_id(g))))
-                .collect(),
+            mapping: {
+                let mut m = PreviousIds::default();
+                for (i, g) in ids.iter().enumerate() {
+                    if let Some(g) = g {
+                        m.insert("s", &format!("r{i}"), &format_id(*g));
+                    }
+                }
+                m
+            },
             next_id,
             run: 3,
             ..Default::default()
@@ -589,8 +642,7 @@ mod tests {
         let d = records(6);
         // r4 and r5 are new tonight; G3 held only records that are gone.
         let mut prev = last_night(&[Some(1), Some(1), Some(2), Some(2), None, None], 9);
-        prev.mapping
-            .insert(("s".into(), "gone".into()), format_id(3));
+        prev.mapping.insert("s", "gone", &format_id(3));
         prev.removed = vec![format_id(8)];
         let a = assign_ids(&d, &[vec![0], vec![1, 2, 3], vec![4, 5]], Some(&prev));
         // G1's records are split one and one: the tie goes to the earlier customer; r1

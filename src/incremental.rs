@@ -342,7 +342,7 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         stack: Vec::new(),
     };
     for k in &removed_keys {
-        if let Some(g) = previous.mapping.get(k) {
+        if let Some(g) = previous.mapping.get(&k.0, &k.1) {
             reach.add_id(g, &by_id);
         }
     }

@@ -179,32 +179,38 @@ pub fn ingest_reusing(
 /// are interned into it and none is dropped, so that ordinals stay; a record without
 /// values keeps the table's profile it had (it is its own).
 fn attach_shared_cases(data: &mut Dataset, mut seeded: Option<(usize, &mut ProfileSet)>) {
-    let mut seen: HashMap<String, u32> = HashMap::default();
-    for r in &data.records {
-        let mut codes: Vec<String> = r
-            .cases
-            .iter()
-            .filter_map(|c| normalize::normalize_code(c))
-            .collect();
-        codes.sort();
-        codes.dedup();
-        for c in codes {
-            *seen.entry(c).or_default() += 1;
-        }
+    // Each record's case numbers, normalized once (in parallel), then counted.
+    let codes: Vec<Vec<compact_str::CompactString>> = {
+        use rayon::prelude::*;
+        data.records
+            .par_iter()
+            .map(|r| {
+                let mut codes: Vec<compact_str::CompactString> = r
+                    .cases
+                    .iter()
+                    .filter_map(|c| normalize::normalize_code(c))
+                    .map(Into::into)
+                    .collect();
+                codes.sort();
+                codes.dedup();
+                codes
+            })
+            .collect()
+    };
+    let mut seen: HashMap<&str, u32> = HashMap::default();
+    for c in codes.iter().flatten() {
+        *seen.entry(c.as_str()).or_default() += 1;
     }
     // Only records that cite a shared case, or hold no value at all, change profile;
     // the others keep theirs (no re-hashing of a million profiles).
     let mut split: HashMap<(u32, Vec<String>), u32> = HashMap::default();
-    for i in 0..data.records.len() {
+    for (i, codes) in codes.iter().enumerate() {
         let r = &data.records[i];
-        let mut shared: Vec<String> = r
-            .cases
+        let shared: Vec<String> = codes
             .iter()
-            .filter_map(|c| normalize::normalize_code(c))
-            .filter(|c| seen.get(c).is_some_and(|&n| n > 1))
+            .filter(|c| seen.get(c.as_str()).is_some_and(|&n| n > 1))
+            .map(|c| c.to_string())
             .collect();
-        shared.sort();
-        shared.dedup();
         let old = r.profile;
         let empty = data.profiles[old as usize].is_empty();
         if shared.is_empty() && !empty {

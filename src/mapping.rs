@@ -20,6 +20,21 @@ pub struct MappingRow {
 /// Reads a run's `mapping.csv` (or, when the run wrote its tables in another format,
 /// the `mapping.parquet` or `mapping.jsonl` beside it), its columns found by name.
 pub fn read(path: &Path) -> Result<Vec<MappingRow>> {
+    let mut rows = Vec::new();
+    read_each(path, |source, record_id, golden_id| {
+        rows.push(MappingRow {
+            source: source.to_string(),
+            record_id: record_id.to_string(),
+            golden_id: golden_id.to_string(),
+        });
+        Ok(())
+    })?;
+    Ok(rows)
+}
+
+/// [`read`], handing each row's source, record id and golden ID to `each` without
+/// keeping the rows (a CSV row is read into one reused buffer).
+pub fn read_each(path: &Path, mut each: impl FnMut(&str, &str, &str) -> Result<()>) -> Result<()> {
     let path = &if path.is_file() {
         path.to_path_buf()
     } else {
@@ -30,14 +45,10 @@ pub fn read(path: &Path) -> Result<Vec<MappingRow>> {
     if crate::tabular::Format::of_path(path) != crate::tabular::Format::Csv {
         let (header, rows) = crate::tables::read(path)?;
         let (s, r, g) = id_columns(path, header.iter().map(String::as_str))?;
-        return Ok(rows
-            .into_iter()
-            .map(|mut row| MappingRow {
-                source: std::mem::take(&mut row[s]),
-                record_id: std::mem::take(&mut row[r]),
-                golden_id: std::mem::take(&mut row[g]),
-            })
-            .collect());
+        for row in rows {
+            each(&row[s], &row[r], &row[g])?;
+        }
+        return Ok(());
     }
     let mut reader = csv::Reader::from_path(path)
         .map_err(|e| Error::input(path, format!("cannot read the mapping: {e}")))?;
@@ -46,17 +57,15 @@ pub fn read(path: &Path) -> Result<Vec<MappingRow>> {
         .map_err(|e| Error::input(path, e.to_string()))?
         .clone();
     let (s, r, g) = id_columns(path, header.iter())?;
-    let mut rows = Vec::new();
-    for row in reader.records() {
-        let row = row.map_err(|e| Error::input(path, e.to_string()))?;
-        let get = |i: usize| row.get(i).unwrap_or("").to_string();
-        rows.push(MappingRow {
-            source: get(s),
-            record_id: get(r),
-            golden_id: get(g),
-        });
+    let mut row = csv::StringRecord::new();
+    while reader
+        .read_record(&mut row)
+        .map_err(|e| Error::input(path, e.to_string()))?
+    {
+        let get = |i: usize| row.get(i).unwrap_or("");
+        each(get(s), get(r), get(g))?;
     }
-    Ok(rows)
+    Ok(())
 }
 
 /// Where `source`, `record_id` and `golden_id` are in a mapping's header.

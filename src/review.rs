@@ -59,8 +59,9 @@ pub fn rows(
             *slot = i as RecordOrd;
         }
     }
+    use rayon::prelude::*;
     let mut out: Vec<ReviewRow> = edges
-        .iter()
+        .par_iter()
         .zip(decisions)
         .filter(|(e, _)| !e.carried_only)
         .filter_map(|(e, &d)| {
@@ -88,13 +89,20 @@ pub fn rows(
         })
         .collect();
     out.extend(several_surnames(data, customers));
-    out.sort_by(|x, y| {
+    let order = |x: &ReviewRow, y: &ReviewRow| {
         y.doubt
             .total_cmp(&x.doubt)
             .then(x.a.cmp(&y.a))
             .then(x.b.cmp(&y.b))
-    });
-    out.truncate(MAX_ROWS);
+            .then(x.together.cmp(&y.together))
+            .then(x.decision.cmp(y.decision))
+    };
+    // Only the first MAX_ROWS are kept: select them, then sort those.
+    if out.len() > MAX_ROWS {
+        out.select_nth_unstable_by(MAX_ROWS, order);
+        out.truncate(MAX_ROWS);
+    }
+    out.sort_by(order);
     out
 }
 

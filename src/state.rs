@@ -2,13 +2,15 @@
 //! the run before it, beyond what the output folder holds anyway (`mapping.csv`,
 //! `state.json` and the ID lineage, `rows.bin`, `model.json`, and `index/`, whose
 //! documents are the profiles below by ordinal). Every run writes it; only an
-//! incremental run reads it. The one owner of the format, version 1:
+//! incremental run reads it. The one owner of the format, version 2:
 //!
 //! ```text
-//! manifest.json  {"format": "idresolve-state-1", "version": <idresolve version>,
+//! manifest.json  {"format": "idresolve-state-2", "version": <idresolve version>,
 //!                 "config": <fingerprint of the config's meaning>, "profiles": n,
 //!                 "records": m, "edges": e, "links": l, "threshold": p}
-//! profiles.bin   postcard: the profile table (Vec<Profile>); ordinal = index document.
+//! profiles.bin   the profile table in chunks of up to 65,536 profiles, each its length
+//!                in bytes u32 and postcard (Vec<Profile>), decoded in parallel;
+//!                ordinal = index document.
 //!                A profile none of whose records remain stays in the table (and the
 //!                index) until a full run: it has no records, so it pairs with nothing.
 //! hashes.bin     little-endian u64 per profile: the hash it is interned by
@@ -48,7 +50,9 @@ use crate::ingest::{Reuse, Reused};
 use crate::record::{Dataset, Display, Profile};
 
 pub const STATE_DIR: &str = "state";
-const FORMAT: &str = "idresolve-state-1";
+const FORMAT: &str = "idresolve-state-2";
+/// Profiles per chunk of `profiles.bin`.
+const PROFILE_CHUNK: usize = 1 << 16;
 const MANIFEST: &str = "manifest.json";
 const PROFILES: &str = "profiles.bin";
 const RECORDS: &str = "records.bin";
@@ -193,9 +197,14 @@ pub fn save(
     let ser = |path: &Path, e: postcard::Error| Error::io(path, std::io::Error::other(e));
 
     write_streamed(&dir.join(PROFILES), |w| {
-        postcard::to_io(&data.profiles, w)
-            .map(|_| ())
-            .map_err(std::io::Error::other)
+        let mut buf = Vec::new();
+        for chunk in data.profiles.chunks(PROFILE_CHUNK) {
+            buf.clear();
+            buf = postcard::to_extend(chunk, buf).map_err(std::io::Error::other)?;
+            w.write_all(&(buf.len() as u32).to_le_bytes())?;
+            w.write_all(&buf)?;
+        }
+        Ok(())
     })?;
     let hashes: Vec<u8> = {
         use rayon::prelude::*;
@@ -316,11 +325,11 @@ pub struct Saved {
     pub hashes: Vec<u64>,
     /// (source, record id) → the saved row.
     pub rows: HashMap<(u16, CompactString), SavedRow>,
-    /// `records.bin` as read: a payload is decoded when its row is reused.
-    records: Vec<u8>,
+    /// `records.bin`, mapped: a payload is decoded when its row is reused.
+    records: memmap2::Mmap,
     pub profile_state: Vec<ProfileState>,
-    /// `graph.bin` as read; its edges are read from it ([`Saved::edges`]).
-    graph: Vec<u8>,
+    /// `graph.bin`, mapped; its edges are read from it ([`Saved::edges`]).
+    graph: memmap2::Mmap,
     pub links: Vec<Link>,
     /// The values strangers and households shared in that run.
     pub shared: crate::compare::SharedValues,
@@ -375,6 +384,16 @@ impl Reuse for Saved {
     }
 }
 
+/// Maps a state file for reading. The files of a finished output folder are never
+/// written again (a run writes a new folder and swaps it in whole), so the mapping
+/// stays valid while the run reads it; pages come from the page cache without a copy.
+fn map(path: &Path) -> std::io::Result<memmap2::Mmap> {
+    let file = std::fs::File::open(path)?;
+    // SAFETY: the file is not modified while mapped (see above); a damaged file is
+    // caught by the length and range checks of its reader, not trusted.
+    unsafe { memmap2::Mmap::map(&file) }
+}
+
 /// Reads `old/state/`, checking that it was written by this version for this config.
 pub fn load(old: &Path, config: &Config, sources: &[String]) -> Result<Saved> {
     let dir = old.join(STATE_DIR);
@@ -411,11 +430,34 @@ pub fn load(old: &Path, config: &Config, sources: &[String]) -> Result<Saved> {
         |path: &Path, what: String| Error::input(path, format!("damaged ({what}); {RETRY}"));
 
     let path = dir.join(PROFILES);
-    let bytes = std::fs::read(&path).map_err(|e| unreadable(&path, e))?;
-    let profiles: Vec<Profile> =
-        postcard::from_bytes(&bytes).map_err(|e| damaged(&path, e.to_string()))?;
+    let bytes = map(&path).map_err(|e| unreadable(&path, e))?;
+    let mut chunks = Vec::new();
+    let mut at = 0usize;
+    while at < bytes.len() {
+        let len = bytes
+            .get(at..at + 4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize)
+            .filter(|len| at + 4 + len <= bytes.len())
+            .ok_or_else(|| damaged(&path, "a chunk runs past the end".into()))?;
+        chunks.push(&bytes[at + 4..at + 4 + len]);
+        at += 4 + len;
+    }
+    let decoded: Vec<Vec<Profile>> = {
+        use rayon::prelude::*;
+        chunks
+            .par_iter()
+            .map(|c| postcard::from_bytes(c))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| damaged(&path, e.to_string()))?
+    };
+    let n: usize = decoded.iter().map(Vec::len).sum();
+    // Room for the night's new profiles: growing a table of a million profiles later
+    // would copy it.
+    let mut profiles = Vec::with_capacity(n + n / 16);
+    for chunk in decoded {
+        profiles.extend(chunk);
+    }
     drop(bytes);
-    let n = profiles.len();
     if n as u64 != manifest.profiles {
         return Err(damaged(
             &path,
@@ -437,7 +479,7 @@ pub fn load(old: &Path, config: &Config, sources: &[String]) -> Result<Saved> {
     drop(bytes);
 
     let path = dir.join(RECORDS);
-    let bytes = std::fs::read(&path).map_err(|e| unreadable(&path, e))?;
+    let bytes = map(&path).map_err(|e| unreadable(&path, e))?;
     let count = bytes
         .first_chunk::<8>()
         .map(|c| u64::from_le_bytes(*c))
@@ -489,7 +531,7 @@ pub fn load(old: &Path, config: &Config, sources: &[String]) -> Result<Saved> {
     let records = bytes;
 
     let path = dir.join(GRAPH);
-    let g = std::fs::read(&path).map_err(|e| unreadable(&path, e))?;
+    let g = map(&path).map_err(|e| unreadable(&path, e))?;
     let want = n * 14 + manifest.edges as usize * 14 + manifest.links as usize * 12;
     if g.len() != want {
         return Err(damaged(

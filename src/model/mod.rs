@@ -301,26 +301,39 @@ pub fn expected_best_threshold(weights: &[f32]) -> Option<ExpectedQuality> {
 /// weights, as [`expected_best_threshold`] reckons it: a curve for choosing a threshold
 /// without labels.
 pub fn expected_quality_curve(weights: &[f32], thresholds: &[f64]) -> Vec<ExpectedQuality> {
-    let mut p: Vec<f64> = weights
-        .iter()
-        .filter(|x| !x.is_nan())
-        .map(|&x| probability(x as f64))
-        .collect();
-    p.sort_by(|a, b| b.total_cmp(a));
-    let total: f64 = p.iter().sum();
-    // Running sums over the sorted probabilities.
-    let mut prefix = Vec::with_capacity(p.len() + 1);
-    prefix.push(0.0);
-    for &x in &p {
-        prefix.push(prefix.last().copied().unwrap_or(0.0) + x);
+    // One pass, no sort: the pairs' count and probability mass between consecutive
+    // thresholds (bucket k holds probabilities with k thresholds at or below them).
+    let mut cuts: Vec<f64> = thresholds.iter().copied().filter(|t| !t.is_nan()).collect();
+    cuts.sort_by(f64::total_cmp);
+    cuts.dedup();
+    let mut count = vec![0u64; cuts.len() + 1];
+    let mut mass = vec![0.0f64; cuts.len() + 1];
+    for &w in weights {
+        if w.is_nan() {
+            continue;
+        }
+        let x = probability(w as f64);
+        let k = cuts.partition_point(|&t| t <= x);
+        count[k] += 1;
+        mass[k] += x;
+    }
+    let total: f64 = mass.iter().sum();
+    // Pairs at or above cut j: buckets j + 1 and up.
+    let mut above_n = vec![0u64; cuts.len() + 1];
+    let mut above_mass = vec![0.0f64; cuts.len() + 1];
+    for k in (0..cuts.len()).rev() {
+        above_n[k] = above_n[k + 1] + count[k + 1];
+        above_mass[k] = above_mass[k + 1] + mass[k + 1];
     }
     thresholds
         .iter()
         .map(|&t| {
-            let above = p.partition_point(|&x| x >= t);
-            let tp = prefix[above];
-            let fp = above as f64 - tp;
-            let precision = if above > 0 { tp / above as f64 } else { 1.0 };
+            let (above, tp) = match cuts.binary_search_by(|c| c.total_cmp(&t)) {
+                Ok(j) => (above_n[j] as f64, above_mass[j]),
+                Err(_) => (0.0, 0.0),
+            };
+            let fp = above - tp;
+            let precision = if above > 0.0 { tp / above } else { 1.0 };
             let recall = if total > 0.0 { tp / total } else { 0.0 };
             let f1 = if tp > 0.0 {
                 2.0 * tp / (2.0 * tp + fp + (total - tp))

@@ -370,11 +370,9 @@ fn a_state_from_another_config_or_version_is_refused_with_a_hint() {
     // Another version's state.
     let manifest = old.join("state/manifest.json");
     let m = fs::read_to_string(&manifest).unwrap();
-    fs::write(
-        &manifest,
-        m.replace("idresolve-state-1", "idresolve-state-0"),
-    )
-    .unwrap();
+    let mut older: serde_json::Value = serde_json::from_str(&m).unwrap();
+    older["format"] = "idresolve-state-0".into();
+    fs::write(&manifest, older.to_string()).unwrap();
     let r = inc(&config, tmp.path().join("new3").to_str().unwrap());
     assert!(!r.status.success());
     assert!(
