@@ -187,11 +187,25 @@ pub fn flags(
 
 /// The case number a record is known by: its record id when that is one of its case
 /// numbers (a claim that cites a ticket is known by the claim), else its first one.
-fn case_of(r: &Record) -> &str {
-    if r.cases.contains(&r.record_id) {
+fn case_of<'a>(r: &'a Case) -> &'a str {
+    let cases = &r.details.cases;
+    if cases.contains(&r.record_id) {
         return &r.record_id;
     }
-    r.cases.first().map_or(r.record_id.as_str(), |c| c.as_str())
+    cases.first().map_or(r.record_id.as_str(), |c| c.as_str())
+}
+
+/// A record with its details, as the rules read it.
+struct Case<'a> {
+    record: &'a Record,
+    details: crate::record::Details,
+}
+
+impl std::ops::Deref for Case<'_> {
+    type Target = Record;
+    fn deref(&self) -> &Record {
+        self.record
+    }
 }
 
 /// "T-1, T-2, T-3" (at most five, then "and N more").
@@ -212,22 +226,29 @@ fn customer_flags(
     config: &AttentionConfig,
     as_of: Option<NaiveDate>,
 ) -> Vec<Flag> {
-    let kind = |r: &Record| kinds.get(r.source as usize).copied().unwrap_or_default();
-    let records: Vec<&Record> = recs.iter().map(|&r| &data.records[r as usize]).collect();
+    let kind = |r: &Case| kinds.get(r.source as usize).copied().unwrap_or_default();
+    let all: Vec<Case> = recs
+        .iter()
+        .map(|&r| Case {
+            record: &data.records[r as usize],
+            details: data.details.get(r),
+        })
+        .collect();
+    let records: Vec<&Case> = all.iter().collect();
     // Support cases in date order (undated ones count for serials, not for windows).
-    let mut support: Vec<&Record> = records
+    let mut support: Vec<&Case> = records
         .iter()
         .copied()
         .filter(|r| kind(r) == SystemKind::Support)
         .collect();
     support.sort_by(|a, b| (a.date, case_of(a)).cmp(&(b.date, case_of(b))));
-    let dated: Vec<&Record> = support
+    let dated: Vec<&Case> = support
         .iter()
         .copied()
         .filter(|r| r.date.is_some())
         .collect();
     let mut out = Vec::new();
-    let flag = |reason, cases: &[&Record], detail: String| Flag {
+    let flag = |reason, cases: &[&Case], detail: String| Flag {
         golden_id: id.to_string(),
         reason,
         cases: cases.len() as u32,
@@ -241,7 +262,7 @@ fn customer_flags(
     let window = i64::from(config.support_window_days);
     let (mut best, mut i) = ((0usize, 0usize), 0usize);
     for j in 0..dated.len() {
-        let day = |r: &Record| r.date.unwrap_or_default();
+        let day = |r: &Case| r.date.unwrap_or_default();
         while (day(dated[j]) - day(dated[i])).num_days() >= window {
             i += 1;
         }
@@ -267,7 +288,7 @@ fn customer_flags(
     }
 
     // repeat_claims: claims and support cases by serial (confusable characters folded).
-    let mut by_serial: std::collections::BTreeMap<String, (Vec<&Record>, Vec<&Record>, &str)> =
+    let mut by_serial: std::collections::BTreeMap<String, (Vec<&Case>, Vec<&Case>, &str)> =
         Default::default();
     for r in &records {
         let k = kind(r);
@@ -275,7 +296,7 @@ fn customer_flags(
             continue;
         }
         let mut seen: Vec<String> = Vec::new();
-        for s in &r.display.serials {
+        for s in &r.details.display.serials {
             let Some(key) = crate::normalize::normalize_serial(&s.key).map(|s| s.folded) else {
                 continue;
             };
@@ -310,7 +331,7 @@ fn customer_flags(
         })
         .max_by_key(|(claims, support, _)| (claims.len() + support.len(), claims.len()));
     if let Some((claims, support, serial)) = worst {
-        let mut cases: Vec<&Record> = claims.iter().chain(support.iter()).copied().collect();
+        let mut cases: Vec<&Case> = claims.iter().chain(support.iter()).copied().collect();
         cases.sort_by(|a, b| (a.date, case_of(a)).cmp(&(b.date, case_of(b))));
         let plural = |n: usize, one: &str| {
             if n == 1 {
@@ -344,7 +365,7 @@ fn customer_flags(
     systems.dedup();
     if let Some(end) = as_of.filter(|_| systems.len() >= config.loyal_systems as usize) {
         let since = end - chrono::Duration::days(i64::from(config.loyal_window_days));
-        let recent: Vec<&Record> = dated
+        let recent: Vec<&Case> = dated
             .iter()
             .copied()
             .filter(|r| r.date.is_some_and(|d| d > since && d <= end))
@@ -374,27 +395,34 @@ fn customer_flags(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{Record, Shown};
+    use crate::record::{Details, Record, Shown};
 
-    fn rec(source: u16, id: &str, date: &str, serial: Option<&str>) -> Record {
+    fn rec(source: u16, id: &str, date: &str, serial: Option<&str>) -> (Record, Details) {
         let mut r = Record::bare(source, 2, id, 0);
         r.date = Some(date.parse().unwrap());
-        r.cases = vec![id.into()];
+        let mut d = Details {
+            cases: vec![id.into()],
+            ..Default::default()
+        };
         if let Some(s) = serial {
-            r.display.serials.push(Shown {
+            d.display.serials.push(Shown {
                 raw: s.into(),
                 key: s.into(),
             });
         }
-        r
+        (r, d)
     }
 
-    fn data(records: Vec<Record>) -> Dataset {
-        Dataset {
+    fn data(records: Vec<(Record, Details)>) -> Dataset {
+        let mut data = Dataset {
             sources: vec!["support".into(), "warranty".into(), "shop".into()],
-            records,
             ..Default::default()
+        };
+        for (r, d) in records {
+            data.records.push(r);
+            data.details.push(&d);
         }
+        data
     }
 
     const KINDS: [SystemKind; 3] = [SystemKind::Support, SystemKind::Warranty, SystemKind::Shop];

@@ -97,7 +97,11 @@ fn document_terms(
 ) {
     profile_terms(&data.profiles[i], terms);
     for &r in &members[offsets[i] as usize..offsets[i + 1] as usize] {
-        record_case_terms(&data.records[r as usize], terms);
+        record_case_terms(
+            &data.records[r as usize].record_id,
+            &data.details.cases(r),
+            terms,
+        );
     }
     terms.sort_unstable();
     terms.dedup();

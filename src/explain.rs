@@ -273,7 +273,7 @@ fn values(data: &Dataset, i: RecordOrd) -> Vec<(String, String)> {
         ("city".into(), join(strings(&p.cities))),
         ("postcode".into(), join(strings(&p.postcodes))),
         ("id".into(), join(strings(&p.ids))),
-        ("case".into(), r.cases.join("; ")),
+        ("case".into(), data.details.get(i).cases.join("; ")),
         (
             "date".into(),
             r.date.map(|d| d.to_string()).unwrap_or_default(),

@@ -71,16 +71,21 @@ fn survive<'a>(values: impl Iterator<Item = (&'a Shown, Option<NaiveDate>)>) -> 
 pub fn golden_record(data: &Dataset, id: &str, records: &[RecordOrd]) -> GoldenRecord {
     let recs: Vec<&crate::record::Record> =
         records.iter().map(|&r| &data.records[r as usize]).collect();
+    let shown: Vec<crate::record::Display> = records
+        .iter()
+        .map(|&r| data.details.get(r).display)
+        .collect();
     let pick = |f: fn(&crate::record::Display) -> Option<&Shown>| {
         survive(
             recs.iter()
-                .filter_map(|r| f(&r.display).map(|v| (v, r.date))),
+                .zip(&shown)
+                .filter_map(|(r, d)| f(d).map(|v| (v, r.date))),
         )
         .unwrap_or_default()
     };
     let mut serials: BTreeMap<&str, &str> = BTreeMap::new();
-    for r in &recs {
-        for s in &r.display.serials {
+    for d in &shown {
+        for s in &d.serials {
             serials.entry(s.key.as_str()).or_insert(s.raw.as_str());
         }
     }

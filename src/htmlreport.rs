@@ -328,7 +328,8 @@ fn context(res: &Resolution, report: &RunReport, customer_of: &[u32]) -> Value {
         .collect();
     let member = |r: u32| {
         let rec = &data.records[r as usize];
-        let contact = [rec.display.email.as_ref(), rec.display.phone.as_ref()]
+        let display = data.details.get(r).display;
+        let contact = [display.email.as_ref(), display.phone.as_ref()]
             .into_iter()
             .flatten()
             .map(|s| s.raw.as_str())
@@ -337,7 +338,7 @@ fn context(res: &Resolution, report: &RunReport, customer_of: &[u32]) -> Value {
         json!({
             "source": data.sources[rec.source as usize],
             "record_id": rec.record_id.as_str(),
-            "name": rec.display.name.as_ref().map(|s| s.raw.as_str()).unwrap_or(""),
+            "name": display.name.as_ref().map(|s| s.raw.as_str()).unwrap_or(""),
             "contact": contact,
         })
     };
@@ -356,7 +357,7 @@ fn context(res: &Resolution, report: &RunReport, customer_of: &[u32]) -> Value {
             let recs = &res.customers[c];
             let mut names: BTreeMap<String, usize> = BTreeMap::new();
             for &r in recs {
-                if let Some(n) = &data.records[r as usize].display.name {
+                if let Some(n) = &data.details.get(r).display.name {
                     *names.entry(n.key.to_string()).or_default() += 1;
                 }
             }

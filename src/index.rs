@@ -175,12 +175,8 @@ fn name_pair_terms(n: &crate::normalize::PersonName, out: &mut Vec<String>) {
 /// Case-number terms of one record: its own id and every case it quotes, normalized
 /// (`k:T5003`). The candidate index holds them for every record so that `lookup` finds a
 /// customer by any case; a code only one profile holds is skipped by the search.
-pub fn record_case_terms(rec: &crate::record::Record, out: &mut Vec<String>) {
-    let codes = rec
-        .cases
-        .iter()
-        .map(|c| c.as_str())
-        .chain([rec.record_id.as_str()]);
+pub fn record_case_terms(record_id: &str, cases: &[&str], out: &mut Vec<String>) {
+    let codes = cases.iter().copied().chain([record_id]);
     out.extend(
         codes
             .filter_map(normalize_code)

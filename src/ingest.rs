@@ -23,7 +23,8 @@ use crate::error::{Error, Result};
 use crate::export::{decode, file_fingerprint, read_export};
 use crate::normalize::{self, PhoneNormalizer};
 use crate::record::{
-    Dataset, Display, FieldCounts, Profile, Record, Rejected, Shown, SourceCounts,
+    Dataset, Details, Display, FieldCounts, Profile, Record, RecordOrd, Rejected, Shown,
+    SourceCounts,
 };
 use crate::tabular::{Format, Row};
 use phonenumber::country::Id as Region;
@@ -107,9 +108,9 @@ pub struct Reused {
     /// The row's profile before case numbers shared with other records were attached:
     /// its ordinal in the [`Seed`] when it was that run's profile of the row too.
     pub profile: std::result::Result<u32, Profile>,
-    pub display: Display,
+    /// The row's [`Details`], encoded (checked with [`crate::record::DetailStore::valid`]).
+    pub details: Vec<u8>,
     pub date: Option<chrono::NaiveDate>,
-    pub cases: Vec<compact_str::CompactString>,
     /// What normalizing the row counted ([`Dataset::row_stats`]'s encoding).
     pub stats: Vec<u8>,
 }
@@ -145,6 +146,7 @@ pub fn ingest_reusing(
             data.profiles = seed.profiles;
             let n = seed.records + seed.records / 16;
             data.records.reserve(n);
+            data.details.reserve(n, n * 96);
             data.row_hashes.reserve(n);
             data.row_stats_at.reserve(n + 1);
             data.row_stats.reserve(n * 24);
@@ -182,13 +184,14 @@ fn attach_shared_cases(data: &mut Dataset, mut seeded: Option<(usize, &mut Profi
     // Each record's case numbers, normalized once (in parallel), then counted.
     let codes: Vec<Vec<compact_str::CompactString>> = {
         use rayon::prelude::*;
-        data.records
-            .par_iter()
-            .map(|r| {
-                let mut codes: Vec<compact_str::CompactString> = r
-                    .cases
-                    .iter()
-                    .filter_map(|c| normalize::normalize_code(c))
+        let details = &data.details;
+        (0..data.records.len() as RecordOrd)
+            .into_par_iter()
+            .map(|i| {
+                let mut codes: Vec<compact_str::CompactString> = details
+                    .cases(i)
+                    .into_iter()
+                    .filter_map(normalize::normalize_code)
                     .map(Into::into)
                     .collect();
                 codes.sort();
@@ -378,9 +381,9 @@ impl RowStats {
 struct Normalized {
     /// The row's profile, or its ordinal in the seeded table (a reused row).
     profile: std::result::Result<u32, Profile>,
-    display: Display,
+    /// The row's [`Details`], encoded.
+    details: Vec<u8>,
     date: Option<chrono::NaiveDate>,
-    cases: Vec<compact_str::CompactString>,
     stats: RowStats,
 }
 
@@ -403,9 +406,8 @@ fn normalize_batch(
                 if let Some(stats) = RowStats::decode(&k.stats) {
                     return Normalized {
                         profile: k.profile,
-                        display: k.display,
+                        details: k.details,
                         date: k.date,
-                        cases: k.cases,
                         stats,
                     };
                 }
@@ -509,13 +511,12 @@ fn ingest_source(
                 Ok(ord) => ord,
                 Err(p) => profiles.intern(&mut data.profiles, p),
             };
+            data.details.push_encoded(&n.details);
             data.records.push(Record {
                 source: s,
                 line,
                 record_id: record_id.into(),
                 date: n.date,
-                cases: n.cases,
-                display: n.display,
                 profile: profile_ord,
             });
         }
@@ -641,6 +642,7 @@ fn ingest_source(
         // records by doubling copied them again and again.
         let lines = memchr::memchr_iter(b'\n', text).count();
         data.records.reserve(lines);
+        data.details.reserve(lines, lines * 96);
         data.row_hashes.reserve(lines);
         data.row_stats_at.reserve(lines);
         let mut lines = Lines {
@@ -1056,9 +1058,8 @@ fn normalize_row(
     cases.dedup();
     Normalized {
         profile: Err(p),
-        display: d,
+        details: Details { cases, display: d }.encode(),
         date,
-        cases,
         stats: st,
     }
 }

@@ -240,7 +240,7 @@ fn write_tables(
 
     let mut cases: Vec<(&str, Option<chrono::NaiveDate>, &str, &str, &str)> = Vec::new();
     for (i, r) in data.records.iter().enumerate() {
-        for case in &r.cases {
+        for case in data.details.cases(i as crate::record::RecordOrd) {
             cases.push((
                 &res.ids.ids[customer_of[i] as usize],
                 r.date,
@@ -387,8 +387,8 @@ fn size_histogram(customers: &[Vec<u32>]) -> Vec<(String, u64)> {
 fn write_review(res: &Resolution, path: &Path) -> Result<()> {
     let data = &res.data;
     let rows = crate::review::rows(data, &res.edges, &res.clustering.decisions, &res.customers);
-    let shown = |r: &crate::record::Record| {
-        let d = &r.display;
+    let shown = |r: crate::record::RecordOrd| {
+        let d = &data.details.get(r).display;
         let raw = |s: &Option<crate::record::Shown>| s.as_ref().map(|v| v.raw.to_string());
         (
             raw(&d.name).unwrap_or_default(),
@@ -414,7 +414,7 @@ fn write_review(res: &Resolution, path: &Path) -> Result<()> {
         &header,
         rows.iter().map(|row| {
             let (ra, rb) = (&data.records[row.a as usize], &data.records[row.b as usize]);
-            let ((name_a, contact_a), (name_b, contact_b)) = (shown(ra), shown(rb));
+            let ((name_a, contact_a), (name_b, contact_b)) = (shown(row.a), shown(row.b));
             let note = if row.together {
                 "linked: one customer?"
             } else {

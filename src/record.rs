@@ -77,7 +77,7 @@ pub struct Shown {
 }
 
 /// Raw values as written, for golden records and the agent's view.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Display {
     pub name: Option<Shown>,
     pub email: Option<Shown>,
@@ -88,7 +88,9 @@ pub struct Display {
     pub note: Option<CompactString>,
 }
 
-/// One accepted row of one source.
+/// One accepted row of one source. What it shows beyond its matching values (raw
+/// values, case numbers) is kept encoded in [`Dataset::details`], not here: a record in
+/// memory is a few dozen bytes, so that ten million of them fit.
 #[derive(Debug, Clone)]
 pub struct Record {
     pub source: u16,
@@ -97,9 +99,6 @@ pub struct Record {
     pub record_id: CompactString,
     /// The event date of the record (`date` kind), for timelines and survivorship.
     pub date: Option<NaiveDate>,
-    /// Case numbers, claims and orders named on the row, as written (trimmed).
-    pub cases: Vec<CompactString>,
-    pub display: Display,
     pub profile: ProfileOrd,
 }
 
@@ -111,10 +110,121 @@ impl Record {
             line,
             record_id: record_id.into(),
             date: None,
-            cases: Vec::new(),
-            display: Display::default(),
             profile,
         }
+    }
+}
+
+/// A record's details: the case numbers, claims and orders named on the row, as written
+/// (trimmed), and its raw values as written. Encoded in that order (postcard), so that
+/// the case numbers can be read without the rest ([`DetailStore::cases`]).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Details {
+    pub cases: Vec<CompactString>,
+    pub display: Display,
+}
+
+impl Details {
+    pub fn encode(&self) -> Vec<u8> {
+        // Serializing plain strings and options into a vector cannot fail.
+        postcard::to_allocvec(self).unwrap_or_default()
+    }
+}
+
+/// [`Details`] read in place, to check an encoding without copying it.
+#[derive(serde::Deserialize)]
+struct DetailsView<'a> {
+    #[serde(borrow)]
+    _cases: Vec<&'a str>,
+    #[serde(borrow)]
+    _display: [Option<ShownView<'a>>; 4],
+    #[serde(borrow)]
+    _serials: Vec<ShownView<'a>>,
+    #[serde(borrow)]
+    _note: Option<&'a str>,
+}
+
+#[derive(serde::Deserialize)]
+struct ShownView<'a> {
+    #[serde(borrow)]
+    _raw: &'a str,
+    #[serde(borrow)]
+    _key: &'a str,
+}
+
+#[derive(serde::Deserialize)]
+struct CasesView<'a> {
+    #[serde(borrow)]
+    cases: Vec<&'a str>,
+}
+
+/// Every record's [`Details`], encoded one after another (record order): one buffer
+/// and one offset a record instead of a dozen small allocations.
+#[derive(Debug, Default, Clone)]
+pub struct DetailStore {
+    bytes: Vec<u8>,
+    /// End of record `i`'s encoding in `bytes`.
+    ends: Vec<u64>,
+}
+
+impl DetailStore {
+    pub fn with_capacity(records: usize, bytes: usize) -> DetailStore {
+        DetailStore {
+            bytes: Vec::with_capacity(bytes),
+            ends: Vec::with_capacity(records),
+        }
+    }
+
+    pub fn reserve(&mut self, records: usize, bytes: usize) {
+        self.bytes.reserve(bytes);
+        self.ends.reserve(records);
+    }
+
+    pub fn push(&mut self, d: &Details) {
+        self.bytes = postcard::to_extend(d, std::mem::take(&mut self.bytes)).unwrap_or_default();
+        self.ends.push(self.bytes.len() as u64);
+    }
+
+    /// Appends an encoding already checked with [`DetailStore::valid`].
+    pub fn push_encoded(&mut self, encoded: &[u8]) {
+        self.bytes.extend_from_slice(encoded);
+        self.ends.push(self.bytes.len() as u64);
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Record `i`'s encoding (empty when it has none).
+    pub fn encoded(&self, i: RecordOrd) -> &[u8] {
+        let i = i as usize;
+        let Some(&end) = self.ends.get(i) else {
+            return &[];
+        };
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.bytes[start as usize..end as usize]
+    }
+
+    /// Record `i`'s details (empty ones for a record stored without).
+    pub fn get(&self, i: RecordOrd) -> Details {
+        postcard::from_bytes(self.encoded(i)).unwrap_or_default()
+    }
+
+    /// Record `i`'s case numbers, read without the rest.
+    pub fn cases(&self, i: RecordOrd) -> Vec<&str> {
+        postcard::take_from_bytes::<CasesView>(self.encoded(i))
+            .map(|(v, _)| v.cases)
+            .unwrap_or_default()
+    }
+
+    /// Whether `encoded` is a whole [`Details`] encoding (a saved one is checked before
+    /// it is reused: never trusted blindly).
+    pub fn valid(encoded: &[u8]) -> bool {
+        matches!(postcard::take_from_bytes::<DetailsView>(encoded), Ok((_, rest)) if rest.is_empty())
     }
 }
 
@@ -194,6 +304,8 @@ impl FieldCounts {
 pub struct Dataset {
     pub sources: Vec<String>,
     pub records: Vec<Record>,
+    /// Each record's [`Details`], by record ordinal.
+    pub details: DetailStore,
     pub profiles: Vec<Profile>,
     /// A fingerprint of each record's row as read (`rows::row_hash`), in record order.
     pub row_hashes: Vec<u64>,

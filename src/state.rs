@@ -18,9 +18,11 @@
 //! records.bin    u64 m, then per accepted record, in record order: its length in
 //!                bytes after this field u32, source u16, profile u32, row
 //!                fingerprint u64, id length u32, id bytes, then postcard: (profile
-//!                before shared case numbers Option<Profile>, display, event date,
-//!                case numbers, normalizing counts bytes), decoded only for a row
-//!                that is reused
+//!                before shared case numbers Option<Profile>, event date,
+//!                normalizing counts bytes), then the record's details as the run
+//!                held them (`record::DetailStore`: postcard (case numbers,
+//!                display)); decoded only for a row that is reused, the details
+//!                checked and copied as they are
 //! shared.bin     little-endian: per value strangers or a household share (s):
 //!                comparison u8, 0 = strangers' / 1 = a household's u8, value hash u64
 //! graph.bin      little-endian, fixed width:
@@ -47,7 +49,7 @@ use crate::cluster::{Clustering, Decision, Edge, Link};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::ingest::{Reuse, Reused};
-use crate::record::{Dataset, Display, Profile};
+use crate::record::{Dataset, Profile};
 
 pub const STATE_DIR: &str = "state";
 const FORMAT: &str = "idresolve-state-2";
@@ -119,13 +121,12 @@ pub fn config_fingerprint(config: &Config) -> String {
     format!("{:016x}", crate::rows::row_hash([text.as_bytes()]))
 }
 
-/// What a saved record holds beyond its head (borrowing from the run).
+/// What a saved record holds beyond its head (borrowing from the run); its details'
+/// encoding ([`crate::record::DetailStore`]) follows, copied as it is.
 #[derive(Serialize)]
 struct PayloadOut<'a> {
     before: Option<&'a Profile>,
-    display: &'a Display,
     date: Option<chrono::NaiveDate>,
-    cases: &'a [CompactString],
     stats: &'a [u8],
 }
 
@@ -133,9 +134,7 @@ struct PayloadOut<'a> {
 #[derive(Deserialize)]
 struct PayloadIn {
     before: Option<Profile>,
-    display: Display,
     date: Option<chrono::NaiveDate>,
-    cases: Vec<CompactString>,
     stats: Vec<u8>,
 }
 
@@ -233,9 +232,7 @@ pub fn save(
         };
         let payload = PayloadOut {
             before: before.get(&(i as u32)).copied(),
-            display: &r.display,
             date: r.date,
-            cases: &r.cases,
             stats,
         };
         buf.clear();
@@ -246,6 +243,7 @@ pub fn save(
         buf.extend_from_slice(&(r.record_id.len() as u32).to_le_bytes());
         buf.extend_from_slice(r.record_id.as_bytes());
         buf = postcard::to_extend(&payload, std::mem::take(&mut buf)).map_err(|e| ser(&path, e))?;
+        buf.extend_from_slice(data.details.encoded(i as u32));
         let len = (buf.len() - 4) as u32;
         buf[..4].copy_from_slice(&len.to_le_bytes());
         w.write_all(&buf).map_err(io)?;
@@ -370,15 +368,17 @@ impl Reuse for Saved {
             u32::from_le_bytes(self.records.get(at + 18..at + 22)?.try_into().ok()?) as usize;
         let payload = self.records.get(at + HEAD + id_len..at + 4 + len)?;
         // A payload that does not decode is normalized again (never trusted blindly).
-        let p: PayloadIn = postcard::from_bytes(payload).ok()?;
+        let (p, details) = postcard::take_from_bytes::<PayloadIn>(payload).ok()?;
+        if !crate::record::DetailStore::valid(details) {
+            return None;
+        }
         Some(Reused {
             profile: match p.before {
                 Some(before) => Err(before),
                 None => Ok(row.profile),
             },
-            display: p.display,
+            details: details.to_vec(),
             date: p.date,
-            cases: p.cases,
             stats: p.stats,
         })
     }

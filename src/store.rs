@@ -111,7 +111,8 @@ pub fn write(res: &Resolution, goldens: &[GoldenRecord], dir: &Path) -> Result<(
         sorted.sort_by_key(|&r| (data.records[r as usize].date, r));
         for r in sorted {
             let rec = &data.records[r as usize];
-            let d = &rec.display;
+            let details = data.details.get(r);
+            let d = &details.display;
             let raw = |s: &Option<crate::record::Shown>| {
                 s.as_ref().map(|v| v.raw.clone()).unwrap_or_default()
             };
@@ -129,7 +130,7 @@ pub fn write(res: &Resolution, goldens: &[GoldenRecord], dir: &Path) -> Result<(
                         .collect::<Vec<_>>()
                         .join(";"),
                     &raw(&d.address),
-                    &rec.cases.join(";"),
+                    &details.cases.join(";"),
                     d.note.as_deref().unwrap_or(""),
                 ])
                 .map_err(err)?;

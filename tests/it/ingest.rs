@@ -303,7 +303,7 @@ fn utf16_exports_are_read() {
     assert_eq!(data.counts[0].accepted, 2);
     assert_eq!(data.counts[0].encoding, "utf-16le");
     assert_eq!(
-        data.records[0].display.name.as_ref().unwrap().raw,
+        data.details.get(0).display.name.as_ref().unwrap().raw,
         "Jürgen Müller"
     );
     // Without a BOM, big-endian.
