@@ -135,9 +135,14 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
             "--incremental scores with the previous run's model; leave out --model".into(),
         ));
     }
-    let previous = identity::load_previous_with(old, false)?;
     let names: Vec<String> = config.sources.iter().map(|s| s.name.clone()).collect();
-    let mut saved = state::load(old, config, &names)?;
+    // Last night's IDs and its state are independent reads: side by side.
+    let (previous, saved) = rayon::join(
+        || identity::load_previous_with(old, false),
+        || state::load(old, config, &names),
+    );
+    let previous = previous?;
+    let mut saved = saved?;
     let model = Model::load(&old.join("model.json"))?;
     let threshold = config
         .matching

@@ -98,7 +98,7 @@ fn capped(s: std::borrow::Cow<'_, str>) -> (std::borrow::Cow<'_, str>, bool) {
 }
 
 /// Reads and normalizes every source of the config.
-pub fn ingest(config: &Config, progress: impl FnMut(u64)) -> Result<Dataset> {
+pub fn ingest(config: &Config, progress: impl FnMut(u64) + Send) -> Result<Dataset> {
     ingest_reusing(config, None, progress)
 }
 
@@ -137,7 +137,7 @@ pub struct Seed {
 pub fn ingest_reusing(
     config: &Config,
     reuse: Option<(&dyn Reuse, Seed)>,
-    mut progress: impl FnMut(u64),
+    mut progress: impl FnMut(u64) + Send,
 ) -> Result<Dataset> {
     let mut data = Dataset::default();
     let (reuse, mut profiles, seeded) = match reuse {
@@ -475,10 +475,27 @@ fn raw_text(bytes: &[u8]) -> String {
     s
 }
 
+/// Rows normalized and waiting to be added to the dataset, with their (record id, line,
+/// fingerprint).
+type Batch = (Vec<Normalized>, Vec<(String, u64, u64)>);
+
 fn ingest_source(
     s: u16,
     source: &SourceConfig,
     reuse: Option<&dyn Reuse>,
+    data: &mut Dataset,
+    profiles: &mut ProfileSet,
+    progress: &mut (impl FnMut(u64) + Send),
+) -> Result<SourceCounts> {
+    // Reading a batch overlaps normalizing the one before (a task of this scope).
+    rayon::scope(|scope| ingest_source_in(scope, s, source, reuse, data, profiles, progress))
+}
+
+fn ingest_source_in<'s>(
+    scope: &rayon::Scope<'s>,
+    s: u16,
+    source: &'s SourceConfig,
+    reuse: Option<&'s dyn Reuse>,
     data: &mut Dataset,
     profiles: &mut ProfileSet,
     progress: &mut impl FnMut(u64),
@@ -495,13 +512,14 @@ fn ingest_source(
     let mut seen_ids: HashMap<String, u64> = HashMap::default();
     let mut batch: Vec<csv::ByteRecord> = Vec::with_capacity(BATCH_ROWS);
     let mut batch_meta: Vec<(String, u64, u64)> = Vec::with_capacity(BATCH_ROWS);
-    let flush = |batch: &mut Vec<csv::ByteRecord>,
-                 meta: &mut Vec<(String, u64, u64)>,
-                 data: &mut Dataset,
-                 stats: &mut RowStats,
-                 profiles: &mut ProfileSet| {
-        let normalized = normalize_batch(source, batch, meta, region, reuse);
-        for (n, (record_id, line, hash)) in normalized.into_iter().zip(meta.drain(..)) {
+    // The batch being normalized while the next is read (at most one).
+    let pending: std::cell::RefCell<Option<std::sync::mpsc::Receiver<Batch>>> =
+        std::cell::RefCell::new(None);
+    let add = |(normalized, meta): Batch,
+               data: &mut Dataset,
+               stats: &mut RowStats,
+               profiles: &mut ProfileSet| {
+        for (n, (record_id, line, hash)) in normalized.into_iter().zip(meta) {
             stats.add(&n.stats);
             data.row_hashes.push(hash);
             // An empty encoding (a count beyond a byte) makes a later run normalize it.
@@ -520,7 +538,49 @@ fn ingest_source(
                 profile: profile_ord,
             });
         }
-        batch.clear();
+    };
+    // Adds the batch in flight, if any, to the dataset (in order), waiting for it by
+    // helping rayon with its work (with one thread that is this very batch).
+    let settle = |data: &mut Dataset, stats: &mut RowStats, profiles: &mut ProfileSet| {
+        let Some(rx) = pending.borrow_mut().take() else {
+            return;
+        };
+        let done = loop {
+            match rx.try_recv() {
+                Ok(done) => break Some(done),
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => break None,
+                Err(std::sync::mpsc::TryRecvError::Empty) => {
+                    if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                        std::thread::yield_now();
+                    }
+                }
+            }
+        };
+        // A task that panicked has propagated its panic through the scope already.
+        if let Some(done) = done {
+            add(done, data, stats, profiles);
+        }
+    };
+    // Sends the batch to be normalized while reading goes on; the one before is added
+    // first, so that records keep their order.
+    let flush = |batch: &mut Vec<csv::ByteRecord>,
+                 meta: &mut Vec<(String, u64, u64)>,
+                 data: &mut Dataset,
+                 stats: &mut RowStats,
+                 profiles: &mut ProfileSet| {
+        settle(data, stats, profiles);
+        if batch.is_empty() {
+            return;
+        }
+        let rows = std::mem::replace(batch, Vec::with_capacity(BATCH_ROWS));
+        let meta = std::mem::replace(meta, Vec::with_capacity(BATCH_ROWS));
+        let (tx, rx) = std::sync::mpsc::channel();
+        scope.spawn(move |_| {
+            let normalized = normalize_batch(source, &rows, &meta, region, reuse);
+            drop(rows);
+            let _ = tx.send((normalized, meta));
+        });
+        *pending.borrow_mut() = Some(rx);
     };
     let width = source.header.len();
     let reject = |reason_class: &'static str,
@@ -642,6 +702,8 @@ fn ingest_source(
         // records by doubling copied them again and again.
         let lines = memchr::memchr_iter(b'\n', text).count();
         data.records.reserve(lines);
+        // At most a profile a row: reserved address space, touched only as filled.
+        data.profiles.reserve(lines);
         data.details.reserve(lines, lines * 96);
         data.row_hashes.reserve(lines);
         data.row_stats_at.reserve(lines);
@@ -759,6 +821,7 @@ fn ingest_source(
         }
     }
     flush(&mut batch, &mut batch_meta, data, &mut stats, profiles);
+    settle(data, &mut stats, profiles);
     progress(counts.rows % 65_536);
     if counts.rows != counts.accepted + counts.rejected {
         return Err(Error::input(

@@ -314,6 +314,9 @@ pub struct SavedRow {
     at: u64,
 }
 
+/// Saved rows by (source, record id).
+pub type SavedRows = HashMap<(u16, CompactString), SavedRow>;
+
 /// The state of the previous run, read back.
 pub struct Saved {
     pub manifest: Manifest,
@@ -322,7 +325,7 @@ pub struct Saved {
     /// [`crate::ingest::profile_hash`] of each profile.
     pub hashes: Vec<u64>,
     /// (source, record id) → the saved row.
-    pub rows: HashMap<(u16, CompactString), SavedRow>,
+    pub rows: SavedRows,
     /// `records.bin`, mapped: a payload is decoded when its row is reused.
     records: memmap2::Mmap,
     pub profile_state: Vec<ProfileState>,
@@ -429,41 +432,103 @@ pub fn load(old: &Path, config: &Config, sources: &[String]) -> Result<Saved> {
     let damaged =
         |path: &Path, what: String| Error::input(path, format!("damaged ({what}); {RETRY}"));
 
-    let path = dir.join(PROFILES);
-    let bytes = map(&path).map_err(|e| unreadable(&path, e))?;
-    let mut chunks = Vec::new();
-    let mut at = 0usize;
-    while at < bytes.len() {
-        let len = bytes
-            .get(at..at + 4)
-            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize)
-            .filter(|len| at + 4 + len <= bytes.len())
-            .ok_or_else(|| damaged(&path, "a chunk runs past the end".into()))?;
-        chunks.push(&bytes[at + 4..at + 4 + len]);
-        at += 4 + len;
-    }
-    let decoded: Vec<Vec<Profile>> = {
-        use rayon::prelude::*;
-        chunks
-            .par_iter()
-            .map(|c| postcard::from_bytes(c))
-            .collect::<std::result::Result<_, _>>()
-            .map_err(|e| damaged(&path, e.to_string()))?
+    // The profile table and the records' index are read side by side.
+    let read_profiles = || -> Result<Vec<Profile>> {
+        let path = dir.join(PROFILES);
+        let bytes = map(&path).map_err(|e| unreadable(&path, e))?;
+        let mut chunks = Vec::new();
+        let mut at = 0usize;
+        while at < bytes.len() {
+            let len = bytes
+                .get(at..at + 4)
+                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize)
+                .filter(|len| at + 4 + len <= bytes.len())
+                .ok_or_else(|| damaged(&path, "a chunk runs past the end".into()))?;
+            chunks.push(&bytes[at + 4..at + 4 + len]);
+            at += 4 + len;
+        }
+        let decoded: Vec<Vec<Profile>> = {
+            use rayon::prelude::*;
+            chunks
+                .par_iter()
+                .map(|c| postcard::from_bytes(c))
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|e| damaged(&path, e.to_string()))?
+        };
+        let n: usize = decoded.iter().map(Vec::len).sum();
+        // Room for the night's new profiles: growing a table of a million profiles later
+        // would copy it.
+        let mut profiles = Vec::with_capacity(n + n / 16);
+        for chunk in decoded {
+            profiles.extend(chunk);
+        }
+        drop(bytes);
+        if n as u64 != manifest.profiles {
+            return Err(damaged(
+                &path,
+                format!("{n} profiles, the manifest says {}", manifest.profiles),
+            ));
+        }
+        Ok(profiles)
     };
-    let n: usize = decoded.iter().map(Vec::len).sum();
-    // Room for the night's new profiles: growing a table of a million profiles later
-    // would copy it.
-    let mut profiles = Vec::with_capacity(n + n / 16);
-    for chunk in decoded {
-        profiles.extend(chunk);
-    }
-    drop(bytes);
-    if n as u64 != manifest.profiles {
-        return Err(damaged(
-            &path,
-            format!("{n} profiles, the manifest says {}", manifest.profiles),
-        ));
-    }
+    let read_records = || -> Result<(SavedRows, memmap2::Mmap)> {
+        let n = manifest.profiles as usize;
+        let path = dir.join(RECORDS);
+        let bytes = map(&path).map_err(|e| unreadable(&path, e))?;
+        let count = bytes
+            .first_chunk::<8>()
+            .map(|c| u64::from_le_bytes(*c))
+            .ok_or_else(|| damaged(&path, "too short".into()))?;
+        if count != manifest.records {
+            return Err(damaged(
+                &path,
+                format!("{count} records, the manifest says {}", manifest.records),
+            ));
+        }
+        let mut rows = HashMap::default();
+        rows.reserve(count.min(1 << 28) as usize);
+        let mut at = 8usize;
+        for _ in 0..count {
+            let head = bytes
+                .get(at..at + HEAD)
+                .ok_or_else(|| damaged(&path, "cut short".into()))?;
+            let u32_of =
+                |i: usize| u32::from_le_bytes([head[i], head[i + 1], head[i + 2], head[i + 3]]);
+            let len = u32_of(0) as usize;
+            let source = u16::from_le_bytes([head[4], head[5]]);
+            let profile = u32_of(6);
+            let hash = u64::from_le_bytes(head[10..18].try_into().unwrap_or([0; 8]));
+            let id_len = u32_of(18) as usize;
+            let id = bytes
+                .get(at + HEAD..at + HEAD + id_len)
+                .filter(|_| HEAD - 4 + id_len <= len && at + 4 + len <= bytes.len())
+                .and_then(|b| std::str::from_utf8(b).ok())
+                .ok_or_else(|| damaged(&path, "a record runs past its end".into()))?;
+            if profile as usize >= n || source as usize >= sources.len() {
+                return Err(damaged(
+                    &path,
+                    "a record points beyond the profiles or sources".into(),
+                ));
+            }
+            rows.insert(
+                (source, CompactString::from(id)),
+                SavedRow {
+                    hash,
+                    profile,
+                    at: at as u64,
+                },
+            );
+            at += 4 + len;
+        }
+        if at != bytes.len() {
+            return Err(damaged(&path, "bytes after the last record".into()));
+        }
+        Ok((rows, bytes))
+    };
+    let (profiles, records) = rayon::join(read_profiles, read_records);
+    let profiles = profiles?;
+    let (rows, records) = records?;
+    let n = profiles.len();
     let path = dir.join(HASHES);
     let bytes = std::fs::read(&path).map_err(|e| unreadable(&path, e))?;
     if bytes.len() != n * 8 {
@@ -477,58 +542,6 @@ pub fn load(old: &Path, config: &Config, sources: &[String]) -> Result<Saved> {
         .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
         .collect();
     drop(bytes);
-
-    let path = dir.join(RECORDS);
-    let bytes = map(&path).map_err(|e| unreadable(&path, e))?;
-    let count = bytes
-        .first_chunk::<8>()
-        .map(|c| u64::from_le_bytes(*c))
-        .ok_or_else(|| damaged(&path, "too short".into()))?;
-    if count != manifest.records {
-        return Err(damaged(
-            &path,
-            format!("{count} records, the manifest says {}", manifest.records),
-        ));
-    }
-    let mut rows = HashMap::default();
-    rows.reserve(count.min(1 << 28) as usize);
-    let mut at = 8usize;
-    for _ in 0..count {
-        let head = bytes
-            .get(at..at + HEAD)
-            .ok_or_else(|| damaged(&path, "cut short".into()))?;
-        let u32_of =
-            |i: usize| u32::from_le_bytes([head[i], head[i + 1], head[i + 2], head[i + 3]]);
-        let len = u32_of(0) as usize;
-        let source = u16::from_le_bytes([head[4], head[5]]);
-        let profile = u32_of(6);
-        let hash = u64::from_le_bytes(head[10..18].try_into().unwrap_or([0; 8]));
-        let id_len = u32_of(18) as usize;
-        let id = bytes
-            .get(at + HEAD..at + HEAD + id_len)
-            .filter(|_| HEAD - 4 + id_len <= len && at + 4 + len <= bytes.len())
-            .and_then(|b| std::str::from_utf8(b).ok())
-            .ok_or_else(|| damaged(&path, "a record runs past its end".into()))?;
-        if profile as usize >= n || source as usize >= sources.len() {
-            return Err(damaged(
-                &path,
-                "a record points beyond the profiles or sources".into(),
-            ));
-        }
-        rows.insert(
-            (source, CompactString::from(id)),
-            SavedRow {
-                hash,
-                profile,
-                at: at as u64,
-            },
-        );
-        at += 4 + len;
-    }
-    if at != bytes.len() {
-        return Err(damaged(&path, "bytes after the last record".into()));
-    }
-    let records = bytes;
 
     let path = dir.join(GRAPH);
     let g = map(&path).map_err(|e| unreadable(&path, e))?;
