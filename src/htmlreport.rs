@@ -127,8 +127,36 @@ pub fn waterfall(prior: f64, contributions: &[Contribution], threshold: f64) -> 
 /// Writes `report.html` for a run into `path`.
 /// `customer_of[r]` is record `r`'s customer (as `output` has it).
 pub fn write(res: &Resolution, report: &RunReport, customer_of: &[u32], path: &Path) -> Result<()> {
-    let html = render("report.html", &context(res, report, customer_of))?;
+    finish(prepare(res, report, customer_of), report, path)
+}
+
+/// The page's content before the run's last timings are known: what takes time (every
+/// scored pair is read), made while the output files are written.
+pub fn prepare(res: &Resolution, report: &RunReport, customer_of: &[u32]) -> Value {
+    context(res, report, customer_of)
+}
+
+/// Puts the final timings of `report` into a [`prepare`]d page and writes it.
+pub fn finish(mut ctx: Value, report: &RunReport, path: &Path) -> Result<()> {
+    ctx["timings"] = timings(report);
+    ctx["run"]["seconds"] = json!(r1(report.seconds.iter().map(|(_, s)| s).sum::<f64>()));
+    let html = render("report.html", &ctx)?;
     crate::outdir::write_private(path, html.as_bytes())
+}
+
+/// The stage timings' bars.
+fn timings(report: &RunReport) -> Value {
+    let longest = report
+        .seconds
+        .iter()
+        .map(|(_, s)| *s)
+        .fold(0.0f64, f64::max)
+        .max(0.001);
+    report
+        .seconds
+        .iter()
+        .map(|(stage, s)| json!({"stage": stage, "seconds": s, "width": r1(CHART_W * 0.6 * s / longest)}))
+        .collect()
 }
 
 /// The waterfall page of one pair (`explain --html`): each side as `{source, record_id,
@@ -189,17 +217,7 @@ fn context(res: &Resolution, report: &RunReport, customer_of: &[u32]) -> Value {
         .collect();
 
     // Timings.
-    let longest = report
-        .seconds
-        .iter()
-        .map(|(_, s)| *s)
-        .fold(0.0f64, f64::max)
-        .max(0.001);
-    let timings: Vec<Value> = report
-        .seconds
-        .iter()
-        .map(|(stage, s)| json!({"stage": stage, "seconds": s, "width": r1(CHART_W * 0.6 * s / longest)}))
-        .collect();
+    let timings = timings(report);
 
     // The model: each active comparison's levels.
     let max_w = res
@@ -375,16 +393,18 @@ fn context(res: &Resolution, report: &RunReport, customer_of: &[u32]) -> Value {
     // so each is the only thing holding its two sides together).
     let (offsets, members) = data.profile_members();
     let rep = |p: u32| members[offsets[p as usize] as usize];
-    let mut weakest: BTreeMap<u32, (f32, u32, u32)> = BTreeMap::new();
+    let mut weakest: Vec<Option<(f32, u32, u32)>> = vec![None; res.customers.len()];
     for l in &res.clustering.links {
-        let c = customer_of[rep(l.a) as usize];
-        let e = weakest.entry(c).or_insert((f32::INFINITY, l.a, l.b));
+        let c = customer_of[rep(l.a) as usize] as usize;
+        let e = weakest[c].get_or_insert((f32::INFINITY, l.a, l.b));
         if l.weight < e.0 {
             *e = (l.weight, l.a, l.b);
         }
     }
     let mut weak: Vec<(u32, (f32, u32, u32))> = weakest
         .into_iter()
+        .enumerate()
+        .filter_map(|(c, w)| Some((c as u32, w?)))
         .filter(|(c, _)| res.customers[*c as usize].len() >= 3)
         .collect();
     weak.sort_by(|a, b| a.1 .0.total_cmp(&b.1 .0).then(a.0.cmp(&b.0)));

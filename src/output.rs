@@ -78,53 +78,12 @@ fn write_all(
         }
     }
     let goldens = &res.goldens;
-    // The lookup index, the state for an incremental run and the tables are
-    // independent: one thread each.
-    let ((index, state), tables) = rayon::join(
-        || {
-            rayon::join(
-                || crate::store::write(res, goldens, &dir.join("index")),
-                || {
-                    crate::state::save(
-                        dir,
-                        &res.config_fingerprint,
-                        &res.data,
-                        &res.shared,
-                        &res.edges,
-                        &res.clustering,
-                        &res.self_weight,
-                        &res.impersonal,
-                        res.threshold,
-                        match &res.incremental {
-                            Some(i) => crate::state::Chain {
-                                nights_since_full: i.nights_since_full_run,
-                                records_touched_since_full: i.records_touched_since_full_run,
-                                records_at_full: i.records_at_last_full_run,
-                            },
-                            None => crate::state::Chain {
-                                nights_since_full: 0,
-                                records_touched_since_full: 0,
-                                records_at_full: res.data.records.len() as u64,
-                            },
-                        },
-                    )
-                },
-            )
-        },
-        || write_tables(res, dir, options, &customer_of, goldens, progress),
-    );
-    index?;
-    state?;
-    tables?;
-    progress.finish();
-
-    let mut seconds: Vec<(String, f64)> = res
+    let seconds: Vec<(String, f64)> = res
         .timings
         .iter()
         .map(|(s, t)| (s.to_string(), round3(*t)))
         .collect();
-    seconds.push(("output".into(), round3(started.elapsed().as_secs_f64())));
-    let report = RunReport {
+    let mut report = RunReport {
         idresolve: env!("CARGO_PKG_VERSION").to_string(),
         config: std::path::absolute(config_path)
             .unwrap_or_else(|_| config_path.to_path_buf())
@@ -176,8 +135,57 @@ fn write_all(
         seconds,
         threads: rayon::current_num_threads(),
     };
+    // The lookup index, the state for an incremental run, the tables and the report's
+    // page are independent.
+    let (((index, state), tables), page) = rayon::join(
+        || {
+            rayon::join(
+                || {
+                    rayon::join(
+                        || crate::store::write(res, goldens, &dir.join("index")),
+                        || {
+                            crate::state::save(
+                                dir,
+                                &res.config_fingerprint,
+                                &res.data,
+                                &res.shared,
+                                &res.edges,
+                                &res.clustering,
+                                &res.self_weight,
+                                &res.impersonal,
+                                res.threshold,
+                                match &res.incremental {
+                                    Some(i) => crate::state::Chain {
+                                        nights_since_full: i.nights_since_full_run,
+                                        records_touched_since_full: i
+                                            .records_touched_since_full_run,
+                                        records_at_full: i.records_at_last_full_run,
+                                    },
+                                    None => crate::state::Chain {
+                                        nights_since_full: 0,
+                                        records_touched_since_full: 0,
+                                        records_at_full: res.data.records.len() as u64,
+                                    },
+                                },
+                            )
+                        },
+                    )
+                },
+                || write_tables(res, dir, options, &customer_of, goldens, progress),
+            )
+        },
+        || crate::htmlreport::prepare(res, &report, &customer_of),
+    );
+    index?;
+    state?;
+    tables?;
+    progress.finish();
+
+    report
+        .seconds
+        .push(("output".into(), round3(started.elapsed().as_secs_f64())));
     report.save(dir)?;
-    crate::htmlreport::write(res, &report, &customer_of, &dir.join("report.html"))?;
+    crate::htmlreport::finish(page, &report, &dir.join("report.html"))?;
     Ok(report)
 }
 

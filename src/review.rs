@@ -60,10 +60,19 @@ pub fn rows(
         }
     }
     use rayon::prelude::*;
+    // Weights beyond which no pair is in doubt (a little wide: the exact test follows),
+    // checked before the records are looked up.
+    let linked_below = crate::model::weight_of_probability(1.0 - MIN_DOUBT) + 0.01;
+    let apart_above = crate::model::weight_of_probability(MIN_DOUBT) - 0.01;
     let mut out: Vec<ReviewRow> = edges
         .par_iter()
         .zip(decisions)
         .filter(|(e, _)| !e.carried_only)
+        .filter(|(e, &d)| match d {
+            Decision::Linked => e.weight as f64 <= linked_below,
+            Decision::AlreadyTogether => false,
+            _ => e.weight as f64 >= apart_above,
+        })
         .filter_map(|(e, &d)| {
             let (a, b) = (first[e.a as usize], first[e.b as usize]);
             if a == RecordOrd::MAX || b == RecordOrd::MAX {

@@ -63,10 +63,12 @@ pub struct RecordView {
 /// with byte offsets so that `lookup` reads only the rows it shows.
 pub fn write(res: &Resolution, goldens: &[GoldenRecord], dir: &Path) -> Result<()> {
     let data = &res.data;
-    // The candidate index is the lookup index: one document per profile, plus which
-    // customers each profile's records belong to (a profile whose records did not link
-    // is one customer per record).
-    res.index.persist(dir)?;
+    // The candidate index is the lookup index (saved beside making the row files): one
+    // document per profile, plus which customers each profile's records belong to (a
+    // profile whose records did not link is one customer per record).
+    let (persisted, rows) = rayon::join(|| res.index.persist(dir), || row_files(res, goldens, dir));
+    persisted?;
+    let (golden_bytes, record_bytes, entries) = rows?;
     let mut customers_of: Vec<Vec<(u32, u32)>> = vec![Vec::new(); data.profiles.len()];
     for (c, recs) in res.customers.iter().enumerate() {
         for &r in recs {
@@ -94,54 +96,6 @@ pub fn write(res: &Resolution, goldens: &[GoldenRecord], dir: &Path) -> Result<(
     let path = dir.join(LOOKUP_PROFILES);
     outdir::write_private(&path, &table)?;
 
-    // Row files with offsets.
-    let mut golden_buf = csv::Writer::from_writer(Vec::new());
-    let mut record_buf = csv::Writer::from_writer(Vec::new());
-    let mut entries = Vec::with_capacity(res.customers.len() * CUSTOMER_ENTRY_BYTES);
-    let err = |e: csv::Error| Error::io(dir, std::io::Error::other(e.to_string()));
-    for (c, recs) in res.customers.iter().enumerate() {
-        golden_buf.flush().map_err(|e| Error::io(dir, e))?;
-        record_buf.flush().map_err(|e| Error::io(dir, e))?;
-        entries.extend_from_slice(&(golden_buf.get_ref().len() as u64).to_le_bytes());
-        entries.extend_from_slice(&(record_buf.get_ref().len() as u64).to_le_bytes());
-        entries.extend_from_slice(&(recs.len() as u32).to_le_bytes());
-        let g = &goldens[c];
-        golden_buf.write_record(g.row()).map_err(err)?;
-        let mut sorted: Vec<u32> = recs.clone();
-        sorted.sort_by_key(|&r| (data.records[r as usize].date, r));
-        for r in sorted {
-            let rec = &data.records[r as usize];
-            let details = data.details.get(r);
-            let d = &details.display;
-            let raw = |s: &Option<crate::record::Shown>| {
-                s.as_ref().map(|v| v.raw.clone()).unwrap_or_default()
-            };
-            record_buf
-                .write_record([
-                    data.sources[rec.source as usize].as_str(),
-                    &rec.record_id,
-                    &rec.date.map(|d| d.to_string()).unwrap_or_default(),
-                    &raw(&d.name),
-                    &raw(&d.email),
-                    &raw(&d.phone),
-                    &d.serials
-                        .iter()
-                        .map(|s| s.raw.as_str())
-                        .collect::<Vec<_>>()
-                        .join(";"),
-                    &raw(&d.address),
-                    &details.cases.join(";"),
-                    d.note.as_deref().unwrap_or(""),
-                ])
-                .map_err(err)?;
-        }
-    }
-    let golden_bytes = golden_buf
-        .into_inner()
-        .map_err(|e| Error::io(dir, std::io::Error::other(e.to_string())))?;
-    let record_bytes = record_buf
-        .into_inner()
-        .map_err(|e| Error::io(dir, std::io::Error::other(e.to_string())))?;
     for (name, bytes) in [
         (LOOKUP_GOLDEN, &golden_bytes),
         (LOOKUP_RECORDS, &record_bytes),
@@ -153,6 +107,92 @@ pub fn write(res: &Resolution, goldens: &[GoldenRecord], dir: &Path) -> Result<(
         f.flush().map_err(|e| Error::io(&path, e))?;
     }
     Ok(())
+}
+
+/// Customers per block of rows made together (in parallel; blocks joined in order).
+const ROW_BLOCK: usize = 4096;
+
+/// `golden.csv` and `records.csv` of the lookup index and the customers' entries: per
+/// customer, the byte offsets of its golden row and first record row and its record count.
+fn row_files(
+    res: &Resolution,
+    goldens: &[GoldenRecord],
+    dir: &Path,
+) -> Result<(Vec<u8>, Vec<u8>, Vec<u8>)> {
+    use rayon::prelude::*;
+    let data = &res.data;
+    let err = |e: csv::Error| Error::io(dir, std::io::Error::other(e.to_string()));
+    let into = |w: csv::Writer<Vec<u8>>| {
+        w.into_inner()
+            .map_err(|e| Error::io(dir, std::io::Error::other(e.to_string())))
+    };
+    type Block = (Vec<u8>, Vec<u8>, Vec<(u64, u64, u32)>);
+    let blocks: Vec<Result<Block>> = res
+        .customers
+        .par_chunks(ROW_BLOCK)
+        .enumerate()
+        .map(|(b, block)| {
+            let mut golden_buf = csv::Writer::from_writer(Vec::new());
+            let mut record_buf = csv::Writer::from_writer(Vec::new());
+            let mut at = Vec::with_capacity(block.len());
+            for (k, recs) in block.iter().enumerate() {
+                let c = b * ROW_BLOCK + k;
+                golden_buf.flush().map_err(|e| Error::io(dir, e))?;
+                record_buf.flush().map_err(|e| Error::io(dir, e))?;
+                at.push((
+                    golden_buf.get_ref().len() as u64,
+                    record_buf.get_ref().len() as u64,
+                    recs.len() as u32,
+                ));
+                let g = &goldens[c];
+                golden_buf.write_record(g.row()).map_err(err)?;
+                let mut sorted: Vec<u32> = recs.clone();
+                sorted.sort_by_key(|&r| (data.records[r as usize].date, r));
+                for r in sorted {
+                    let rec = &data.records[r as usize];
+                    let details = data.details.get(r);
+                    let d = &details.display;
+                    let raw = |s: &Option<crate::record::Shown>| {
+                        s.as_ref().map(|v| v.raw.clone()).unwrap_or_default()
+                    };
+                    record_buf
+                        .write_record([
+                            data.sources[rec.source as usize].as_str(),
+                            &rec.record_id,
+                            &rec.date.map(|d| d.to_string()).unwrap_or_default(),
+                            &raw(&d.name),
+                            &raw(&d.email),
+                            &raw(&d.phone),
+                            &d.serials
+                                .iter()
+                                .map(|s| s.raw.as_str())
+                                .collect::<Vec<_>>()
+                                .join(";"),
+                            &raw(&d.address),
+                            &details.cases.join(";"),
+                            d.note.as_deref().unwrap_or(""),
+                        ])
+                        .map_err(err)?;
+                }
+            }
+            Ok((into(golden_buf)?, into(record_buf)?, at))
+        })
+        .collect();
+    let mut golden = Vec::new();
+    let mut records = Vec::new();
+    let mut entries = Vec::with_capacity(res.customers.len() * CUSTOMER_ENTRY_BYTES);
+    for block in blocks {
+        let (g, r, at) = block?;
+        let (g0, r0) = (golden.len() as u64, records.len() as u64);
+        for (go, ro, n) in at {
+            entries.extend_from_slice(&(g0 + go).to_le_bytes());
+            entries.extend_from_slice(&(r0 + ro).to_le_bytes());
+            entries.extend_from_slice(&n.to_le_bytes());
+        }
+        golden.extend_from_slice(&g);
+        records.extend_from_slice(&r);
+    }
+    Ok((golden, records, entries))
 }
 
 /// The opened store of a run's `index/`.
