@@ -337,18 +337,62 @@ const KEYED: [usize; 5] = [EMAIL, PHONE, SERIAL, ADDRESS, ID];
 impl SharedValues {
     /// Learns the shared values from every profile of a run.
     pub fn learn(data: &crate::record::Dataset) -> SharedValues {
-        use rustc_hash::FxHashMap as HashMap;
+        Self::learn_where(data, &data.records_per_profile(), |_, _| true)
+    }
+
+    /// [`SharedValues::learn`] for a night: `before` was learned from the same profile
+    /// table when profile `p` had `sizes_before[p]` records (a profile beyond it is new).
+    /// Only values held by a profile whose record count changed can change standing; the
+    /// rest keep `before`'s. The same result as learning afresh, reading the holders of
+    /// those values only.
+    pub fn relearn(
+        data: &crate::record::Dataset,
+        before: &SharedValues,
+        sizes_before: &[u32],
+    ) -> SharedValues {
         let sizes = data.records_per_profile();
+        let mut touched: [rustc_hash::FxHashSet<u64>; N] = Default::default();
+        for (p, profile) in data.profiles.iter().enumerate() {
+            if profile.names.is_empty() || sizes_before.get(p) == Some(&sizes[p]) {
+                continue;
+            }
+            for (i, k) in keyed_values(profile) {
+                touched[i].insert(k);
+            }
+        }
+        let mut shared = Self::learn_where(data, &sizes, |i, k| touched[i].contains(&k));
+        for (i, touched) in touched.iter().enumerate() {
+            for (now, then) in [
+                (&mut shared.values[i], &before.values[i]),
+                (&mut shared.household[i], &before.household[i]),
+            ] {
+                now.extend(then.iter().filter(|k| !touched.contains(k)));
+            }
+        }
+        shared
+    }
+
+    /// The standing of the values `wanted` keeps (comparison, value hash), from their
+    /// holders: profile `p` has `sizes[p]` records.
+    fn learn_where(
+        data: &crate::record::Dataset,
+        sizes: &[u32],
+        wanted: impl Fn(usize, u64) -> bool,
+    ) -> SharedValues {
+        use rustc_hash::FxHashMap as HashMap;
         // Per comparison and value: its holders' distinct names, with their records.
         let mut holders: [HashMap<u64, Vec<(&PersonName, u32)>>; N] = Default::default();
         // A profile without records (an incremental run keeps those of removed records
         // in its table) holds nothing tonight.
         let dead = |size: u32| size == 0 && !data.records.is_empty();
-        for (p, &size) in data.profiles.iter().zip(&sizes) {
+        for (p, &size) in data.profiles.iter().zip(sizes) {
             if p.names.is_empty() || dead(size) {
                 continue;
             }
             for (i, k) in keyed_values(p) {
+                if !wanted(i, k) {
+                    continue;
+                }
                 let names = holders[i].entry(k).or_default();
                 for n in &p.names {
                     match names
@@ -1010,6 +1054,42 @@ mod tests {
             holder("Cy Day", placeholder),
         ]);
         assert!(SharedValues::learn(&three).counts().is_empty());
+    }
+
+    #[test]
+    fn relearning_a_night_gives_what_learning_afresh_gives() {
+        let (ph, fam) = ("noemail@noemail.com", "thereeds@hotmail.com");
+        let mut profiles = vec![
+            holder("Ann Lee", ph),
+            holder("Bob Roe", ph),
+            holder("Cy Day", ph),
+            holder("Antoinette Reed", fam),
+            holder("Anneliese Reed", fam),
+            holder("Robert Smith", "robert.smith@gmail.com"),
+        ];
+        let with_records = |profiles: Vec<Profile>, of: &[u32]| {
+            let mut d = dataset(profiles);
+            d.records = of
+                .iter()
+                .enumerate()
+                .map(|(i, &p)| crate::record::Record::bare(0, i as u64 + 2, &format!("r{i}"), p))
+                .collect();
+            d
+        };
+        let last = with_records(profiles.clone(), &[0, 1, 2, 3, 4, 5]);
+        let before = SharedValues::learn(&last);
+        // Tonight a fourth stranger gives the placeholder, and Anneliese's record is gone
+        // (her profile stays in the table, without records).
+        profiles.push(holder("Di Eve", ph));
+        let tonight = with_records(profiles, &[0, 1, 2, 3, 5, 6]);
+        let afresh = SharedValues::learn(&tonight);
+        let relearned = SharedValues::relearn(&tonight, &before, &last.records_per_profile());
+        assert_eq!(relearned.entries(), afresh.entries());
+        assert_ne!(
+            afresh.entries(),
+            before.entries(),
+            "the night changed standings"
+        );
     }
 
     #[test]

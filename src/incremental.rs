@@ -239,6 +239,11 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         .map(|o| o.resolve(&data));
     t.lap("ingest");
 
+    // Last night's records per profile (for the shared values' standing).
+    let mut sizes_before = vec![0u32; n_old];
+    for row in saved.rows.values() {
+        sizes_before[row.profile as usize] += 1;
+    }
     // The profiles that search: tonight's new ones.
     let query: Vec<bool> = (0..n).map(|p| p >= n_old && live[p]).collect();
     // The saved index with the new and changed profiles, while what needs only the
@@ -265,7 +270,7 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
             )
         },
         || {
-            let shared = compare::SharedValues::learn(&data);
+            let shared = compare::SharedValues::relearn(&data, &saved.shared, &sizes_before);
             let exact = candidates::ExactJoins::find_for(&data, Some(&query));
             let impersonal = shared.impersonal(&data);
             let tf = TermFrequencies::from_data(&data, &impersonal);
