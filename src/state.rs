@@ -253,29 +253,56 @@ pub fn save(
 
     let n = data.profiles.len();
     write_streamed(&dir.join(GRAPH), |w| {
-        for p in 0..n {
+        // Fixed-width items encoded in parallel a block at a time, written in order.
+        fn blocks<W: Write>(
+            w: &mut W,
+            n: usize,
+            width: usize,
+            item: impl Fn(usize, &mut [u8]) + Sync,
+        ) -> std::io::Result<()> {
+            use rayon::prelude::*;
+            const BLOCK: usize = 1 << 16;
+            let mut buf = Vec::new();
+            for start in (0..n).step_by(BLOCK * 16) {
+                let end = (start + BLOCK * 16).min(n);
+                buf.clear();
+                buf.resize((end - start) * width, 0);
+                buf.par_chunks_mut(BLOCK * width)
+                    .enumerate()
+                    .for_each(|(b, out)| {
+                        for (k, slot) in out.chunks_exact_mut(width).enumerate() {
+                            item(start + b * BLOCK + k, slot);
+                        }
+                    });
+                w.write_all(&buf)?;
+            }
+            Ok(())
+        }
+        blocks(w, n, 14, |p, out| {
             let group = clustering.group.get(p).copied().unwrap_or(p as u32);
             let best = clustering.best_weight.get(p).copied().unwrap_or(f32::NAN);
             let own = self_weight.get(p).copied().unwrap_or(f32::NAN);
-            w.write_all(&group.to_le_bytes())?;
-            w.write_all(&[u8::from(clustering.linked.get(p).copied().unwrap_or(false))])?;
-            w.write_all(&best.to_le_bytes())?;
-            w.write_all(&own.to_le_bytes())?;
-            w.write_all(&[u8::from(impersonal.get(p).copied().unwrap_or(false))])?;
-        }
-        for (i, e) in edges.iter().enumerate() {
-            w.write_all(&e.a.to_le_bytes())?;
-            w.write_all(&e.b.to_le_bytes())?;
-            w.write_all(&e.weight.to_le_bytes())?;
-            let decision = clustering.decisions.get(i).copied().unwrap_or_default();
-            w.write_all(&[decision as u8, u8::from(e.carried_only)])?;
-        }
-        for l in &clustering.links {
-            w.write_all(&l.a.to_le_bytes())?;
-            w.write_all(&l.b.to_le_bytes())?;
-            w.write_all(&l.weight.to_le_bytes())?;
-        }
-        Ok(())
+            out[0..4].copy_from_slice(&group.to_le_bytes());
+            out[4] = u8::from(clustering.linked.get(p).copied().unwrap_or(false));
+            out[5..9].copy_from_slice(&best.to_le_bytes());
+            out[9..13].copy_from_slice(&own.to_le_bytes());
+            out[13] = u8::from(impersonal.get(p).copied().unwrap_or(false));
+        })?;
+        blocks(w, edges.len(), 14, |i, out| {
+            let e = &edges[i];
+            out[0..4].copy_from_slice(&e.a.to_le_bytes());
+            out[4..8].copy_from_slice(&e.b.to_le_bytes());
+            out[8..12].copy_from_slice(&e.weight.to_le_bytes());
+            out[12] = clustering.decisions.get(i).copied().unwrap_or_default() as u8;
+            out[13] = u8::from(e.carried_only);
+        })?;
+        let links = &clustering.links;
+        blocks(w, links.len(), 12, |i, out| {
+            let l = &links[i];
+            out[0..4].copy_from_slice(&l.a.to_le_bytes());
+            out[4..8].copy_from_slice(&l.b.to_le_bytes());
+            out[8..12].copy_from_slice(&l.weight.to_le_bytes());
+        })
     })?;
 
     let path = dir.join(SHARED);

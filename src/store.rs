@@ -68,7 +68,7 @@ pub fn write(res: &Resolution, goldens: &[GoldenRecord], dir: &Path) -> Result<(
     // profile whose records did not link is one customer per record).
     let (persisted, rows) = rayon::join(|| res.index.persist(dir), || row_files(res, goldens, dir));
     persisted?;
-    let (golden_bytes, record_bytes, entries) = rows?;
+    let [golden_bytes, record_bytes, entries] = rows?;
     let mut customers_of: Vec<Vec<(u32, u32)>> = vec![Vec::new(); data.profiles.len()];
     for (c, recs) in res.customers.iter().enumerate() {
         for &r in recs {
@@ -103,22 +103,28 @@ pub fn write(res: &Resolution, goldens: &[GoldenRecord], dir: &Path) -> Result<(
     ] {
         let path = dir.join(name);
         let mut f = BufWriter::new(outdir::create_private_file(&path)?);
-        f.write_all(bytes).map_err(|e| Error::io(&path, e))?;
+        for part in bytes {
+            f.write_all(part).map_err(|e| Error::io(&path, e))?;
+        }
         f.flush().map_err(|e| Error::io(&path, e))?;
     }
     Ok(())
 }
 
+/// A file's bytes as parts written in order.
+type Parts = Vec<Vec<u8>>;
+
 /// Customers per block of rows made together (in parallel; blocks joined in order).
 const ROW_BLOCK: usize = 4096;
 
 /// `golden.csv` and `records.csv` of the lookup index and the customers' entries: per
-/// customer, the byte offsets of its golden row and first record row and its record count.
+/// customer, the byte offsets of its golden row and first record row and its record count;
+/// each as parts to write in order.
 fn row_files(
     res: &Resolution,
     goldens: &[GoldenRecord],
     dir: &Path,
-) -> Result<(Vec<u8>, Vec<u8>, Vec<u8>)> {
+) -> Result<[Parts; 3]> {
     use rayon::prelude::*;
     let data = &res.data;
     let err = |e: csv::Error| Error::io(dir, std::io::Error::other(e.to_string()));
@@ -178,21 +184,24 @@ fn row_files(
             Ok((into(golden_buf)?, into(record_buf)?, at))
         })
         .collect();
-    let mut golden = Vec::new();
-    let mut records = Vec::new();
+    // The blocks are written as they are (not joined into one buffer first).
+    let mut golden = Vec::with_capacity(blocks.len());
+    let mut records = Vec::with_capacity(blocks.len());
     let mut entries = Vec::with_capacity(res.customers.len() * CUSTOMER_ENTRY_BYTES);
+    let (mut g0, mut r0) = (0u64, 0u64);
     for block in blocks {
         let (g, r, at) = block?;
-        let (g0, r0) = (golden.len() as u64, records.len() as u64);
         for (go, ro, n) in at {
             entries.extend_from_slice(&(g0 + go).to_le_bytes());
             entries.extend_from_slice(&(r0 + ro).to_le_bytes());
             entries.extend_from_slice(&n.to_le_bytes());
         }
-        golden.extend_from_slice(&g);
-        records.extend_from_slice(&r);
+        g0 += g.len() as u64;
+        r0 += r.len() as u64;
+        golden.push(g);
+        records.push(r);
     }
-    Ok((golden, records, entries))
+    Ok([golden, records, vec![entries]])
 }
 
 /// The opened store of a run's `index/`.
