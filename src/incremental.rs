@@ -517,29 +517,38 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
     }
     customers.par_sort_unstable_by_key(|c| c[0]);
 
-    let global = Merged::of(
-        &saved,
-        &s_profiles,
-        &local,
-        &live,
-        &s_clustering,
-        &s_edges,
-        &s_self,
-        &new_edges,
-        n,
+    let mut constrained = s_clustering.constrained.clone();
+    if let Some(s) = &steward {
+        constrained.resize(s.unlinks.len(), false);
+    }
+    // Merging into the saved clustering (one thread, for the outputs and the next
+    // state) and settling the golden IDs (from the customers) are independent.
+    let (global, (customers, ids, override_stats)) = rayon::join(
+        || {
+            Merged::of(
+                &saved,
+                &s_profiles,
+                &local,
+                &live,
+                &s_clustering,
+                &s_edges,
+                &s_self,
+                &new_edges,
+                n,
+            )
+        },
+        || {
+            crate::settle_ids(
+                &data,
+                customers,
+                steward.as_ref(),
+                &constrained,
+                Some(&previous),
+            )
+        },
     );
     let mut clustering = global.clustering;
-    clustering.constrained = s_clustering.constrained.clone();
-    if let Some(s) = &steward {
-        clustering.constrained.resize(s.unlinks.len(), false);
-    }
-    let (customers, ids, override_stats) = crate::settle_ids(
-        &data,
-        customers,
-        steward.as_ref(),
-        &clustering.constrained,
-        Some(&previous),
-    );
+    clustering.constrained = constrained;
     progress.finish();
     t.lap("cluster");
 

@@ -120,11 +120,7 @@ const ROW_BLOCK: usize = 4096;
 /// `golden.csv` and `records.csv` of the lookup index and the customers' entries: per
 /// customer, the byte offsets of its golden row and first record row and its record count;
 /// each as parts to write in order.
-fn row_files(
-    res: &Resolution,
-    goldens: &[GoldenRecord],
-    dir: &Path,
-) -> Result<[Parts; 3]> {
+fn row_files(res: &Resolution, goldens: &[GoldenRecord], dir: &Path) -> Result<[Parts; 3]> {
     use rayon::prelude::*;
     let data = &res.data;
     let err = |e: csv::Error| Error::io(dir, std::io::Error::other(e.to_string()));
