@@ -227,11 +227,26 @@ fn customer_flags(
     as_of: Option<NaiveDate>,
 ) -> Vec<Flag> {
     let kind = |r: &Case| kinds.get(r.source as usize).copied().unwrap_or_default();
+    // The rules read the details of support cases and warranty claims only.
     let all: Vec<Case> = recs
         .iter()
-        .map(|&r| Case {
-            record: &data.records[r as usize],
-            details: data.details.get(r),
+        .map(|&r| {
+            let record = &data.records[r as usize];
+            let read = matches!(
+                kinds
+                    .get(record.source as usize)
+                    .copied()
+                    .unwrap_or_default(),
+                SystemKind::Support | SystemKind::Warranty
+            );
+            Case {
+                record,
+                details: if read {
+                    data.details.get(r)
+                } else {
+                    crate::record::Details::default()
+                },
+            }
         })
         .collect();
     let records: Vec<&Case> = all.iter().collect();
