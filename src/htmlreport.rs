@@ -130,12 +130,6 @@ pub fn write(res: &Resolution, report: &RunReport, customer_of: &[u32], path: &P
     finish(prepare(res, report, customer_of), report, path)
 }
 
-/// The page's content before the run's last timings are known: what takes time (every
-/// scored pair is read), made while the output files are written.
-pub fn prepare(res: &Resolution, report: &RunReport, customer_of: &[u32]) -> Value {
-    context(res, report, customer_of)
-}
-
 /// Puts the final timings of `report` into a [`prepare`]d page and writes it.
 pub fn finish(mut ctx: Value, report: &RunReport, path: &Path) -> Result<()> {
     ctx["timings"] = timings(report);
@@ -168,7 +162,9 @@ pub fn waterfall_page(title: &str, sides: [Value; 2], fall: Value) -> Result<Str
     )
 }
 
-fn context(res: &Resolution, report: &RunReport, customer_of: &[u32]) -> Value {
+/// The page's content before the run's last timings are known ([`finish`] puts them in):
+/// what takes time (every scored pair is read), made while the output files are written.
+pub fn prepare(res: &Resolution, report: &RunReport, customer_of: &[u32]) -> Value {
     let data = &res.data;
     let threshold_w = model::weight_of_probability(res.threshold);
 
@@ -430,27 +426,15 @@ fn context(res: &Resolution, report: &RunReport, customer_of: &[u32]) -> Value {
         tf: &res.tf,
     };
     // The nearest few on one side, nearest first (ties by pair order): kept in a bounded
-    // heap while the scored pairs stream by, not a sort (nor a copy) of every pair.
+    // heap while the scored pairs stream by, not a sort (nor a copy) of every pair. A
+    // distance is never negative, so its bits order as its value does.
     let nearest = |above: bool| -> Vec<usize> {
-        #[derive(PartialEq)]
-        struct Near(f64, usize);
-        impl Eq for Near {}
-        impl PartialOrd for Near {
-            fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-                Some(self.cmp(other))
-            }
-        }
-        impl Ord for Near {
-            fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-                self.0.total_cmp(&other.0).then(self.1.cmp(&other.1))
-            }
-        }
         let mut heap = std::collections::BinaryHeap::with_capacity(BORDERLINE + 1);
         for (i, e) in res.edges.iter().enumerate() {
             if e.weight.is_nan() || (e.weight as f64 >= threshold_w) != above {
                 continue;
             }
-            let near = Near((e.weight as f64 - threshold_w).abs(), i);
+            let near = ((e.weight as f64 - threshold_w).abs().to_bits(), i);
             if heap.len() < BORDERLINE {
                 heap.push(near);
             } else if heap.peek().is_some_and(|far| near < *far) {
@@ -458,7 +442,7 @@ fn context(res: &Resolution, report: &RunReport, customer_of: &[u32]) -> Value {
                 heap.push(near);
             }
         }
-        heap.into_sorted_vec().into_iter().map(|n| n.1).collect()
+        heap.into_sorted_vec().into_iter().map(|(_, i)| i).collect()
     };
     let pick = |above: bool| -> Vec<Value> {
         nearest(above)

@@ -115,15 +115,6 @@ impl PreviousIds {
     pub fn ids(&self) -> impl Iterator<Item = &str> {
         self.ids.iter().map(CompactString::as_str)
     }
-
-    /// Records mapped.
-    pub fn len(&self) -> usize {
-        self.by_source.iter().map(FxHashMap::len).sum()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// `state.json`: the ID counter, so that IDs are never reused across runs.

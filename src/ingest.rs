@@ -702,8 +702,6 @@ fn ingest_source_in<'s>(
         // records by doubling copied them again and again.
         let lines = memchr::memchr_iter(b'\n', text).count();
         data.records.reserve(lines);
-        // At most a profile a row: reserved address space, touched only as filled.
-        data.profiles.reserve(lines);
         data.details.reserve(lines, lines * 96);
         data.row_hashes.reserve(lines);
         data.row_stats_at.reserve(lines);

@@ -143,32 +143,7 @@ fn write_all(
                 || {
                     rayon::join(
                         || crate::store::write(res, goldens, &dir.join("index")),
-                        || {
-                            crate::state::save(
-                                dir,
-                                &res.config_fingerprint,
-                                &res.data,
-                                &res.shared,
-                                &res.edges,
-                                &res.clustering,
-                                &res.self_weight,
-                                &res.impersonal,
-                                res.threshold,
-                                match &res.incremental {
-                                    Some(i) => crate::state::Chain {
-                                        nights_since_full: i.nights_since_full_run,
-                                        records_touched_since_full: i
-                                            .records_touched_since_full_run,
-                                        records_at_full: i.records_at_last_full_run,
-                                    },
-                                    None => crate::state::Chain {
-                                        nights_since_full: 0,
-                                        records_touched_since_full: 0,
-                                        records_at_full: res.data.records.len() as u64,
-                                    },
-                                },
-                            )
-                        },
+                        || save_state(res, dir),
                     )
                 },
                 || write_tables(res, dir, options, &customer_of, goldens, progress),
@@ -187,6 +162,34 @@ fn write_all(
     report.save(dir)?;
     crate::htmlreport::finish(page, &report, &dir.join("report.html"))?;
     Ok(report)
+}
+
+/// `state/` for the next incremental run, with the chain of nights since the last full run.
+fn save_state(res: &Resolution, dir: &Path) -> Result<()> {
+    let chain = match &res.incremental {
+        Some(i) => crate::state::Chain {
+            nights_since_full: i.nights_since_full_run,
+            records_touched_since_full: i.records_touched_since_full_run,
+            records_at_full: i.records_at_last_full_run,
+        },
+        None => crate::state::Chain {
+            nights_since_full: 0,
+            records_touched_since_full: 0,
+            records_at_full: res.data.records.len() as u64,
+        },
+    };
+    crate::state::save(
+        dir,
+        &res.config_fingerprint,
+        &res.data,
+        &res.shared,
+        &res.edges,
+        &res.clustering,
+        &res.self_weight,
+        &res.impersonal,
+        res.threshold,
+        chain,
+    )
 }
 
 /// The CSV and JSON tables of a run (everything but the lookup index).

@@ -168,13 +168,6 @@ pub struct DetailStore {
 }
 
 impl DetailStore {
-    pub fn with_capacity(records: usize, bytes: usize) -> DetailStore {
-        DetailStore {
-            bytes: Vec::with_capacity(bytes),
-            ends: Vec::with_capacity(records),
-        }
-    }
-
     pub fn reserve(&mut self, records: usize, bytes: usize) {
         self.bytes.reserve(bytes);
         self.ends.reserve(records);
@@ -189,14 +182,6 @@ impl DetailStore {
     pub fn push_encoded(&mut self, encoded: &[u8]) {
         self.bytes.extend_from_slice(encoded);
         self.ends.push(self.bytes.len() as u64);
-    }
-
-    pub fn len(&self) -> usize {
-        self.ends.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
     }
 
     /// Record `i`'s encoding (empty when it has none).
@@ -357,5 +342,46 @@ impl Dataset {
             .iter()
             .position(|r| r.source == s && r.record_id == record_id)
             .map(|i| i as RecordOrd)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn details_are_stored_encoded_and_read_back_whole_or_by_case_numbers() {
+        let shown = |raw: &str| Shown {
+            raw: raw.into(),
+            key: raw.to_lowercase().into(),
+        };
+        let full = Details {
+            cases: vec!["T-1".into(), "CLM-20230001-long-enough-to-spill".into()],
+            display: Display {
+                name: Some(shown("SMITH, Robert")),
+                email: Some(shown("rob.smith+shop@gmail.com")),
+                phone: Some(shown("(555) 123-4567")),
+                address: Some(shown("12 Long Street, Springfield, IL 62704")),
+                serials: vec![shown("SN-4411"), shown("SN-4412")],
+                note: Some("screen flickers · again".into()),
+            },
+        };
+        let mut store = DetailStore::default();
+        store.push(&Details::default());
+        store.push(&full);
+        assert_eq!(store.get(0), Details::default());
+        assert_eq!(store.get(1), full);
+        assert_eq!(store.cases(1), ["T-1", "CLM-20230001-long-enough-to-spill"]);
+        // A record stored without details reads as empty.
+        assert_eq!(store.get(2), Details::default());
+        // A whole encoding is valid; a cut or padded one is not (a damaged saved row is
+        // normalized again).
+        let bytes = full.encode();
+        assert_eq!(store.encoded(1), &bytes[..]);
+        assert!(DetailStore::valid(&bytes));
+        assert!(!DetailStore::valid(&bytes[..bytes.len() - 3]));
+        let mut padded = bytes.clone();
+        padded.push(0);
+        assert!(!DetailStore::valid(&padded));
     }
 }
