@@ -23,9 +23,12 @@ fn stages(c: &mut Criterion) {
         b.iter(|| idresolve::ingest::ingest(&config, |_| {}).expect("ingest"))
     });
     g.bench_function("index build", |b| {
-        b.iter(|| candidates::build_index(&data, |_| {}).expect("index"))
+        b.iter(|| {
+            candidates::build_index(&data, &idresolve::index::BuildIn::Ram, |_| {}).expect("index")
+        })
     });
-    let index = candidates::build_index(&data, |_| {}).expect("index");
+    let index =
+        candidates::build_index(&data, &idresolve::index::BuildIn::Ram, |_| {}).expect("index");
     g.bench_function("candidates", |b| {
         b.iter(|| {
             candidates::generate(

@@ -9,7 +9,7 @@
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::index::{profile_terms, record_case_terms, TermIndex};
+use crate::index::{profile_terms, record_case_terms, BuildIn, TermIndex};
 use crate::record::{Dataset, ProfileOrd};
 
 /// Terms held by more profiles than this are left out of a query (unless among the
@@ -59,10 +59,15 @@ pub struct CandidateStats {
 }
 
 /// Builds the candidate index over all profiles (in RAM); `output` saves it for `lookup`.
-pub fn build_index(data: &Dataset, progress: impl FnMut(u64)) -> crate::Result<TermIndex> {
+pub fn build_index(
+    data: &Dataset,
+    into: &BuildIn,
+    progress: impl FnMut(u64),
+) -> crate::Result<TermIndex> {
     let (offsets, members) = data.profile_members();
     TermIndex::build(
         data.profiles.len(),
+        into,
         |i, terms| document_terms(data, (&offsets, &members), i, terms),
         progress,
     )
@@ -72,6 +77,7 @@ pub fn build_index(data: &Dataset, progress: impl FnMut(u64)) -> crate::Result<T
 /// profiles `units` written anew (see [`TermIndex::extend_saved`]).
 pub fn extend_index(
     dir: &std::path::Path,
+    into: &BuildIn,
     data: &Dataset,
     first: usize,
     units: &[u32],
@@ -80,6 +86,7 @@ pub fn extend_index(
 ) -> crate::Result<TermIndex> {
     TermIndex::extend_saved(
         dir,
+        into,
         first,
         units,
         |i, terms| document_terms(data, members, i, terms),
@@ -200,6 +207,8 @@ pub fn generate_for(
     }
     pairs.par_sort_unstable();
     pairs.dedup();
+    // Duplicates were ~40 % of the list: the pairs are held through scoring.
+    pairs.shrink_to_fit();
     let mut stats = stats(data, &pairs, max_df, top_k);
     stats.key_group_pairs = key_pair_count as u64;
     stats.near_phone_pairs = near_phone_count as u64;

@@ -589,9 +589,15 @@ struct Groups<'a> {
     /// Per constraint: whether it refused a merge or an attachment.
     constrained: Vec<bool>,
     parent: Vec<u32>,
-    values: Vec<Option<Group<'a>>>,
+    /// The values of each root's group, made when the group first meets another
+    /// (most profiles never do: made up front, they were ~0.2 GB at 1M records).
+    values: Vec<Option<Box<Group<'a>>>>,
+    /// Each root's profiles; empty for a root that is still a group of its own.
     members: Vec<Vec<u32>>,
     scored: Scored,
+    profiles: &'a [Profile],
+    /// Each profile's [`personal_keys`].
+    keys: &'a [Vec<(usize, u64)>],
 }
 
 /// Every scored pair by profile, both directions (compressed rows).
@@ -629,27 +635,45 @@ impl Scored {
 
 impl<'a> Groups<'a> {
     /// `keys[p]`: profile p's [`personal_keys`].
-    fn new(data: &'a Dataset, edges: &[Edge], keys: &[Vec<(usize, u64)>]) -> Groups<'a> {
+    fn new(data: &'a Dataset, edges: &[Edge], keys: &'a [Vec<(usize, u64)>]) -> Groups<'a> {
         let n = data.profiles.len();
         Groups {
             forbid: Default::default(),
             constrained: Vec::new(),
-            members: (0..n as u32).map(|p| vec![p]).collect(),
+            members: vec![Vec::new(); n],
             scored: Scored::of(n, edges),
             parent: (0..n as u32).collect(),
-            values: data
-                .profiles
-                .par_iter()
-                .zip(keys)
-                .map(|(p, k)| {
-                    Some(Group {
-                        dobs: p.dobs.iter().take(MAX_TRACKED_VALUES).copied().collect(),
-                        ids: p.ids.iter().take(MAX_TRACKED_VALUES).collect(),
-                        firsts: first_names(p),
-                        keys: k.clone(),
-                    })
-                })
-                .collect(),
+            values: std::iter::repeat_with(|| None).take(n).collect(),
+            profiles: &data.profiles,
+            keys,
+        }
+    }
+
+    /// The values of roots `ra` and `rb`, made for a root still on its own.
+    fn pair(&mut self, ra: u32, rb: u32) -> (&Group<'a>, &Group<'a>) {
+        for r in [ra, rb] {
+            if self.values[r as usize].is_none() {
+                // A root without values has never been joined: it is its own profile.
+                let p = &self.profiles[r as usize];
+                self.values[r as usize] = Some(Box::new(Group {
+                    dobs: p.dobs.iter().take(MAX_TRACKED_VALUES).copied().collect(),
+                    ids: p.ids.iter().take(MAX_TRACKED_VALUES).collect(),
+                    firsts: first_names(p),
+                    keys: self.keys[r as usize].clone(),
+                }));
+            }
+        }
+        match (&self.values[ra as usize], &self.values[rb as usize]) {
+            (Some(a), Some(b)) => (a, b),
+            _ => unreachable!("made above"),
+        }
+    }
+
+    /// Root `r`'s profiles (itself while it is on its own).
+    fn members_of<'m>(members: &'m [Vec<u32>], r: &'m u32) -> &'m [u32] {
+        match &members[*r as usize] {
+            m if m.is_empty() => std::slice::from_ref(r),
+            m => m,
         }
     }
 
@@ -672,12 +696,7 @@ impl<'a> Groups<'a> {
         if self.forbidden(ra, rb).is_some() {
             return Merge::Refused(Refusal::Override);
         }
-        let (Some(ga), Some(gb)) = (
-            self.values[ra as usize].as_ref(),
-            self.values[rb as usize].as_ref(),
-        ) else {
-            return Merge::AlreadyTogether;
-        };
+        let (ga, gb) = self.pair(ra, rb);
         if generations_conflict(&ga.firsts, &gb.firsts)
             || !e.evidence.personal_key_agrees && first_names_conflict(&ga.firsts, &gb.firsts)
         {
@@ -714,7 +733,8 @@ impl<'a> Groups<'a> {
     /// Average linkage: the mean weight of all scored pairs between two groups (the
     /// smaller group's pairs are walked, so a merge costs the edges of the smaller side).
     fn mean_weight_between(&mut self, ra: u32, rb: u32) -> f64 {
-        let (small, big) = if self.members[ra as usize].len() <= self.members[rb as usize].len() {
+        let size = |r: u32| Self::members_of(&self.members, &r).len();
+        let (small, big) = if size(ra) <= size(rb) {
             (ra, rb)
         } else {
             (rb, ra)
@@ -726,7 +746,7 @@ impl<'a> Groups<'a> {
             scored,
             ..
         } = self;
-        for &p in &members[small as usize] {
+        for &p in Self::members_of(members, &small) {
             for &(q, w) in scored.of_profile(p) {
                 if find(parent, q) == big {
                     sum += w as f64;
@@ -748,12 +768,7 @@ impl<'a> Groups<'a> {
         if ra == rb || self.forbidden(ra, rb).is_some() {
             return false;
         }
-        let (Some(ga), Some(gb)) = (
-            self.values[ra as usize].as_ref(),
-            self.values[rb as usize].as_ref(),
-        ) else {
-            return false;
-        };
+        let (ga, gb) = self.pair(ra, rb);
         if first_names_conflict(&ga.firsts, &gb.firsts)
             || generations_conflict(&ga.firsts, &gb.firsts)
             || conflicts(&ga.dobs, &gb.dobs, compare::dobs_compatible)
@@ -791,7 +806,7 @@ impl<'a> Groups<'a> {
             self.forbid.entry(keep).or_default().extend(moved);
         }
         let moved = self.values[gone as usize].take();
-        if let (Some(g), Some(m)) = (self.values[keep as usize].as_mut(), moved) {
+        if let (Some(g), Some(m)) = (self.values[keep as usize].as_mut(), moved.map(|m| *m)) {
             merge_values(&mut g.dobs, m.dobs);
             merge_values(&mut g.ids, m.ids);
             merge_values(&mut g.firsts, m.firsts);
@@ -799,8 +814,15 @@ impl<'a> Groups<'a> {
             g.keys.sort_unstable();
             g.keys.dedup();
         }
-        let moved = std::mem::take(&mut self.members[gone as usize]);
-        self.members[keep as usize].extend(moved);
+        let moved = match std::mem::take(&mut self.members[gone as usize]) {
+            m if m.is_empty() => vec![gone],
+            m => m,
+        };
+        let kept = &mut self.members[keep as usize];
+        if kept.is_empty() {
+            kept.push(keep);
+        }
+        kept.extend(moved);
         self.parent[gone as usize] = keep;
     }
 

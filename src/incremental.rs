@@ -159,7 +159,7 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         records: saved.rows.len(),
     };
     let n_old = seed.profiles.len();
-    let data = ingest::ingest_reusing(config, Some((&saved, seed)), |n| progress.advance(n))?;
+    let mut data = ingest::ingest_reusing(config, Some((&saved, seed)), |n| progress.advance(n))?;
     progress.finish();
 
     // Which records are new or changed, and which saved rows are gone.
@@ -237,6 +237,9 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         .map(|path| overrides::read(path, &data.sources))
         .transpose()?
         .map(|o| o.resolve(&data));
+    if let Some(dir) = &options.work_dir {
+        data.details.spill(dir)?;
+    }
     t.lap("ingest");
 
     // Last night's records per profile (for the shared values' standing).
@@ -261,7 +264,8 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
     let (index, (exact, shared, impersonal, tf)) = rayon::join(
         || {
             candidates::extend_index(
-                &old.join("index"),
+                &old.join(crate::store::DIR),
+                &crate::index_in(options),
                 &data,
                 n_old,
                 &reindex,
@@ -298,6 +302,8 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         |k| progress.advance(k),
     );
     stats.pairs_new = candidates.pairs.len() as u64;
+    // An index built in the work folder is already the output's: its pages go now.
+    let index = options.work_dir.is_none().then_some(index);
     progress.finish();
     t.lap("candidates");
 

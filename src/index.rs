@@ -351,33 +351,77 @@ pub struct TermIndex {
     /// The directory of an index built in RAM (not one opened from disk), for
     /// [`TermIndex::persist`].
     ram: Option<RamDirectory>,
+    /// The folder of an index built or opened on disk.
+    dir: Option<std::path::PathBuf>,
+}
+
+/// Where an index is built: in RAM, or in a folder of its own (a run's work folder,
+/// which becomes the output's `index/`): at ten million profiles the index is ~1 GB,
+/// and on disk its pages are read as searches need them instead of being held.
+#[derive(Clone, Debug)]
+pub enum BuildIn {
+    Ram,
+    Dir(std::path::PathBuf),
+}
+
+impl BuildIn {
+    /// An empty index of this schema, where it is to be built.
+    fn create(&self) -> Result<(Index, Option<RamDirectory>)> {
+        let (schema, _) = schema();
+        match self {
+            BuildIn::Ram => {
+                let ram = RamDirectory::create();
+                let index = Index::create(ram.clone(), schema, IndexSettings::default())?;
+                Ok((index, Some(ram)))
+            }
+            BuildIn::Dir(dir) => {
+                let index = Index::create(open_dir(dir)?, schema, IndexSettings::default())?;
+                Ok((index, None))
+            }
+        }
+    }
+
+    fn dir(&self) -> Option<std::path::PathBuf> {
+        match self {
+            BuildIn::Ram => None,
+            BuildIn::Dir(d) => Some(d.clone()),
+        }
+    }
+}
+
+/// Creates `dir` (owner only) and opens it as a tantivy directory.
+fn open_dir(dir: &Path) -> Result<MmapDirectory> {
+    crate::outdir::create_private_dir(dir)?;
+    MmapDirectory::open(dir)
+        .map_err(|e| crate::Error::io(dir, std::io::Error::other(e.to_string())))
 }
 
 impl TermIndex {
-    /// Builds an index in RAM over `n` units, unit `i` having ordinal `i` and the terms
-    /// `terms_of(i, buffer)` appends ([`TermIndex::persist`] saves it). Terms are made in
-    /// parallel, a batch at a time, while tantivy's single writer thread indexes the
-    /// previous batch: one writer thread keeps DocIds in insertion order and builds
-    /// reproducible.
+    /// Builds an index over `n` units, unit `i` having ordinal `i` and the terms
+    /// `terms_of(i, buffer)` appends, in RAM ([`TermIndex::persist`] saves it) or in a
+    /// folder. Terms are made in parallel, a batch at a time, while tantivy's single
+    /// writer thread indexes the previous batch: one writer thread keeps DocIds in
+    /// insertion order and builds reproducible.
     pub fn build(
         n: usize,
+        into: &BuildIn,
         terms_of: impl Fn(usize, &mut Vec<String>) + Sync,
         progress: impl FnMut(u64),
     ) -> Result<TermIndex> {
-        let (schema, _) = schema();
-        let ram = RamDirectory::create();
-        let index = Index::create(ram.clone(), schema, IndexSettings::default())?;
+        let (index, ram) = into.create()?;
         let units: Vec<u32> = (0..n as u32).collect();
-        Self::add_and_open(index, ram, 0, &units, terms_of, progress, true)
+        Self::add_and_open(index, ram, into.dir(), 0, &units, terms_of, progress, true)
     }
 
-    /// Reads the index [`TermIndex::persist`] saved in `dir` into RAM and writes `units`
-    /// (sorted; an incremental run's new profiles, and old ones whose records changed,
-    /// whose saved documents are deleted) as one more segment: the saved documents keep
-    /// their DocIds and ordinals, so the result is the same whatever the thread count.
-    /// The saved index must hold units `0..first`.
+    /// Copies the index [`TermIndex::persist`] saved in `dir` (never written to) into
+    /// RAM or a folder and writes `units` (sorted; an incremental run's new profiles,
+    /// and old ones whose records changed, whose saved documents are deleted) as one
+    /// more segment: the saved documents keep their DocIds and ordinals, so the result
+    /// is the same whatever the thread count. The saved index must hold units
+    /// `0..first`.
     pub fn extend_saved(
         dir: &Path,
+        into: &BuildIn,
         first: usize,
         units: &[u32],
         terms_of: impl Fn(usize, &mut Vec<String>) + Sync,
@@ -391,7 +435,6 @@ impl TermIndex {
                 ),
             )
         })?;
-        let ram = RamDirectory::create();
         let mut files: Vec<std::path::PathBuf> = saved
             .load_metas()?
             .list_segment_files()
@@ -400,18 +443,36 @@ impl TermIndex {
         files.sort();
         files.push("meta.json".into());
         drop(saved);
+        let ram = match into {
+            BuildIn::Ram => Some(RamDirectory::create()),
+            BuildIn::Dir(to) => {
+                crate::outdir::create_private_dir(to)?;
+                None
+            }
+        };
         for f in &files {
             let path = dir.join(f);
-            let bytes = match std::fs::read(&path) {
-                Ok(b) => b,
+            let copied = match (&ram, into) {
+                (Some(ram), _) => std::fs::read(&path).and_then(|bytes| {
+                    tantivy::Directory::atomic_write(ram, f, &bytes).map_err(std::io::Error::other)
+                }),
+                // A copy, not a link: the output folder's files are its own (their
+                // modes are set when it is committed).
+                (None, BuildIn::Dir(to)) => std::fs::copy(&path, to.join(f)).map(|_| ()),
+                (None, BuildIn::Ram) => unreachable!("RAM has a directory"),
+            };
+            match copied {
+                Ok(()) => {}
                 // A component this schema does not write (positions).
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(crate::Error::io(&path, e)),
-            };
-            tantivy::Directory::atomic_write(&ram, f, &bytes)
-                .map_err(|e| crate::Error::io(&path, e))?;
+            }
         }
-        let index = Index::open(ram.clone())?;
+        let index = match (&ram, into) {
+            (Some(ram), _) => Index::open(ram.clone())?,
+            (None, BuildIn::Dir(to)) => Index::open(open_dir(to)?)?,
+            (None, BuildIn::Ram) => unreachable!("RAM has a directory"),
+        };
         let held = index.reader()?.searcher().num_docs() as usize;
         if held != first {
             return Err(crate::Error::input(
@@ -419,15 +480,26 @@ impl TermIndex {
                 format!("the saved index holds {held} profiles, its state {first}: damaged (run without --incremental)"),
             ));
         }
-        Self::add_and_open(index, ram, first, units, terms_of, progress, false)
+        Self::add_and_open(
+            index,
+            ram,
+            into.dir(),
+            first,
+            units,
+            terms_of,
+            progress,
+            false,
+        )
     }
 
     /// Adds `units` to `index` with one writer thread, replacing the documents of those
     /// below `first`, and opens it for search; `merge` makes one segment of all (a fresh
     /// build).
+    #[allow(clippy::too_many_arguments)]
     fn add_and_open(
         index: Index,
-        ram: RamDirectory,
+        ram: Option<RamDirectory>,
+        dir: Option<std::path::PathBuf>,
         first: usize,
         units: &[u32],
         terms_of: impl Fn(usize, &mut Vec<String>) + Sync,
@@ -471,23 +543,35 @@ impl TermIndex {
             writer.merge(&segments).wait()?;
         }
         writer.wait_merging_threads()?;
+        if let Some(dir) = &dir {
+            // The writer's lock file, left behind when it is released: nothing to keep.
+            let _ = std::fs::remove_file(dir.join(".tantivy-writer.lock"));
+        }
         let reader = index.reader()?;
         reader.reload()?;
         Ok(TermIndex {
             index,
             reader,
             fields,
-            ram: Some(ram),
+            ram,
+            dir,
         })
     }
 
-    /// Writes an index built in RAM into `dir`, where [`TermIndex::open`] finds it.
+    /// Writes the index into `dir`, where [`TermIndex::open`] finds it (nothing to do
+    /// for an index built there).
     pub fn persist(&self, dir: &Path) -> Result<()> {
-        std::fs::create_dir_all(dir).map_err(|e| crate::Error::io(dir, e))?;
         if let Some(ram) = &self.ram {
-            let dest = MmapDirectory::open(dir)
-                .map_err(|e| crate::Error::io(dir, std::io::Error::other(e.to_string())))?;
-            ram.persist(&dest)?;
+            ram.persist(&open_dir(dir)?)?;
+        } else if let Some(from) = self.dir.as_deref().filter(|&from| from != dir) {
+            crate::outdir::create_private_dir(dir)?;
+            for e in std::fs::read_dir(from).map_err(|e| crate::Error::io(from, e))? {
+                let e = e.map_err(|e| crate::Error::io(from, e))?;
+                if e.file_type().is_ok_and(|t| t.is_file()) {
+                    std::fs::copy(e.path(), dir.join(e.file_name()))
+                        .map_err(|err| crate::Error::io(e.path(), err))?;
+                }
+            }
         }
         Ok(())
     }
@@ -506,6 +590,7 @@ impl TermIndex {
             reader,
             fields,
             ram: None,
+            dir: Some(dir.to_path_buf()),
         })
     }
 

@@ -206,6 +206,17 @@ fn attach_shared_cases(data: &mut Dataset, mut seeded: Option<(usize, &mut Profi
     }
     // Only records that cite a shared case, or hold no value at all, change profile;
     // the others keep theirs (no re-hashing of a million profiles).
+    let at_most_new = codes
+        .iter()
+        .zip(&data.records)
+        .filter(|(codes, r)| {
+            codes
+                .iter()
+                .any(|c| seen.get(c.as_str()).is_some_and(|&n| n > 1))
+                || data.profiles[r.profile as usize].is_empty()
+        })
+        .count();
+    data.profiles.reserve_exact(at_most_new);
     let mut split: HashMap<(u32, Vec<String>), u32> = HashMap::default();
     for (i, codes) in codes.iter().enumerate() {
         let r = &data.records[i];
@@ -698,13 +709,15 @@ fn ingest_source_in<'s>(
         }
         counts.encoding = export.encoding.as_str().to_string();
         let text = &export.text[..];
-        // Room for every line as a record, made once: growing the tables of a million
-        // records by doubling copied them again and again.
+        // Room for every line as a record (and a profile), made once and exactly:
+        // growing the tables by doubling copied them again and again, and left them up
+        // to twice as big as needed (1.8 GB of unused profile slots at 10M records).
         let lines = memchr::memchr_iter(b'\n', text).count();
-        data.records.reserve(lines);
+        data.records.reserve_exact(lines);
+        data.profiles.reserve_exact(lines);
         data.details.reserve(lines, lines * 96);
-        data.row_hashes.reserve(lines);
-        data.row_stats_at.reserve(lines);
+        data.row_hashes.reserve_exact(lines);
+        data.row_stats_at.reserve_exact(lines);
         let mut lines = Lines {
             text,
             at: 0,

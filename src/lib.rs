@@ -87,13 +87,19 @@ pub struct Options {
     /// With `previous`: look again only at what changed since that run
     /// ([`incremental::resolve`]).
     pub incremental: bool,
+    /// A folder the run may write its working files into: the output's staging folder
+    /// ([`outdir::OutputDir::staging`]). The candidate index is built there (its
+    /// `index/`, which the output keeps) and the records' details wait there between
+    /// ingest and output. Without it everything stays in memory.
+    pub work_dir: Option<PathBuf>,
 }
 
 /// Everything a run computed; [`output::write`] turns it into files.
 pub struct Resolution {
     pub data: Dataset,
-    /// The candidate index (profiles' terms), saved into `OUT/index/` for `lookup`.
-    pub index: index::TermIndex,
+    /// The candidate index (profiles' terms), saved into `OUT/index/` for `lookup`;
+    /// `None` when the run built it in its work folder, where it already is.
+    pub index: Option<index::TermIndex>,
     pub candidates: Candidates,
     pub model: Model,
     pub tf: TermFrequencies,
@@ -164,6 +170,10 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         .as_ref()
         .and_then(|p| p.rows.as_ref())
         .map(|fp| rows::compare(&data, fp));
+    let mut data = data;
+    if let Some(dir) = &options.work_dir {
+        data.details.spill(dir)?;
+    }
     t.lap("ingest");
 
     // The index is built by one tantivy writer thread (for reproducible DocIds), which
@@ -183,7 +193,7 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
     let shared_cell = std::sync::OnceLock::new();
     let (index, from_records) = beside(
         || {
-            let index = candidates::build_index(&data, |n| progress.advance(n));
+            let index = candidates::build_index(&data, &index_in(options), |n| progress.advance(n));
             // On small data the index is done first: help with the u-sample.
             if let Some(shared) = shared_cell.get() {
                 (0..rayon::current_num_threads())
@@ -211,6 +221,8 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         progress.advance(n)
     });
     progress.finish();
+    // An index built in the work folder is already the output's: its pages go now.
+    let index = options.work_dir.is_none().then_some(index);
     t.lap("candidates");
 
     // Training needs a sample of comparison vectors, scoring needs all of them: the
@@ -263,6 +275,11 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
             carried_only: !carried.is_empty() && candidates.pairs.binary_search(&(a, b)).is_err(),
         });
     let self_weight = self_weights(&data, &impersonal, &scorer, &shared);
+    // The edges hold every scored pair: the candidate list is not needed again (its
+    // count stays in the stats).
+    drop(scored_pairs);
+    let mut candidates = candidates;
+    candidates.pairs = Vec::new();
     progress.finish();
     t.lap("compare+score");
 
@@ -340,6 +357,15 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         config_fingerprint: state::config_fingerprint(config),
         timings: t.0,
     })
+}
+
+/// Where a run builds its candidate index: in its work folder's `index/` when it has
+/// one (the output keeps it there), else in RAM.
+pub(crate) fn index_in(options: &Options) -> index::BuildIn {
+    match &options.work_dir {
+        Some(dir) => index::BuildIn::Dir(dir.join(store::DIR)),
+        None => index::BuildIn::Ram,
+    }
 }
 
 /// Weight of each profile compared with itself, for profiles of several records (NaN

@@ -139,7 +139,7 @@ pub struct Lookup {
 impl Lookup {
     /// Opens the lookup index of a finished run.
     pub fn open(out: &Path) -> Result<Lookup> {
-        let dir = out.join("index");
+        let dir = out.join(crate::store::DIR);
         if !dir.join("meta.json").exists() {
             return Err(Error::input(
                 out,

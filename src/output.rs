@@ -142,7 +142,7 @@ fn write_all(
             rayon::join(
                 || {
                     rayon::join(
-                        || crate::store::write(res, goldens, &dir.join("index")),
+                        || crate::store::write(res, goldens, &dir.join(crate::store::DIR)),
                         || save_state(res, dir),
                     )
                 },

@@ -3,6 +3,8 @@
 //! (a customer's twelve identical support tickets) share one profile, so the index,
 //! the candidate search and the comparisons run once per distinct profile.
 
+use std::path::Path;
+
 use chrono::NaiveDate;
 use compact_str::CompactString;
 
@@ -160,28 +162,98 @@ struct CasesView<'a> {
 
 /// Every record's [`Details`], encoded one after another (record order): one buffer
 /// and one offset a record instead of a dozen small allocations.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 pub struct DetailStore {
-    bytes: Vec<u8>,
+    bytes: DetailBytes,
     /// End of record `i`'s encoding in `bytes`.
     ends: Vec<u64>,
 }
 
+/// Where the encodings are: in memory while ingest fills them, or in a file the run
+/// wrote to its work folder ([`DetailStore::spill`]).
+#[derive(Debug)]
+enum DetailBytes {
+    Heap(Vec<u8>),
+    Mapped(memmap2::Mmap),
+}
+
+impl Default for DetailBytes {
+    fn default() -> Self {
+        DetailBytes::Heap(Vec::new())
+    }
+}
+
+impl std::ops::Deref for DetailBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            DetailBytes::Heap(v) => v,
+            DetailBytes::Mapped(m) => m,
+        }
+    }
+}
+
 impl DetailStore {
+    /// The buffer, to append to (a spilled store is read back into memory first).
+    fn heap(&mut self) -> &mut Vec<u8> {
+        if let DetailBytes::Mapped(m) = &self.bytes {
+            self.bytes = DetailBytes::Heap(m.to_vec());
+        }
+        match &mut self.bytes {
+            DetailBytes::Heap(v) => v,
+            DetailBytes::Mapped(_) => unreachable!("converted above"),
+        }
+    }
+
     pub fn reserve(&mut self, records: usize, bytes: usize) {
-        self.bytes.reserve(bytes);
-        self.ends.reserve(records);
+        self.heap().reserve(bytes);
+        self.ends.reserve_exact(records);
     }
 
     pub fn push(&mut self, d: &Details) {
-        self.bytes = postcard::to_extend(d, std::mem::take(&mut self.bytes)).unwrap_or_default();
-        self.ends.push(self.bytes.len() as u64);
+        let bytes = self.heap();
+        *bytes = postcard::to_extend(d, std::mem::take(bytes)).unwrap_or_default();
+        let end = bytes.len() as u64;
+        self.ends.push(end);
+    }
+
+    /// Moves the encodings out of memory into a file in `dir` (a run's work folder),
+    /// read from there as pages are needed: between ingest and the golden records
+    /// nothing reads them, and at ten million records they are ~2 GB. The file is
+    /// unlinked as soon as it is mapped, so it never shows in the output folder.
+    pub fn spill(&mut self, dir: &Path) -> crate::Result<()> {
+        use std::io::Write;
+        let DetailBytes::Heap(bytes) = &self.bytes else {
+            return Ok(());
+        };
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        let path = dir.join(".details.spill");
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| crate::Error::io(&path, e))?;
+        let written = file.write_all(bytes).and_then(|()| {
+            // SAFETY: the file was created here (create_new) and is unlinked below; no
+            // other process opens it, and nothing writes to it once mapped.
+            unsafe { memmap2::Mmap::map(&file) }
+        });
+        let removed = std::fs::remove_file(&path);
+        let map = written.map_err(|e| crate::Error::io(&path, e))?;
+        removed.map_err(|e| crate::Error::io(&path, e))?;
+        self.bytes = DetailBytes::Mapped(map);
+        Ok(())
     }
 
     /// Appends an encoding already checked with [`DetailStore::valid`].
     pub fn push_encoded(&mut self, encoded: &[u8]) {
-        self.bytes.extend_from_slice(encoded);
-        self.ends.push(self.bytes.len() as u64);
+        let bytes = self.heap();
+        bytes.extend_from_slice(encoded);
+        let end = bytes.len() as u64;
+        self.ends.push(end);
     }
 
     /// Record `i`'s encoding (empty when it has none).
@@ -383,5 +455,19 @@ mod tests {
         let mut padded = bytes.clone();
         padded.push(0);
         assert!(!DetailStore::valid(&padded));
+
+        // Spilled to a work folder, the store reads the same, leaves no file behind,
+        // and still takes more records.
+        let dir = std::env::temp_dir().join(format!("idresolve-spill-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        store.spill(&dir).unwrap();
+        assert!(matches!(store.bytes, DetailBytes::Mapped(_)));
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+        assert_eq!(store.get(1), full);
+        assert_eq!(store.cases(1), ["T-1", "CLM-20230001-long-enough-to-spill"]);
+        store.push(&full);
+        assert_eq!(store.get(2), full);
+        assert_eq!(store.get(1), full);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -58,6 +58,9 @@ pub struct RecordView {
     pub note: String,
 }
 
+/// The lookup store's folder inside an output folder.
+pub const DIR: &str = "index";
+
 /// The lookup index: the run's candidate index (one tantivy document per profile, with
 /// every record's case numbers and id), the customers of each profile, and two row files
 /// with byte offsets so that `lookup` reads only the rows it shows.
@@ -66,9 +69,14 @@ pub fn write(res: &Resolution, goldens: &[GoldenRecord], dir: &Path) -> Result<(
     // The candidate index is the lookup index (saved beside making the row files): one
     // document per profile, plus which customers each profile's records belong to (a
     // profile whose records did not link is one customer per record).
-    let (persisted, rows) = rayon::join(|| res.index.persist(dir), || row_files(res, goldens, dir));
+    let persist = || {
+        res.index
+            .as_ref()
+            .map_or(Ok(()), |index| index.persist(dir))
+    };
+    let (persisted, entries) = rayon::join(persist, || row_files(res, goldens, dir));
     persisted?;
-    let [golden_bytes, record_bytes, entries] = rows?;
+    let entries = entries?;
     let mut customers_of: Vec<Vec<(u32, u32)>> = vec![Vec::new(); data.profiles.len()];
     for (c, recs) in res.customers.iter().enumerate() {
         for &r in recs {
@@ -96,31 +104,23 @@ pub fn write(res: &Resolution, goldens: &[GoldenRecord], dir: &Path) -> Result<(
     let path = dir.join(LOOKUP_PROFILES);
     outdir::write_private(&path, &table)?;
 
-    for (name, bytes) in [
-        (LOOKUP_GOLDEN, &golden_bytes),
-        (LOOKUP_RECORDS, &record_bytes),
-        (LOOKUP_CUSTOMERS, &entries),
-    ] {
-        let path = dir.join(name);
-        let mut f = BufWriter::new(outdir::create_private_file(&path)?);
-        for part in bytes {
-            f.write_all(part).map_err(|e| Error::io(&path, e))?;
-        }
-        f.flush().map_err(|e| Error::io(&path, e))?;
-    }
-    Ok(())
+    outdir::write_private(&dir.join(LOOKUP_CUSTOMERS), &entries)
 }
-
-/// A file's bytes as parts written in order.
-type Parts = Vec<Vec<u8>>;
 
 /// Customers per block of rows made together (in parallel; blocks joined in order).
 const ROW_BLOCK: usize = 4096;
+/// Blocks made at a time before they are written: the rows of ten million records are
+/// ~1.3 GB, and only these blocks are held at once.
+const BLOCKS_AT_ONCE: usize = 16;
 
-/// `golden.csv` and `records.csv` of the lookup index and the customers' entries: per
-/// customer, the byte offsets of its golden row and first record row and its record count;
-/// each as parts to write in order.
-fn row_files(res: &Resolution, goldens: &[GoldenRecord], dir: &Path) -> Result<[Parts; 3]> {
+/// A block's golden rows, record rows, and per customer (golden row offset, record row
+/// offset, records).
+type Block = (Vec<u8>, Vec<u8>, Vec<(u64, u64, u32)>);
+
+/// Writes `golden.csv` and `records.csv` of the lookup index; returns the customers'
+/// entries: per customer, the byte offsets of its golden row and first record row and
+/// its record count.
+fn row_files(res: &Resolution, goldens: &[GoldenRecord], dir: &Path) -> Result<Vec<u8>> {
     use rayon::prelude::*;
     let data = &res.data;
     let err = |e: csv::Error| Error::io(dir, std::io::Error::other(e.to_string()));
@@ -128,76 +128,88 @@ fn row_files(res: &Resolution, goldens: &[GoldenRecord], dir: &Path) -> Result<[
         w.into_inner()
             .map_err(|e| Error::io(dir, std::io::Error::other(e.to_string())))
     };
-    type Block = (Vec<u8>, Vec<u8>, Vec<(u64, u64, u32)>);
-    let blocks: Vec<Result<Block>> = res
-        .customers
-        .par_chunks(ROW_BLOCK)
-        .enumerate()
-        .map(|(b, block)| {
-            let mut golden_buf = csv::Writer::from_writer(Vec::new());
-            let mut record_buf = csv::Writer::from_writer(Vec::new());
-            let mut at = Vec::with_capacity(block.len());
-            for (k, recs) in block.iter().enumerate() {
-                let c = b * ROW_BLOCK + k;
-                golden_buf.flush().map_err(|e| Error::io(dir, e))?;
-                record_buf.flush().map_err(|e| Error::io(dir, e))?;
-                at.push((
-                    golden_buf.get_ref().len() as u64,
-                    record_buf.get_ref().len() as u64,
-                    recs.len() as u32,
-                ));
-                let g = &goldens[c];
-                golden_buf.write_record(g.row()).map_err(err)?;
-                let mut sorted: Vec<u32> = recs.clone();
-                sorted.sort_by_key(|&r| (data.records[r as usize].date, r));
-                for r in sorted {
-                    let rec = &data.records[r as usize];
-                    let details = data.details.get(r);
-                    let d = &details.display;
-                    let raw = |s: &Option<crate::record::Shown>| {
-                        s.as_ref().map(|v| v.raw.clone()).unwrap_or_default()
-                    };
-                    record_buf
-                        .write_record([
-                            data.sources[rec.source as usize].as_str(),
-                            &rec.record_id,
-                            &rec.date.map(|d| d.to_string()).unwrap_or_default(),
-                            &raw(&d.name),
-                            &raw(&d.email),
-                            &raw(&d.phone),
-                            &d.serials
-                                .iter()
-                                .map(|s| s.raw.as_str())
-                                .collect::<Vec<_>>()
-                                .join(";"),
-                            &raw(&d.address),
-                            &details.cases.join(";"),
-                            d.note.as_deref().unwrap_or(""),
-                        ])
-                        .map_err(err)?;
-                }
+    let block_rows = |b: usize, block: &[Vec<u32>]| -> Result<Block> {
+        let mut golden_buf = csv::Writer::from_writer(Vec::new());
+        let mut record_buf = csv::Writer::from_writer(Vec::new());
+        let mut at = Vec::with_capacity(block.len());
+        for (k, recs) in block.iter().enumerate() {
+            let c = b * ROW_BLOCK + k;
+            golden_buf.flush().map_err(|e| Error::io(dir, e))?;
+            record_buf.flush().map_err(|e| Error::io(dir, e))?;
+            at.push((
+                golden_buf.get_ref().len() as u64,
+                record_buf.get_ref().len() as u64,
+                recs.len() as u32,
+            ));
+            let g = &goldens[c];
+            golden_buf.write_record(g.row()).map_err(err)?;
+            let mut sorted: Vec<u32> = recs.clone();
+            sorted.sort_by_key(|&r| (data.records[r as usize].date, r));
+            for r in sorted {
+                let rec = &data.records[r as usize];
+                let details = data.details.get(r);
+                let d = &details.display;
+                let raw = |s: &Option<crate::record::Shown>| {
+                    s.as_ref().map(|v| v.raw.clone()).unwrap_or_default()
+                };
+                record_buf
+                    .write_record([
+                        data.sources[rec.source as usize].as_str(),
+                        &rec.record_id,
+                        &rec.date.map(|d| d.to_string()).unwrap_or_default(),
+                        &raw(&d.name),
+                        &raw(&d.email),
+                        &raw(&d.phone),
+                        &d.serials
+                            .iter()
+                            .map(|s| s.raw.as_str())
+                            .collect::<Vec<_>>()
+                            .join(";"),
+                        &raw(&d.address),
+                        &details.cases.join(";"),
+                        d.note.as_deref().unwrap_or(""),
+                    ])
+                    .map_err(err)?;
             }
-            Ok((into(golden_buf)?, into(record_buf)?, at))
-        })
-        .collect();
-    // The blocks are written as they are (not joined into one buffer first).
-    let mut golden = Vec::with_capacity(blocks.len());
-    let mut records = Vec::with_capacity(blocks.len());
+        }
+        Ok((into(golden_buf)?, into(record_buf)?, at))
+    };
+    let open = |name: &str| -> Result<(PathBuf, BufWriter<std::fs::File>)> {
+        let path = dir.join(name);
+        let f = BufWriter::new(outdir::create_private_file(&path)?);
+        Ok((path, f))
+    };
+    let (golden_path, mut golden) = open(LOOKUP_GOLDEN)?;
+    let (records_path, mut records) = open(LOOKUP_RECORDS)?;
     let mut entries = Vec::with_capacity(res.customers.len() * CUSTOMER_ENTRY_BYTES);
     let (mut g0, mut r0) = (0u64, 0u64);
-    for block in blocks {
-        let (g, r, at) = block?;
-        for (go, ro, n) in at {
-            entries.extend_from_slice(&(g0 + go).to_le_bytes());
-            entries.extend_from_slice(&(r0 + ro).to_le_bytes());
-            entries.extend_from_slice(&n.to_le_bytes());
+    let blocks: Vec<&[Vec<u32>]> = res.customers.chunks(ROW_BLOCK).collect();
+    for (batch, some) in blocks.chunks(BLOCKS_AT_ONCE).enumerate() {
+        let made: Vec<Result<_>> = some
+            .par_iter()
+            .enumerate()
+            .map(|(k, block)| block_rows(batch * BLOCKS_AT_ONCE + k, block))
+            .collect();
+        for block in made {
+            let (g, r, at) = block?;
+            for (go, ro, n) in at {
+                entries.extend_from_slice(&(g0 + go).to_le_bytes());
+                entries.extend_from_slice(&(r0 + ro).to_le_bytes());
+                entries.extend_from_slice(&n.to_le_bytes());
+            }
+            g0 += g.len() as u64;
+            r0 += r.len() as u64;
+            golden
+                .write_all(&g)
+                .map_err(|e| Error::io(&golden_path, e))?;
+            records
+                .write_all(&r)
+                .map_err(|e| Error::io(&records_path, e))?;
         }
-        g0 += g.len() as u64;
-        r0 += r.len() as u64;
-        golden.push(g);
-        records.push(r);
     }
-    Ok([golden, records, vec![entries]])
+    golden.flush().map_err(|e| Error::io(&golden_path, e))?;
+    records.flush().map_err(|e| Error::io(&records_path, e))?;
+    Ok(entries)
 }
 
 /// The opened store of a run's `index/`.

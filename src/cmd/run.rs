@@ -46,7 +46,13 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 fn keep_freed_memory() {
     // SAFETY: mi_option_set only stores an option value; mimalloc reads it atomically.
     unsafe {
-        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1);
+        libmimalloc_sys::mi_option_set(
+            MI_OPTION_PURGE_DELAY,
+            std::env::var("IDRESOLVE_PURGE_DELAY")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(-1),
+        );
     }
 }
 
@@ -66,6 +72,7 @@ pub fn run(args: Args, quiet: bool) -> anyhow::Result<ExitCode> {
         emit_pairs: args.emit_pairs,
         incremental: args.incremental,
         output_format: idresolve::tabular::Format::parse(&args.output_format).unwrap_or_default(),
+        work_dir: Some(out_dir.staging().to_path_buf()),
     };
     let bars = super::progress::Bars::new(quiet);
     let resolution = idresolve::resolve(&config, &options, &bars)?;

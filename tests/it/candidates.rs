@@ -67,7 +67,7 @@ fn filler(n: usize) -> Vec<[String; 4]> {
 
 fn pairs_of(config: &Config) -> (idresolve::record::Dataset, candidates::Candidates) {
     let data = ingest::ingest(config, |_| {}).unwrap();
-    let index = candidates::build_index(&data, |_| {}).unwrap();
+    let index = candidates::build_index(&data, &idresolve::index::BuildIn::Ram, |_| {}).unwrap();
     let c = candidates::generate(
         &data,
         &index,
