@@ -10,7 +10,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::index::{profile_terms, record_case_terms, BuildIn, TermIndex};
-use crate::record::{Dataset, ProfileOrd};
+use crate::record::{Dataset, Profile, ProfileOrd};
 
 /// Terms held by more profiles than this are left out of a query (unless among the
 /// rarest [`KEEP_RAREST_TERMS`]): a household phone, a role mailbox or the surname Smith
@@ -459,6 +459,23 @@ fn near_phone_pairs(data: &Dataset, query: Option<&[bool]>) -> Vec<(u32, u32)> {
     keyed.par_sort_unstable();
     keyed.dedup();
     let phone = |&(_, p, j): &(u64, u32, u16)| &data.profiles[p as usize].phones[j as usize].e164;
+    // Numbers one keystroke apart are a typo only when the names could be one person's
+    // (a first or last name sounding alike, fields swapped or not); a profile without a
+    // name is paired as before. Otherwise the pairs grow with the square of how densely
+    // the numbers fill their area codes: 1M records had ~1M such pairs, 10M had 92M
+    // (from 16 area codes), nearly all of strangers.
+    let names_meet = |a: u32, b: u32| {
+        let (a, b) = (&data.profiles[a as usize], &data.profiles[b as usize]);
+        fn codes(p: &Profile) -> Vec<&str> {
+            p.names
+                .iter()
+                .flat_map(|n| [n.first_phonetic.as_str(), n.last_phonetic.as_str()])
+                .filter(|c| !c.is_empty())
+                .collect()
+        }
+        let (mine, theirs) = (codes(a), codes(b));
+        mine.is_empty() || theirs.is_empty() || mine.iter().any(|c| theirs.contains(c))
+    };
     let mut out = Vec::new();
     for run in keyed.chunk_by(|x, y| x.0 == y.0) {
         if run.len() < 2 || run.len() > MAX_PROFILES_PER_KEY {
@@ -467,7 +484,7 @@ fn near_phone_pairs(data: &Dataset, query: Option<&[bool]>) -> Vec<(u32, u32)> {
         for (i, x) in run.iter().enumerate() {
             for y in &run[i + 1..] {
                 // Same number: a key group's pair already.
-                if x.1 != y.1 && phone(x) != phone(y) {
+                if x.1 != y.1 && phone(x) != phone(y) && names_meet(x.1, y.1) {
                     out.push((x.1.min(y.1), x.1.max(y.1)));
                 }
             }

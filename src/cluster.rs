@@ -594,23 +594,26 @@ struct Groups<'a> {
     values: Vec<Option<Box<Group<'a>>>>,
     /// Each root's profiles; empty for a root that is still a group of its own.
     members: Vec<Vec<u32>>,
-    scored: Scored,
+    scored: Scored<'a>,
     profiles: &'a [Profile],
     /// Each profile's [`personal_keys`].
     keys: &'a [Vec<(usize, u64)>],
 }
 
-/// Every scored pair by profile, both directions (compressed rows).
-struct Scored {
+/// Every scored pair by profile, both directions (compressed rows of edge positions:
+/// 4 bytes an entry instead of a copy of the other profile and the weight, which at 10M
+/// records was ~1 GB more).
+struct Scored<'e> {
     start: Vec<u32>,
-    other: Vec<(u32, f32)>,
+    edge: Vec<u32>,
+    edges: &'e [Edge],
 }
 
-impl Scored {
-    fn of(n: usize, edges: &[Edge]) -> Scored {
+impl<'e> Scored<'e> {
+    fn of(n: usize, edges: &'e [Edge]) -> Scored<'e> {
         let mut start = vec![0u32; n + 1];
-        let edges = || edges.iter().filter(|e| !e.carried_only);
-        for e in edges() {
+        let counted = || edges.iter().enumerate().filter(|(_, e)| !e.carried_only);
+        for (_, e) in counted() {
             start[e.a as usize + 1] += 1;
             start[e.b as usize + 1] += 1;
         }
@@ -618,24 +621,30 @@ impl Scored {
             start[i + 1] += start[i];
         }
         let mut fill = start.clone();
-        let mut other = vec![(0u32, 0f32); start[n] as usize];
-        for e in edges() {
-            for (p, q) in [(e.a, e.b), (e.b, e.a)] {
-                other[fill[p as usize] as usize] = (q, e.weight);
+        let mut edge = vec![0u32; start[n] as usize];
+        for (i, e) in counted() {
+            for p in [e.a, e.b] {
+                edge[fill[p as usize] as usize] = i as u32;
                 fill[p as usize] += 1;
             }
         }
-        Scored { start, other }
+        Scored { start, edge, edges }
     }
 
-    fn of_profile(&self, p: u32) -> &[(u32, f32)] {
-        &self.other[self.start[p as usize] as usize..self.start[p as usize + 1] as usize]
+    /// The profiles scored against `p`, with the pair's weight.
+    fn of_profile(&self, p: u32) -> impl Iterator<Item = (u32, f32)> + '_ {
+        self.edge[self.start[p as usize] as usize..self.start[p as usize + 1] as usize]
+            .iter()
+            .map(move |&i| {
+                let e = &self.edges[i as usize];
+                (if e.a == p { e.b } else { e.a }, e.weight)
+            })
     }
 }
 
 impl<'a> Groups<'a> {
     /// `keys[p]`: profile p's [`personal_keys`].
-    fn new(data: &'a Dataset, edges: &[Edge], keys: &'a [Vec<(usize, u64)>]) -> Groups<'a> {
+    fn new(data: &'a Dataset, edges: &'a [Edge], keys: &'a [Vec<(usize, u64)>]) -> Groups<'a> {
         let n = data.profiles.len();
         Groups {
             forbid: Default::default(),
@@ -747,7 +756,7 @@ impl<'a> Groups<'a> {
             ..
         } = self;
         for &p in Self::members_of(members, &small) {
-            for &(q, w) in scored.of_profile(p) {
+            for (q, w) in scored.of_profile(p) {
                 if find(parent, q) == big {
                     sum += w as f64;
                     n += 1;

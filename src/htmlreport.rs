@@ -252,18 +252,17 @@ pub fn prepare(res: &Resolution, report: &RunReport, customer_of: &[u32]) -> Val
         .collect();
 
     // Scores: a histogram of pair weights (1 bit a bin), and the expected quality curve.
-    let weights: Vec<f32> = res
-        .edges
-        .iter()
-        .filter(|e| !e.carried_only && !e.weight.is_nan())
-        .map(|e| e.weight)
-        .collect();
-    let (lo, hi) = weights
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &w| {
-            (a.min(w as f64), b.max(w as f64))
-        });
-    let (lo, hi) = if weights.is_empty() {
+    // Read from the edges three times rather than copied (0.8 GB at 10M records).
+    let weights = || {
+        res.edges
+            .iter()
+            .filter(|e| !e.carried_only && !e.weight.is_nan())
+            .map(|e| e.weight)
+    };
+    let (lo, hi) = weights().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), w| {
+        (a.min(w as f64), b.max(w as f64))
+    });
+    let (lo, hi) = if weights().next().is_none() {
         (-10.0, 10.0)
     } else {
         (
@@ -273,7 +272,7 @@ pub fn prepare(res: &Resolution, report: &RunReport, customer_of: &[u32]) -> Val
     };
     let bins = ((hi - lo) as usize).max(1);
     let mut counts = vec![0u64; bins];
-    for &w in &weights {
+    for w in weights() {
         let b = ((w as f64 - lo).floor().max(0.0) as usize).min(bins - 1);
         counts[b] += 1;
     }
@@ -299,7 +298,7 @@ pub fn prepare(res: &Resolution, report: &RunReport, customer_of: &[u32]) -> Val
         .collect();
     // The curve's steps and, last, the run's threshold: one pass over the pairs.
     let mut curve = model::expected_quality_curve(
-        &weights,
+        weights(),
         &steps
             .iter()
             .map(|&w| model::probability(w))
@@ -506,7 +505,7 @@ pub fn prepare(res: &Resolution, report: &RunReport, customer_of: &[u32]) -> Val
             "width": MODEL_W,
         },
         "scores": {
-            "pairs": weights.len(),
+            "pairs": weights().count(),
             "histogram": histogram,
             "height": hist_h,
             "width": CHART_W,

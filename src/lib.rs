@@ -287,7 +287,7 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
     // Without a configured threshold, the model's own: where it expects the best F1 over
     // tonight's scored pairs (before last night's links are raised).
     let model_best = model::expected_best_threshold(
-        &edges
+        edges
             .iter()
             .filter(|e| !e.carried_only)
             .map(|e| e.weight)

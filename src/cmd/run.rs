@@ -38,27 +38,55 @@ pub struct Args {
 /// Cargo.lock; its Rust bindings do not name it).
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
+/// Peak resident memory of a run per byte of its exports when freed memory is kept,
+/// measured on generated four-system exports (1M records: 2.37 GB for 168 MB; 3M: see
+/// docs/benchmarks.md).
+const PEAK_PER_INPUT_BYTE: u64 = 15;
+
 /// A run is a batch: memory it frees is kept for its next allocation instead of being
 /// handed back to the system after a delay. The stages free and allocate gigabytes in
 /// turn, and every page handed back is zeroed again by the kernel when it is taken anew
 /// (page clearing was a third of ingest's and clustering's samples at 1M records).
 /// Measured at 1M, same binary and files: 57.1 s -> 52.4 s, peak RSS +0.14 GiB.
-fn keep_freed_memory() {
+///
+/// Kept memory is not free, though: at 1M records it is ~0.4 GB above what the run
+/// holds at its fullest (2.37 against 1.94 GB with memory handed back after 100 ms).
+/// A run whose exports make it likely to need more than half of the memory the system
+/// has available hands freed memory back after 100 ms instead: the ten-million-record
+/// run needs that to fit in 24 GiB.
+fn choose_memory_policy(inputs: &[std::path::PathBuf]) {
+    let input_bytes: u64 = inputs
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    let delay_ms = match available_memory() {
+        Some(avail) if input_bytes.saturating_mul(PEAK_PER_INPUT_BYTE) > avail / 2 => 100,
+        _ => -1,
+    };
     // SAFETY: mi_option_set only stores an option value; mimalloc reads it atomically.
     unsafe {
-        libmimalloc_sys::mi_option_set(
-            MI_OPTION_PURGE_DELAY,
-            std::env::var("IDRESOLVE_PURGE_DELAY")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(-1),
-        );
+        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, delay_ms);
     }
 }
 
+/// `MemAvailable` of /proc/meminfo, in bytes (None where there is none).
+fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
 pub fn run(args: Args, quiet: bool) -> anyhow::Result<ExitCode> {
-    keep_freed_memory();
     let config = Config::load(&args.config)?;
+    choose_memory_policy(
+        &config
+            .sources
+            .iter()
+            .map(|s| s.path.clone())
+            .collect::<Vec<_>>(),
+    );
     // The output folder is checked (and locked) before any work: a run that would
     // destroy a user's files is refused at once.
     let mut protected = vec![args.config.clone()];

@@ -220,7 +220,33 @@ fn what_one_record_knows_finds_records_for_another() {
     );
 }
 
-/// Phone numbers one keystroke apart are candidates whatever else the records hold.
+/// Phone numbers one keystroke apart are candidates when the records carry no name, or
+/// names that could be one person's; not between clearly different people (whose pairs
+/// would grow with the square of how densely numbers fill an area code).
+#[test]
+fn phones_one_keystroke_apart_pair_namesakes_not_strangers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rows = filler(300);
+    for (id, name, phone) in [
+        ("ROBERT", "Robert Smith", "(415) 555-0142"),
+        ("ROB", "Rob Smyth", "(415) 555-0124"),
+        ("STRANGER", "Zoe Quinlan", "(415) 555-0143"),
+    ] {
+        rows.push([id.into(), name.into(), String::new(), phone.into()]);
+    }
+    let config = write_source(dir.path(), &rows);
+    let (data, c) = pairs_of(&config);
+    assert!(
+        c.pairs.contains(&profile_pair(&data, "ROBERT", "ROB")),
+        "a transposed digit between Smith and Smyth is not a candidate"
+    );
+    assert!(
+        !c.pairs.contains(&profile_pair(&data, "ROBERT", "STRANGER")),
+        "a stranger one digit away was paired"
+    );
+}
+
+/// Phone numbers one keystroke apart are candidates whatever else nameless records hold.
 #[test]
 fn phones_one_keystroke_apart_are_candidates() {
     let dir = tempfile::tempdir().unwrap();
