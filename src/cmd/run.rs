@@ -39,9 +39,9 @@ pub struct Args {
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// Peak resident memory of a run per byte of its exports when freed memory is kept,
-/// measured on generated four-system exports (1M records: 2.37 GB for 168 MB; 3M: see
-/// docs/benchmarks.md).
-const PEAK_PER_INPUT_BYTE: u64 = 15;
+/// measured on generated four-system exports: 1M records, 104 MB of CSV, 2.26 GiB
+/// (`/usr/bin/time`), ~23 bytes a byte.
+const PEAK_PER_INPUT_BYTE: u64 = 24;
 
 /// A run is a batch: memory it frees is kept for its next allocation instead of being
 /// handed back to the system after a delay. The stages free and allocate gigabytes in
@@ -49,11 +49,12 @@ const PEAK_PER_INPUT_BYTE: u64 = 15;
 /// (page clearing was a third of ingest's and clustering's samples at 1M records).
 /// Measured at 1M, same binary and files: 57.1 s -> 52.4 s, peak RSS +0.14 GiB.
 ///
-/// Kept memory is not free, though: at 1M records it is ~0.4 GB above what the run
-/// holds at its fullest (2.37 against 1.94 GB with memory handed back after 100 ms).
-/// A run whose exports make it likely to need more than half of the memory the system
-/// has available hands freed memory back after 100 ms instead: the ten-million-record
-/// run needs that to fit in 24 GiB.
+/// Kept memory is not free, though: at 1M records it is ~0.4 GiB above what the run
+/// holds at its fullest (2.26 against 1.86 GiB with memory handed back after 100 ms, in
+/// 55-56 against 56-61 s). A run whose exports make it likely to need more than half
+/// of the memory the system has available hands freed memory back after 100 ms
+/// instead: the ten-million-record run (1.05 GB of exports) needs that to stay within
+/// 16 GiB.
 fn choose_memory_policy(inputs: &[std::path::PathBuf]) {
     let input_bytes: u64 = inputs
         .iter()
