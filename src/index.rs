@@ -468,12 +468,20 @@ impl TermIndex {
                 Err(e) => return Err(crate::Error::io(&path, e)),
             }
         }
+        let damaged = |e: tantivy::TantivyError| {
+            crate::Error::input(
+                dir,
+                format!(
+                    "the saved index is damaged ({e}); run without --incremental to start afresh"
+                ),
+            )
+        };
         let index = match (&ram, into) {
-            (Some(ram), _) => Index::open(ram.clone())?,
-            (None, BuildIn::Dir(to)) => Index::open(open_dir(to)?)?,
+            (Some(ram), _) => Index::open(ram.clone()).map_err(damaged)?,
+            (None, BuildIn::Dir(to)) => Index::open(open_dir(to)?).map_err(damaged)?,
             (None, BuildIn::Ram) => unreachable!("RAM has a directory"),
         };
-        let held = index.reader()?.searcher().num_docs() as usize;
+        let held = index.reader().map_err(damaged)?.searcher().num_docs() as usize;
         if held != first {
             return Err(crate::Error::input(
                 dir,

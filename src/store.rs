@@ -9,6 +9,7 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
@@ -77,7 +78,6 @@ pub fn write(res: &Resolution, goldens: &[GoldenRecord], dir: &Path) -> Result<(
     let (persisted, entries) = rayon::join(persist, || row_files(res, goldens, dir));
     persisted?;
     let entries = entries?;
-    use rayon::prelude::*;
     // Which customers each profile's records belong to, with how many records: every
     // record's (profile, customer) sorted, one run a (profile, customer). (A list per
     // profile was ~0.5 GB at 10M records, held at the output's peak.)
@@ -132,7 +132,6 @@ type Block = (Vec<u8>, Vec<u8>, Vec<(u64, u64, u32)>);
 /// entries: per customer, the byte offsets of its golden row and first record row and
 /// its record count.
 fn row_files(res: &Resolution, goldens: &[GoldenRecord], dir: &Path) -> Result<Vec<u8>> {
-    use rayon::prelude::*;
     let data = &res.data;
     let err = |e: csv::Error| Error::io(dir, std::io::Error::other(e.to_string()));
     let into = |w: csv::Writer<Vec<u8>>| {
