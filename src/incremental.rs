@@ -287,6 +287,7 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         .searchable_segment_ids()
         .map_or(0, |s| s.len() as u64);
     progress.finish();
+    data.details.release_pages();
     t.lap("index");
 
     progress.stage("candidates", Some((n - n_old) as u64));

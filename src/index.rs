@@ -12,14 +12,16 @@
 use std::path::Path;
 
 use rayon::prelude::*;
-use tantivy::collector::TopDocs;
+use tantivy::collector::{Collector, TopDocs};
 use tantivy::directory::{MmapDirectory, RamDirectory};
 use tantivy::indexer::NoMergePolicy;
-use tantivy::query::{BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, TermQuery};
+use tantivy::query::{
+    BooleanQuery, BoostQuery, EnableScoring, FuzzyTermQuery, Occur, Query, TermQuery,
+};
 use tantivy::schema::{
     Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST, INDEXED,
 };
-use tantivy::{Index, IndexReader, IndexSettings, Searcher, TantivyDocument, Term};
+use tantivy::{Index, IndexReader, IndexSettings, Searcher, SegmentReader, TantivyDocument, Term};
 
 use crate::error::Result;
 use crate::normalize::normalize_code;
@@ -545,10 +547,19 @@ impl TermIndex {
             progress(chunk.len() as u64);
         }
         writer.commit()?;
-        let segments = index.searchable_segment_ids()?;
-        if merge && segments.len() > 1 {
-            // Queries are fastest over one segment; merging keeps DocIds deterministic.
-            writer.merge(&segments).wait()?;
+        if merge && index.searchable_segment_ids()?.len() > 1 {
+            // Queries are fastest over one segment. tantivy lists segments in no fixed
+            // order and stacks their documents in the order it is given: in the order of
+            // their units, the merged DocIds follow the units, run after run.
+            let searcher = index.reader()?.searcher();
+            let mut segments: Vec<_> = searcher
+                .segment_readers()
+                .iter()
+                .map(|s| (segment_order_key(s), s.segment_id()))
+                .collect();
+            segments.sort_unstable();
+            let ids: Vec<_> = segments.into_iter().map(|(_, id)| id).collect();
+            writer.merge(&ids).wait()?;
         }
         writer.wait_merging_threads()?;
         if let Some(dir) = &dir {
@@ -604,7 +615,10 @@ impl TermIndex {
 
     pub fn searcher(&self) -> IndexSearcher {
         let searcher = self.reader.searcher();
-        let segments = searcher.segment_readers();
+        // Segments in the order of their units (tantivy's own order is not fixed): a
+        // tie at the K-th hit goes to the lower DocAddress, which must not depend on it.
+        let mut segments: Vec<SegmentReader> = searcher.segment_readers().to_vec();
+        segments.sort_by_cached_key(segment_order_key);
         let ords = segments
             .iter()
             .map(|s| s.fast_fields().u64("ord"))
@@ -618,6 +632,7 @@ impl TermIndex {
         let total_docs = searcher.num_docs();
         IndexSearcher {
             searcher,
+            segments,
             fields: self.fields,
             ords,
             inverted,
@@ -635,9 +650,25 @@ impl TermIndex {
     }
 }
 
+/// Where a segment goes among the others: the unit of its first live document (a
+/// unit lives in one document at a time, so no two segments with live documents share
+/// one; a segment with none goes last).
+fn segment_order_key(segment: &SegmentReader) -> u64 {
+    let Ok(ords) = segment.fast_fields().u64("ord") else {
+        return u64::MAX;
+    };
+    (0..segment.max_doc())
+        .find(|&d| segment.alive_bitset().is_none_or(|alive| alive.is_alive(d)))
+        .and_then(|d| ords.first(d))
+        .unwrap_or(u64::MAX)
+}
+
 /// A searcher shared by all threads (tantivy's `Searcher` is `Send + Sync`).
 pub struct IndexSearcher {
     searcher: Searcher,
+    /// The searcher's segments in the order of their units ([`segment_order_key`]);
+    /// `ords` and `inverted` follow it.
+    segments: Vec<SegmentReader>,
     fields: Fields,
     ords: Vec<tantivy::columnar::Column<u64>>,
     /// The terms field of each segment, held once: `Searcher::doc_freq` fetches it behind
@@ -730,13 +761,8 @@ impl IndexSearcher {
             searcher: self,
             doc_freqs,
         };
-        let top = match self.searcher.search_with_statistics_provider(
-            &query,
-            &TopDocs::with_limit(k).order_by_score(),
-            &statistics,
-        ) {
-            Ok(top) => top,
-            Err(_) => return Vec::new(),
+        let Ok(top) = self.top_docs(&query, k, &statistics) else {
+            return Vec::new();
         };
         let mut hits: Vec<Hit> = top
             .into_iter()
@@ -750,6 +776,26 @@ impl IndexSearcher {
             .collect();
         hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.ord.cmp(&b.ord)));
         hits
+    }
+
+    /// tantivy's `Searcher::search_with_statistics_provider` over the segments in
+    /// their fixed order (its own takes them in the order it lists them).
+    fn top_docs(
+        &self,
+        query: &dyn Query,
+        k: usize,
+        statistics: &dyn tantivy::query::Bm25StatisticsProvider,
+    ) -> tantivy::Result<Vec<(f32, tantivy::DocAddress)>> {
+        let collector = TopDocs::with_limit(k).order_by_score();
+        let scoring = EnableScoring::enabled_from_statistics_provider(statistics, &self.searcher);
+        let weight = query.weight(scoring)?;
+        let fruits = self
+            .segments
+            .iter()
+            .enumerate()
+            .map(|(ord, segment)| collector.collect_segment(weight.as_ref(), ord as u32, segment))
+            .collect::<tantivy::Result<Vec<_>>>()?;
+        collector.merge_fruits(fruits)
     }
 
     /// OR-query over the terms of a unit that is itself in the index: terms only it holds
@@ -798,6 +844,41 @@ const _: fn() = || {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ties_at_the_kth_hit_go_to_the_lowest_units_whatever_the_order_tantivy_lists_segments_in() {
+        // Seven segments of four units each (a build, then six incremental nights), all
+        // with the same terms: every hit ties. tantivy lists segments in no fixed order
+        // (a hash map's); the top three must be units 0, 1, 2 every time.
+        let root = tempfile::tempdir().unwrap();
+        let terms_of = |_: usize, out: &mut Vec<String>| {
+            out.extend(["n:smith".to_string(), "c:springfield".to_string()])
+        };
+        let mut dir = root.path().join("0");
+        TermIndex::build(4, &BuildIn::Dir(dir.clone()), terms_of, |_| {}).unwrap();
+        for night in 1..7u32 {
+            let next = root.path().join(night.to_string());
+            let units: Vec<u32> = (night * 4..night * 4 + 4).collect();
+            let index = TermIndex::extend_saved(
+                &dir,
+                &BuildIn::Dir(next.clone()),
+                (night * 4) as usize,
+                &units,
+                terms_of,
+                |_| {},
+            )
+            .unwrap();
+            drop(index);
+            dir = next;
+        }
+        let index = TermIndex::open(&dir).unwrap();
+        assert_eq!(index.index().searchable_segment_ids().unwrap().len(), 7);
+        let hits = index
+            .searcher()
+            .search(&["n:smith".to_string()], 3, 1000, 4, 16);
+        let ords: Vec<u64> = hits.iter().map(|h| h.ord).collect();
+        assert_eq!(ords, [0, 1, 2]);
+    }
 
     #[test]
     fn every_term_kind_has_its_own_prefix_and_is_found_again() {

@@ -214,6 +214,7 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         .into_inner()
         .unwrap_or_else(|| compare::SharedValues::learn(&data));
     progress.finish();
+    data.details.release_pages();
     t.lap("index");
 
     progress.stage("candidates", Some(data.profiles.len() as u64));
@@ -441,6 +442,8 @@ pub(crate) fn goldens_and_attention(
         .collect();
     let kinds: Vec<config::SystemKind> = config.sources.iter().map(|s| s.kind).collect();
     let attention = attention::flags(data, customers, &ids.ids, &kinds, &config.attention);
+    // Both read every customer's records' details.
+    data.details.release_pages();
     (goldens, attention)
 }
 

@@ -55,6 +55,9 @@ pub const STATE_DIR: &str = "state";
 const FORMAT: &str = "idresolve-state-2";
 /// Profiles per chunk of `profiles.bin`.
 const PROFILE_CHUNK: usize = 1 << 16;
+/// Records whose details are copied into `records.bin` before the pages read for them
+/// are handed back ([`crate::record::DetailStore::release_pages`]).
+const DETAIL_PAGES_EVERY: usize = 1 << 20;
 const MANIFEST: &str = "manifest.json";
 const PROFILES: &str = "profiles.bin";
 const RECORDS: &str = "records.bin";
@@ -244,6 +247,9 @@ pub fn save(
         buf.extend_from_slice(r.record_id.as_bytes());
         buf = postcard::to_extend(&payload, std::mem::take(&mut buf)).map_err(|e| ser(&path, e))?;
         buf.extend_from_slice(data.details.encoded(i as u32));
+        if i % DETAIL_PAGES_EVERY == DETAIL_PAGES_EVERY - 1 {
+            data.details.release_pages();
+        }
         let len = (buf.len() - 4) as u32;
         buf[..4].copy_from_slice(&len.to_le_bytes());
         w.write_all(&buf).map_err(io)?;

@@ -200,6 +200,8 @@ fn row_files(res: &Resolution, goldens: &[GoldenRecord], dir: &Path) -> Result<V
             .enumerate()
             .map(|(k, block)| block_rows(batch * BLOCKS_AT_ONCE + k, block))
             .collect();
+        // The rows read the records' details at random; their pages go batch by batch.
+        data.details.release_pages();
         for block in made {
             let (g, r, at) = block?;
             for (go, ro, n) in at {
