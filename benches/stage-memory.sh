@@ -3,7 +3,9 @@
 # (/proc/PID/status VmRSS and RssFile, /proc/PID/stat utime+stime) and maps the samples
 # onto the stages by run.json's seconds. Prints one markdown row per stage: wall s, CPU s
 # (both cores together), peak RSS MiB within the stage, and how much of that peak was
-# file-backed (mapped index or spilled details, which the kernel can drop and re-read).
+# file-backed (mapped index or spilled details, which the kernel can drop and re-read);
+# then the kernel's own high-water mark of the run's RSS (VmHWM, as /usr/bin/time -v
+# reports it, read at the last sample).
 # Usage: benches/stage-memory.sh CONFIG OUT [idresolve binary]
 set -euo pipefail
 config=$1; out=$2; bin=${3:-./target/release/idresolve}
@@ -13,7 +15,7 @@ pid=$!
 t0=$(date +%s.%N)
 tick=$(getconf CLK_TCK)
 while kill -0 "$pid" 2>/dev/null; do
-  rss=$(awk '/VmRSS/{r=int($2/1024)} /RssFile/{f=int($2/1024)} END{if (r != "") print r "," f}' "/proc/$pid/status" 2>/dev/null || true)
+  rss=$(awk '/VmRSS/{r=int($2/1024)} /RssFile/{f=int($2/1024)} /VmHWM/{h=int($2/1024)} END{if (r != "") print r "," f "," h}' "/proc/$pid/status" 2>/dev/null || true)
   cpu=$(awk -v t="$tick" '{print ($14+$15)/t}' "/proc/$pid/stat" 2>/dev/null || true)
   [ -n "$rss" ] && [ -n "$cpu" ] && echo "$(date +%s.%N) $t0 $rss $cpu" >> "$samples"
   sleep 0.5
@@ -24,8 +26,8 @@ import json, sys
 rows = []
 for line in open(sys.argv[1]):
     now, t0, rss, cpu = line.split()
-    rss, file = rss.split(",")
-    rows.append((float(now) - float(t0), int(rss), float(cpu), int(file or 0)))
+    rss, file, hwm = rss.split(",")
+    rows.append((float(now) - float(t0), int(rss), float(cpu), int(file or 0), int(hwm or 0)))
 stages = json.load(open(sys.argv[2]))["seconds"]
 print("| stage | wall s | CPU s | peak RSS MiB | of it file-backed |")
 print("|---|---|---|---|---|")
@@ -38,5 +40,7 @@ for name, secs in stages:
     else:
         print(f"| {name} | {secs:.1f} | | | |")
     t += secs
+if rows:
+    print(f"\nkernel's high-water mark (VmHWM, last sample): {rows[-1][4]} MiB")
 PY
 rm -f "$samples"

@@ -15,11 +15,16 @@ use crate::record::{Dataset, Profile, ProfileOrd};
 /// Terms held by more profiles than this are left out of a query (unless among the
 /// rarest [`KEEP_RAREST_TERMS`]): a household phone, a role mailbox or the surname Smith
 /// would otherwise make every query touch a long posting list (ARCHITECTURE.md: measured 10×).
-/// Scaled with the data: sqrt(n), at least 64 — about 1,000 at 1M profiles. (2·sqrt(n)
-/// was 25% slower at 100k records with the same pair completeness and F1.)
+/// Scaled with the data: sqrt(n), at least 64 and at most [`MAX_TERM_DOC_FREQ_CEILING`]
+/// — 1,000 from 1M profiles on. (2·sqrt(n) was 25% slower at 100k records with the
+/// same pair completeness and F1.)
 pub fn max_term_doc_freq(profiles: usize) -> u64 {
-    ((profiles as f64).sqrt() * 1.0).max(64.0) as u64
+    ((profiles as f64).sqrt()).clamp(64.0, MAX_TERM_DOC_FREQ_CEILING as f64) as u64
 }
+/// A value more than this many profiles hold says little about who someone is at any
+/// size of data, and every query that uses it reads its whole posting list: beyond 1M
+/// profiles the cap stops growing, so a query's cost stops growing with the data.
+pub const MAX_TERM_DOC_FREQ_CEILING: u64 = 1000;
 /// A profile whose terms are all frequent still queries with its rarest few.
 pub const KEEP_RAREST_TERMS: usize = 4;
 /// Most terms one query uses (the rarest): a query's cost is the length of the posting
@@ -149,7 +154,7 @@ pub fn generate_for(
     focus: Option<Focus>,
     progress: impl Fn(u64) + Sync,
 ) -> Candidates {
-    let searcher = index.searcher();
+    let searcher = index.searcher_for_many_queries();
     let n = data.profiles.len();
     let max_df = max_term_doc_freq(n);
     let ExactJoins { groups, near } = exact;
