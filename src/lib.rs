@@ -92,6 +92,10 @@ pub struct Options {
     /// `index/`, which the output keeps) and the records' details wait there between
     /// ingest and output. Without it everything stays in memory.
     pub work_dir: Option<PathBuf>,
+    /// Move the records' details into the work folder between ingest and output
+    /// ([`record::DetailStore::spill`]): for runs whose memory is tight (the CLI decides
+    /// with its memory policy); otherwise they stay in memory, which is faster.
+    pub spill_details: bool,
 }
 
 /// Everything a run computed; [`output::write`] turns it into files.
@@ -171,7 +175,7 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         .and_then(|p| p.rows.as_ref())
         .map(|fp| rows::compare(&data, fp));
     let mut data = data;
-    if let Some(dir) = &options.work_dir {
+    if let Some(dir) = options.work_dir.as_ref().filter(|_| options.spill_details) {
         data.details.spill(dir)?;
     }
     t.lap("ingest");

@@ -55,7 +55,10 @@ const PEAK_PER_INPUT_BYTE: u64 = 24;
 /// of the memory the system has available hands freed memory back after 100 ms
 /// instead: the ten-million-record run (1.05 GB of exports) needs that to stay within
 /// 16 GiB.
-fn choose_memory_policy(inputs: &[std::path::PathBuf]) {
+///
+/// Returns whether memory is tight by that measure: such a run also moves the records'
+/// details out of memory until the output needs them ([`Options::spill_details`]).
+fn choose_memory_policy(inputs: &[std::path::PathBuf]) -> bool {
     let input_bytes: u64 = inputs
         .iter()
         .filter_map(|p| std::fs::metadata(p).ok())
@@ -69,6 +72,7 @@ fn choose_memory_policy(inputs: &[std::path::PathBuf]) {
     unsafe {
         libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, delay_ms);
     }
+    delay_ms >= 0
 }
 
 /// `MemAvailable` of /proc/meminfo, in bytes (None where there is none).
@@ -81,7 +85,7 @@ fn available_memory() -> Option<u64> {
 
 pub fn run(args: Args, quiet: bool) -> anyhow::Result<ExitCode> {
     let config = Config::load(&args.config)?;
-    choose_memory_policy(
+    let tight = choose_memory_policy(
         &config
             .sources
             .iter()
@@ -102,6 +106,7 @@ pub fn run(args: Args, quiet: bool) -> anyhow::Result<ExitCode> {
         incremental: args.incremental,
         output_format: idresolve::tabular::Format::parse(&args.output_format).unwrap_or_default(),
         work_dir: Some(out_dir.staging().to_path_buf()),
+        spill_details: tight,
     };
     let bars = super::progress::Bars::new(quiet);
     let resolution = idresolve::resolve(&config, &options, &bars)?;
