@@ -237,7 +237,7 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         .map(|path| overrides::read(path, &data.sources))
         .transpose()?
         .map(|o| o.resolve(&data));
-    if let Some(dir) = options.work_dir.as_ref().filter(|_| options.spill_details) {
+    if let Some(dir) = options.spill_dir() {
         data.details.spill(dir)?;
     }
     t.lap("ingest");

@@ -551,14 +551,10 @@ impl TermIndex {
             // Queries are fastest over one segment. tantivy lists segments in no fixed
             // order and stacks their documents in the order it is given: in the order of
             // their units, the merged DocIds follow the units, run after run.
-            let searcher = index.reader()?.searcher();
-            let mut segments: Vec<_> = searcher
-                .segment_readers()
+            let ids: Vec<_> = segments_in_unit_order(&index.reader()?.searcher())
                 .iter()
-                .map(|s| (segment_order_key(s), s.segment_id()))
+                .map(|s| s.segment_id())
                 .collect();
-            segments.sort_unstable();
-            let ids: Vec<_> = segments.into_iter().map(|(_, id)| id).collect();
             writer.merge(&ids).wait()?;
         }
         writer.wait_merging_threads()?;
@@ -630,7 +626,8 @@ impl TermIndex {
             }
             for inverted in &searcher.inverted {
                 let Ok(mut stream) = inverted.terms().range().ge(from).lt(&to).into_stream() else {
-                    return self.searcher();
+                    // Without the table, every frequency is read from the dictionaries.
+                    return searcher;
                 };
                 while stream.advance() {
                     *recurring.entry(stream.key().into()).or_default() +=
@@ -644,10 +641,9 @@ impl TermIndex {
 
     pub fn searcher(&self) -> IndexSearcher {
         let searcher = self.reader.searcher();
-        // Segments in the order of their units (tantivy's own order is not fixed): a
-        // tie at the K-th hit goes to the lower DocAddress, which must not depend on it.
-        let mut segments: Vec<SegmentReader> = searcher.segment_readers().to_vec();
-        segments.sort_by_cached_key(segment_order_key);
+        // A tie at the K-th hit goes to the lower DocAddress, which must not depend on
+        // the order tantivy lists segments in.
+        let segments = segments_in_unit_order(&searcher);
         let ords = segments
             .iter()
             .map(|s| s.fast_fields().u64("ord"))
@@ -678,6 +674,14 @@ impl TermIndex {
     pub fn index(&self) -> &Index {
         &self.index
     }
+}
+
+/// The searcher's segments in the order of their units (tantivy's own order is not
+/// fixed: it keeps segments in a hash map).
+fn segments_in_unit_order(searcher: &Searcher) -> Vec<SegmentReader> {
+    let mut segments = searcher.segment_readers().to_vec();
+    segments.sort_by_cached_key(segment_order_key);
+    segments
 }
 
 /// Where a segment goes among the others: the unit of its first live document (a

@@ -44,7 +44,7 @@ pub mod store;
 pub mod tables;
 pub mod tabular;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -89,13 +89,20 @@ pub struct Options {
     pub incremental: bool,
     /// A folder the run may write its working files into: the output's staging folder
     /// ([`outdir::OutputDir::staging`]). The candidate index is built there (its
-    /// `index/`, which the output keeps) and the records' details wait there between
-    /// ingest and output. Without it everything stays in memory.
+    /// `index/`, which the output keeps), and with `spill_details` the records' details
+    /// wait there between ingest and output. Without it everything stays in memory.
     pub work_dir: Option<PathBuf>,
     /// Move the records' details into the work folder between ingest and output
     /// ([`record::DetailStore::spill`]): for runs whose memory is tight (the CLI decides
     /// with its memory policy); otherwise they stay in memory, which is faster.
     pub spill_details: bool,
+}
+
+impl Options {
+    /// Where the records' details go between ingest and output, if anywhere.
+    pub(crate) fn spill_dir(&self) -> Option<&Path> {
+        self.work_dir.as_deref().filter(|_| self.spill_details)
+    }
 }
 
 /// Everything a run computed; [`output::write`] turns it into files.
@@ -175,7 +182,7 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         .and_then(|p| p.rows.as_ref())
         .map(|fp| rows::compare(&data, fp));
     let mut data = data;
-    if let Some(dir) = options.work_dir.as_ref().filter(|_| options.spill_details) {
+    if let Some(dir) = options.spill_dir() {
         data.details.spill(dir)?;
     }
     t.lap("ingest");
