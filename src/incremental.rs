@@ -163,28 +163,25 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
     progress.finish();
 
     // Which records are new or changed, and which saved rows are gone.
-    let saved_row = |r: &crate::record::Record| {
-        saved
-            .rows
-            .get(&(r.source, r.record_id.clone()))
-            .map(|s| (s.hash, s.profile))
-    };
-    let old_of: Vec<Option<(u64, u32)>> = data.records.par_iter().map(saved_row).collect();
+    let old_of: Vec<Option<state::SavedRow>> = data
+        .records
+        .par_iter()
+        .map(|r| saved.rows.get(&(r.source, r.record_id.clone())).copied())
+        .collect();
     let dirty: Vec<bool> = old_of
-        .iter()
+        .par_iter()
         .zip(&data.row_hashes)
-        .map(|(o, h)| o.is_none_or(|(old_hash, _)| old_hash != *h))
+        .map(|(o, h)| o.is_none_or(|o| o.hash != *h))
         .collect();
     stats.rows_normalized = dirty.iter().filter(|&&d| d).count() as u64;
-    let tonight: HashSet<(u16, &str)> = data
-        .records
-        .iter()
-        .map(|r| (r.source, r.record_id.as_str()))
-        .collect();
+    let mut seen_tonight = vec![false; saved.manifest.records as usize];
+    for o in old_of.iter().flatten() {
+        seen_tonight[o.ord as usize] = true;
+    }
     let removed: Vec<(u16, &compact_str::CompactString, u32)> = saved
         .rows
         .iter()
-        .filter(|((s, id), _)| !tonight.contains(&(*s, id.as_str())))
+        .filter(|(_, row)| !seen_tonight[row.ord as usize])
         .map(|((s, id), row)| (*s, id, row.profile))
         .collect();
     let mut removed_keys: Vec<(String, String)> = removed
@@ -211,7 +208,7 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
     stats.records_at_last_full_run = saved.manifest.records_at_full;
     stats.touched_share =
         stats.records_touched_since_full_run as f64 / saved.manifest.records_at_full.max(1) as f64;
-    drop(tonight);
+    drop(seen_tonight);
 
     let n = data.profiles.len();
     let (offsets, members) = data.profile_members();
@@ -222,8 +219,8 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
     for (i, r) in data.records.iter().enumerate() {
         if dirty[i] {
             touched[r.profile as usize] = true;
-            if let Some((_, p)) = old_of[i] {
-                touched[p as usize] = true;
+            if let Some(o) = old_of[i] {
+                touched[o.profile as usize] = true;
             }
         }
     }

@@ -181,9 +181,9 @@ pub fn ingest_reusing(
 /// are interned into it and none is dropped, so that ordinals stay; a record without
 /// values keeps the table's profile it had (it is its own).
 fn attach_shared_cases(data: &mut Dataset, mut seeded: Option<(usize, &mut ProfileSet)>) {
+    use rayon::prelude::*;
     // Each record's case numbers, normalized once (in parallel), then counted.
     let codes: Vec<Vec<compact_str::CompactString>> = {
-        use rayon::prelude::*;
         let details = &data.details;
         (0..data.records.len() as RecordOrd)
             .into_par_iter()
@@ -200,36 +200,43 @@ fn attach_shared_cases(data: &mut Dataset, mut seeded: Option<(usize, &mut Profi
             })
             .collect()
     };
-    let mut seen: HashMap<&str, u32> = HashMap::default();
-    for c in codes.iter().flatten() {
-        *seen.entry(c.as_str()).or_default() += 1;
-    }
-    // Only records that cite a shared case, or hold no value at all, change profile;
-    // the others keep theirs (no re-hashing of a million profiles).
-    let at_most_new = codes
-        .iter()
-        .zip(&data.records)
-        .filter(|(codes, r)| {
+    // The codes more than one record cites: sorted and counted in runs (in parallel),
+    // then each record's shared ones picked out (in parallel).
+    let shared_codes: rustc_hash::FxHashSet<&str> = {
+        let mut all: Vec<&str> = codes.iter().flatten().map(|c| c.as_str()).collect();
+        all.par_sort_unstable();
+        all.chunk_by(|a, b| a == b)
+            .filter(|run| run.len() > 1)
+            .map(|run| run[0])
+            .collect()
+    };
+    let shared_of: Vec<Vec<&str>> = codes
+        .par_iter()
+        .map(|codes| {
             codes
                 .iter()
-                .any(|c| seen.get(c.as_str()).is_some_and(|&n| n > 1))
-                || data.profiles[r.profile as usize].is_empty()
+                .map(|c| c.as_str())
+                .filter(|c| shared_codes.contains(c))
+                .collect()
         })
+        .collect();
+    // Only records that cite a shared case, or hold no value at all, change profile;
+    // the others keep theirs (no re-hashing of a million profiles).
+    let at_most_new = shared_of
+        .par_iter()
+        .zip(&data.records)
+        .filter(|(shared, r)| !shared.is_empty() || data.profiles[r.profile as usize].is_empty())
         .count();
     data.profiles.reserve_exact(at_most_new);
     let mut split: HashMap<(u32, Vec<String>), u32> = HashMap::default();
-    for (i, codes) in codes.iter().enumerate() {
+    for (i, shared) in shared_of.iter().enumerate() {
         let r = &data.records[i];
-        let shared: Vec<String> = codes
-            .iter()
-            .filter(|c| seen.get(c.as_str()).is_some_and(|&n| n > 1))
-            .map(|c| c.to_string())
-            .collect();
         let old = r.profile;
         let empty = data.profiles[old as usize].is_empty();
         if shared.is_empty() && !empty {
             continue;
         }
+        let shared: Vec<String> = shared.iter().map(|c| c.to_string()).collect();
         if !shared.is_empty() {
             data.before_cases
                 .push((i as u32, data.profiles[old as usize].clone()));
@@ -714,7 +721,11 @@ fn ingest_source_in<'s>(
         // to twice as big as needed (1.8 GB of unused profile slots at 10M records).
         let lines = memchr::memchr_iter(b'\n', text).count();
         data.records.reserve_exact(lines);
-        data.profiles.reserve_exact(lines);
+        // A night's table is last night's (reserved with room for new profiles when it
+        // was read): reserving a profile per line again would copy it source by source.
+        if reuse.is_none() {
+            data.profiles.reserve_exact(lines);
+        }
         data.details.reserve(lines, lines * 96);
         data.row_hashes.reserve_exact(lines);
         data.row_stats_at.reserve_exact(lines);

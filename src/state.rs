@@ -344,6 +344,8 @@ pub fn save(
 pub struct SavedRow {
     pub hash: u64,
     pub profile: u32,
+    /// Its place among the saved rows (0..the manifest's record count).
+    pub ord: u32,
     at: u64,
 }
 
@@ -490,8 +492,12 @@ pub fn load(old: &Path, config: &Config, sources: &[String]) -> Result<Saved> {
         };
         let n: usize = decoded.iter().map(Vec::len).sum();
         // Room for the night's new profiles: growing a table of a million profiles later
-        // would copy it.
-        let mut profiles = Vec::with_capacity(n + n / 16);
+        // would copy it (and take twice its size in fresh pages). Tonight pushes at most
+        // a profile per row (new rows, changed rows, rows whose profile before shared
+        // case numbers): room for as many as last night's rows (bounded: the manifest is
+        // not trusted), of which only the slots used are ever touched.
+        let room = (manifest.records as usize).min(2 * n + 1024);
+        let mut profiles = Vec::with_capacity(n + room);
         for chunk in decoded {
             profiles.extend(chunk);
         }
@@ -521,7 +527,7 @@ pub fn load(old: &Path, config: &Config, sources: &[String]) -> Result<Saved> {
         let mut rows = HashMap::default();
         rows.reserve(count.min(1 << 28) as usize);
         let mut at = 8usize;
-        for _ in 0..count {
+        for ord in 0..count {
             let head = bytes
                 .get(at..at + HEAD)
                 .ok_or_else(|| damaged(&path, "cut short".into()))?;
@@ -548,6 +554,7 @@ pub fn load(old: &Path, config: &Config, sources: &[String]) -> Result<Saved> {
                 SavedRow {
                     hash,
                     profile,
+                    ord: ord as u32,
                     at: at as u64,
                 },
             );

@@ -83,7 +83,27 @@ fn available_memory() -> Option<u64> {
     Some(kb * 1024)
 }
 
+/// An incremental run gives up transparent huge pages. It allocates big tables it
+/// touches once or sparsely (last night's profiles, rows and edges, read back and
+/// merged), and the kernel clears every 2 MiB page in full when it is first touched:
+/// page clearing was 17 % of a 1M night's samples. A full run keeps them: its index,
+/// search and clustering walk large tables at random, where fewer TLB misses pay for
+/// the clearing. Measured at 1M, alternating, same binary: night 19.6 -> 17.1 s
+/// (mean of four) without huge pages; full run 64-65 s with, 72-75 s without.
+fn huge_pages(incremental: bool) {
+    #[cfg(target_os = "linux")]
+    if incremental {
+        // SAFETY: PR_SET_THP_DISABLE takes plain integers and sets a flag of this
+        // process; a kernel without it returns an error, which changes nothing.
+        unsafe {
+            libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+        }
+    }
+    let _ = incremental;
+}
+
 pub fn run(args: Args, quiet: bool) -> anyhow::Result<ExitCode> {
+    huge_pages(args.incremental);
     let config = Config::load(&args.config)?;
     let tight = choose_memory_policy(
         &config
