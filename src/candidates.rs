@@ -329,22 +329,25 @@ fn key_groups(data: &Dataset, query: Option<&[bool]>) -> KeyGroups {
     if let Some(query) = query {
         // Two steps out from the query's keys.
         let mut wanted: rustc_hash::FxHashSet<u64> = keyed
-            .iter()
+            .par_iter()
             .filter(|&&(_, p)| query[p as usize])
             .map(|&(k, _)| k)
             .collect();
         let holders: rustc_hash::FxHashSet<u32> = keyed
-            .iter()
+            .par_iter()
             .filter(|(k, _)| wanted.contains(k))
             .map(|&(_, p)| p)
             .collect();
-        wanted.extend(
-            keyed
-                .iter()
-                .filter(|(_, p)| holders.contains(p))
-                .map(|&(k, _)| k),
-        );
-        keyed.retain(|(k, _)| wanted.contains(k));
+        let further: Vec<u64> = keyed
+            .par_iter()
+            .filter(|(_, p)| holders.contains(p))
+            .map(|&(k, _)| k)
+            .collect();
+        wanted.extend(further);
+        keyed = keyed
+            .into_par_iter()
+            .filter(|(k, _)| wanted.contains(k))
+            .collect();
     }
     keyed.par_sort_unstable();
     keyed.dedup();
@@ -488,8 +491,11 @@ fn near_phone_pairs(data: &Dataset, query: Option<&[bool]>) -> Vec<(u32, u32)> {
         }
         for (i, x) in run.iter().enumerate() {
             for y in &run[i + 1..] {
+                // With a query, a pair without a query profile is not wanted (the
+                // caller keeps only pairs holding one): not compared at all.
+                let asked = query.is_none_or(|q| q[x.1 as usize] || q[y.1 as usize]);
                 // Same number: a key group's pair already.
-                if x.1 != y.1 && phone(x) != phone(y) && names_meet(x.1, y.1) {
+                if asked && x.1 != y.1 && phone(x) != phone(y) && names_meet(x.1, y.1) {
                     out.push((x.1.min(y.1), x.1.max(y.1)));
                 }
             }

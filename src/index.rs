@@ -458,8 +458,12 @@ impl TermIndex {
                 (Some(ram), _) => std::fs::read(&path).and_then(|bytes| {
                     tantivy::Directory::atomic_write(ram, f, &bytes).map_err(std::io::Error::other)
                 }),
-                // A copy, not a link: the output folder's files are its own (their
-                // modes are set when it is committed).
+                // Segment files are never written again once made (the index library
+                // adds files and deletes its own): last night's are linked, not copied
+                // (~110 MB at 1M profiles). meta.json is rewritten by the library: a copy.
+                (None, BuildIn::Dir(to)) if f.as_os_str() != "meta.json" => {
+                    crate::outdir::link_or_copy(&path, &to.join(f))
+                }
                 (None, BuildIn::Dir(to)) => std::fs::copy(&path, to.join(f)).map(|_| ()),
                 (None, BuildIn::Ram) => unreachable!("RAM has a directory"),
             };

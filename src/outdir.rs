@@ -370,8 +370,35 @@ pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
     write_private(path, (text + "\n").as_bytes())
 }
 
+/// Puts a file of a finished output (the previous run's) into a staging folder: a hard
+/// link where both are on one file system, a copy otherwise. Only for files that no one
+/// writes in place once made: an output folder is never written again (a run writes a
+/// new one and swaps it in whole), so the link holds the same bytes for as long as
+/// either folder lives, and removing either folder leaves the other's file whole.
+pub fn link_or_copy(from: &Path, to: &Path) -> std::io::Result<()> {
+    match fs::hard_link(from, to) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(e),
+        // Another file system, or links not allowed: a copy.
+        Err(_) => fs::copy(from, to).map(|_| ()),
+    }
+}
+
+/// Whether `m` is a file shared with another folder by [`link_or_copy`]: its mode is
+/// the previous output's, left as it is (changing it would change that folder's file).
+#[cfg(unix)]
+fn linked(m: &fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    m.nlink() > 1
+}
+#[cfg(not(unix))]
+fn linked(_m: &fs::Metadata) -> bool {
+    false
+}
+
 /// fsyncs every file below `dir` and makes files 0600 and folders 0700 (files written
-/// by the index library come with the process umask).
+/// by the index library come with the process umask); a file linked from the previous
+/// output keeps its mode.
 fn sync_tree(dir: &Path) -> Result<()> {
     for e in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
         let e = e.map_err(|e| Error::io(dir, e))?;
@@ -382,7 +409,10 @@ fn sync_tree(dir: &Path) -> Result<()> {
             sync_tree(&p)?;
             sync_dir(&p)?;
         } else if ft.is_file() {
-            set_mode(&p, 0o600)?;
+            let m = fs::metadata(&p).map_err(|e| Error::io(&p, e))?;
+            if !linked(&m) {
+                set_mode(&p, 0o600)?;
+            }
             let f = File::open(&p).map_err(|e| Error::io(&p, e))?;
             f.sync_all().map_err(|e| Error::io(&p, e))?;
         }

@@ -40,17 +40,34 @@ impl TermFrequencies {
     }
 
     fn counted(profiles: &[crate::record::Profile], weights: &[u32]) -> TermFrequencies {
-        let mut tf = TermFrequencies {
-            counts: vec![HashMap::default(); N],
-            totals: [0; N],
-        };
-        for (p, &w) in profiles.iter().zip(weights) {
-            compare::tf_values(p, |i, key| {
-                *tf.counts[i].entry(key).or_default() += w;
-                tf.totals[i] += w as u64;
+        use rayon::prelude::*;
+        type Counts = (Vec<HashMap<u64, u32>>, [u64; N]);
+        let empty = || -> Counts { (vec![HashMap::default(); N], [0; N]) };
+        // Counted in parallel slices and added up: sums, so the same whatever the split.
+        let (counts, totals) = profiles
+            .par_iter()
+            .zip(weights)
+            .with_min_len(1 << 14)
+            .fold(empty, |mut acc, (p, &w)| {
+                compare::tf_values(p, |i, key| {
+                    *acc.0[i].entry(key).or_default() += w;
+                    acc.1[i] += w as u64;
+                });
+                acc
+            })
+            .reduce(empty, |mut a, mut b| {
+                for i in 0..N {
+                    if a.0[i].len() < b.0[i].len() {
+                        std::mem::swap(&mut a.0[i], &mut b.0[i]);
+                    }
+                    for (k, v) in b.0[i].drain() {
+                        *a.0[i].entry(k).or_default() += v;
+                    }
+                    a.1[i] += b.1[i];
+                }
+                a
             });
-        }
-        tf
+        TermFrequencies { counts, totals }
     }
 
     /// Relative frequency of a value among the values of comparison `i` (at least 1/total).

@@ -501,3 +501,58 @@ fn a_repeat_callers_new_ticket_is_found_by_its_case_number_after_an_incremental_
         bob
     );
 }
+
+#[test]
+#[cfg(unix)]
+fn last_nights_index_segments_are_linked_never_changed_and_outlive_its_folder() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    ok(&[
+        "generate",
+        "--customers",
+        "800",
+        "--seed",
+        "6",
+        "--out",
+        data.to_str().unwrap(),
+    ]);
+    let config = data.join("resolve.toml");
+    let old = tmp.path().join("old");
+    run(&config, &old, &[]);
+    // A user opened last night's folder to a group: its files' modes are theirs.
+    let segment = fs::read_dir(old.join("index"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "idx"))
+        .expect("a segment file");
+    fs::set_permissions(&segment, fs::Permissions::from_mode(0o640)).unwrap();
+    let before = snapshot(&old);
+    let new = tmp.path().join("new");
+    let o = old.to_str().unwrap();
+    run(&config, &new, &["--previous", o, "--incremental"]);
+    // The segment is the same file in both folders (linked, not copied)...
+    let linked = new.join("index").join(segment.file_name().unwrap());
+    assert_eq!(
+        fs::metadata(&linked).unwrap().ino(),
+        fs::metadata(&segment).unwrap().ino()
+    );
+    // ... and last night's folder is as it was, bytes and modes.
+    assert_eq!(snapshot(&old), before);
+    assert_eq!(
+        fs::metadata(&segment).unwrap().permissions().mode() & 0o777,
+        0o640
+    );
+    // Last night's folder removed: tonight's stands on its own, for lookup and the
+    // next night.
+    let rows = mapping(&new).len();
+    fs::remove_dir_all(&old).unwrap();
+    let next = tmp.path().join("next");
+    run(
+        &config,
+        &next,
+        &["--previous", new.to_str().unwrap(), "--incremental"],
+    );
+    assert_eq!(mapping(&next).len(), rows);
+    assert_eq!(mapping(&next), mapping(&new));
+}
