@@ -93,7 +93,7 @@ fn id_columns<'a>(
 pub fn write(
     dir: &Path,
     format: crate::tabular::Format,
-    rows: impl IntoIterator<Item = [String; 4]>,
+    rows: impl IntoIterator<Item = [impl AsRef<str>; 4]>,
 ) -> Result<()> {
     use crate::tables::Kind;
     crate::tables::write(

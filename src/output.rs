@@ -204,12 +204,14 @@ fn write_tables(
     let data = &res.data;
     let source = |r: &crate::record::Record| data.sources[r.source as usize].as_str();
     let fmt = options.output_format;
+    // Borrowed cells: only the probability is made (a million rows, four cells each).
     let mapping_rows = data.records.iter().enumerate().map(|(i, r)| {
+        use std::borrow::Cow;
         [
-            source(r).to_string(),
-            r.record_id.to_string(),
-            res.ids.ids[customer_of[i] as usize].clone(),
-            prob(res.clustering.best_weight[r.profile as usize]),
+            Cow::Borrowed(source(r)),
+            Cow::Borrowed(r.record_id.as_str()),
+            Cow::Borrowed(res.ids.ids[customer_of[i] as usize].as_str()),
+            Cow::Owned(prob(res.clustering.best_weight[r.profile as usize])),
         ]
     });
     crate::mapping::write(dir, fmt, mapping_rows)?;

@@ -159,23 +159,23 @@ fn row_files(res: &Resolution, goldens: &[GoldenRecord], dir: &Path) -> Result<V
                 let rec = &data.records[r as usize];
                 let details = data.details.get(r);
                 let d = &details.display;
-                let raw = |s: &Option<crate::record::Shown>| {
-                    s.as_ref().map(|v| v.raw.clone()).unwrap_or_default()
-                };
+                fn raw(s: &Option<crate::record::Shown>) -> &str {
+                    s.as_ref().map_or("", |v| v.raw.as_str())
+                }
                 record_buf
                     .write_record([
                         data.sources[rec.source as usize].as_str(),
                         &rec.record_id,
                         &rec.date.map(|d| d.to_string()).unwrap_or_default(),
-                        &raw(&d.name),
-                        &raw(&d.email),
-                        &raw(&d.phone),
+                        raw(&d.name),
+                        raw(&d.email),
+                        raw(&d.phone),
                         &d.serials
                             .iter()
                             .map(|s| s.raw.as_str())
                             .collect::<Vec<_>>()
                             .join(";"),
-                        &raw(&d.address),
+                        raw(&d.address),
                         &details.cases.join(";"),
                         d.note.as_deref().unwrap_or(""),
                     ])

@@ -61,8 +61,7 @@ where
         Format::Csv => write_csv(
             &path,
             header,
-            rows.into_iter()
-                .map(|row| row.into_iter().map(Bytes).collect::<Vec<_>>()),
+            rows.into_iter().map(|row| row.into_iter().map(Bytes)),
         ),
         Format::Jsonl => write_jsonl(&path, header, kinds, rows),
         Format::Parquet => write_parquet(&path, header, kinds, rows),
