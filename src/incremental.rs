@@ -249,9 +249,8 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
     // The saved index with the new and changed profiles, while what needs only the
     // records is learned beside it.
     progress.stage("index", Some((n - n_old) as u64));
-    // Every new profile gets a document, even one left without records (a row's profile
-    // before shared case numbers): the saved index holds one document per profile of the
-    // table, which the next night checks.
+    // Every new profile gets a document (ingest keeps none without records): the saved
+    // index holds one document per profile of the table, which the next night checks.
     let reindex: Vec<u32> = (0..n as u32)
         .filter(|&p| p as usize >= n_old || touched[p as usize] && live[p as usize])
         .collect();
