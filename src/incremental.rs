@@ -174,7 +174,7 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         .map(|(o, h)| o.is_none_or(|o| o.hash != *h))
         .collect();
     stats.rows_normalized = dirty.iter().filter(|&&d| d).count() as u64;
-    let mut seen_tonight = vec![false; saved.manifest.records as usize];
+    let mut seen_tonight = vec![false; saved.entries];
     for o in old_of.iter().flatten() {
         seen_tonight[o.ord as usize] = true;
     }
@@ -189,6 +189,16 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         .map(|&(s, id, _)| (names[s as usize].clone(), id.to_string()))
         .collect();
     removed_keys.sort();
+    // What last night's state holds as it is: the rest goes into tonight's layer.
+    let carry = saved.carry(
+        old_of
+            .par_iter()
+            .zip(&data.row_hashes)
+            .zip(&data.records)
+            .map(|((o, h), r)| o.is_some_and(|o| o.hash == *h && o.profile == r.profile))
+            .collect(),
+        removed.iter().map(|&(s, id, _)| (s, id.clone())).collect(),
+    );
     let removed_profiles: Vec<u32> = removed.iter().map(|&(_, _, p)| p).collect();
     let seen = old_of.iter().filter(|o| o.is_some()).count() as u64;
     let changed = dirty
@@ -584,6 +594,7 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
             stats
         }),
         config_fingerprint: state::config_fingerprint(config),
+        carry: Some(carry),
         timings: t.0,
     })
 }

@@ -143,6 +143,8 @@ pub struct Resolution {
     pub incremental: Option<incremental::IncrementalStats>,
     /// [`state::config_fingerprint`] of the config, saved with the state.
     pub config_fingerprint: String,
+    /// A night's hand-over of last night's state (its layers are linked, not written).
+    pub carry: Option<state::Carry>,
     pub timings: Vec<(&'static str, f64)>,
 }
 
@@ -367,6 +369,7 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         night,
         incremental: None,
         config_fingerprint: state::config_fingerprint(config),
+        carry: None,
         timings: t.0,
     })
 }

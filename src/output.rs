@@ -189,6 +189,7 @@ fn save_state(res: &Resolution, dir: &Path) -> Result<()> {
         &res.impersonal,
         res.threshold,
         chain,
+        res.carry.as_ref(),
     )
 }
 

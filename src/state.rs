@@ -2,27 +2,29 @@
 //! the run before it, beyond what the output folder holds anyway (`mapping.csv`,
 //! `state.json` and the ID lineage, `rows.bin`, `model.json`, and `index/`, whose
 //! documents are the profiles below by ordinal). Every run writes it; only an
-//! incremental run reads it. The one owner of the format, version 2:
+//! incremental run reads it. The one owner of the format, version 3:
 //!
 //! ```text
-//! manifest.json  {"format": "idresolve-state-2", "version": <idresolve version>,
+//! manifest.json  {"format": "idresolve-state-3", "version": <idresolve version>,
 //!                 "config": <fingerprint of the config's meaning>, "profiles": n,
-//!                 "records": m, "edges": e, "links": l, "threshold": p}
-//! profiles.bin   the profile table in chunks of up to 65,536 profiles, each its length
-//!                in bytes u32 and postcard (Vec<Profile>), decoded in parallel;
-//!                ordinal = index document.
+//!                 "records": m, "edges": e, "links": l, "threshold": p,
+//!                 "layers": [{"profiles": n_k, "records": m_k}, ...]}
+//! profiles.K.bin layer K's profiles (the table's next n_k after the layers before it)
+//!                in chunks of up to 65,536 profiles, each its length in bytes u32 and
+//!                postcard (Vec<Profile>), decoded in parallel; ordinal = index document.
 //!                A profile none of whose records remain stays in the table (and the
 //!                index) until a full run: it has no records, so it pairs with nothing.
-//! hashes.bin     little-endian u64 per profile: the hash it is interned by
+//! hashes.K.bin   little-endian u64 per profile of layer K: the hash it is interned by
 //!                (`ingest::profile_hash`, FxHash; valid for this version only)
-//! records.bin    u64 m, then per accepted record, in record order: its length in
-//!                bytes after this field u32, source u16, profile u32, row
-//!                fingerprint u64, id length u32, id bytes, then postcard: (profile
-//!                before shared case numbers Option<Profile>, event date,
-//!                normalizing counts bytes), then the record's details as the run
-//!                held them (`record::DetailStore`: postcard (case numbers,
-//!                display)); decoded only for a row that is reused, the details
-//!                checked and copied as they are
+//! records.K.bin  u64 m_k, then m_k entries: its length in bytes after this field u32,
+//!                source u16, profile u32, row fingerprint u64, id length u32, id bytes,
+//!                then postcard: (profile before shared case numbers Option<Profile>,
+//!                event date, normalizing counts bytes), then the record's details as
+//!                the run held them (`record::DetailStore`: postcard (case numbers,
+//!                display)); decoded only for a row that is reused, the details checked
+//!                and copied as they are. An entry with profile u32::MAX and nothing
+//!                after its id is a tombstone: the record is gone. Read in layer order,
+//!                an entry replaces one of the same (source, id) before it.
 //! shared.bin     little-endian: per value strangers or a household share (s):
 //!                comparison u8, 0 = strangers' / 1 = a household's u8, value hash u64
 //! graph.bin      little-endian, fixed width:
@@ -32,6 +34,14 @@
 //!                                     scored only as last night's pair u8
 //!                per link (l): a u32, b u32, weight f32
 //! ```
+//!
+//! Layers: a full run writes layer 0 with everything. A night links last night's layers
+//! into its own state as they are (a hard link, a copy across file systems: their files
+//! are never written again) and writes one more: its new profiles, and the records that
+//! are new, changed, or hold another profile tonight, with a tombstone per record gone.
+//! A night that would hold more than [`MAX_LAYERS`] layers writes the state whole again
+//! as layer 0. The profile table only grows between full runs (profiles are interned by
+//! content, so an ordinal never changes meaning), which is what makes it layerable.
 //!
 //! The config fingerprint covers what gives the state its meaning (sources, their
 //! columns, regions and date orders, the match settings) and not the export paths, so
@@ -52,18 +62,27 @@ use crate::ingest::{Reuse, Reused};
 use crate::record::{Dataset, Profile};
 
 pub const STATE_DIR: &str = "state";
-const FORMAT: &str = "idresolve-state-2";
+const FORMAT: &str = "idresolve-state-3";
+/// Layers a chain of nights may stack before a night writes the state whole again.
+pub const MAX_LAYERS: usize = 8;
 /// Profiles per chunk of `profiles.bin`.
 const PROFILE_CHUNK: usize = 1 << 16;
 /// Records whose details are copied into `records.bin` before the pages read for them
 /// are handed back ([`crate::record::DetailStore::release_pages`]).
 const DETAIL_PAGES_EVERY: usize = 1 << 20;
 const MANIFEST: &str = "manifest.json";
-const PROFILES: &str = "profiles.bin";
-const RECORDS: &str = "records.bin";
+const PROFILES: &str = "profiles";
+const RECORDS: &str = "records";
 const GRAPH: &str = "graph.bin";
 const SHARED: &str = "shared.bin";
-const HASHES: &str = "hashes.bin";
+const HASHES: &str = "hashes";
+/// A tombstone's profile field in `records.K.bin`.
+const GONE: u32 = u32::MAX;
+
+/// The file of layer `k` of a layered part (`profiles`, `hashes`, `records`).
+fn layer_file(part: &str, k: usize) -> String {
+    format!("{part}.{k}.bin")
+}
 const RETRY: &str = "run without --incremental to start afresh";
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -88,6 +107,29 @@ pub struct Manifest {
     pub records_touched_since_full: u64,
     #[serde(default)]
     pub records_at_full: u64,
+    /// The layers of the profile table and the records, oldest first.
+    pub layers: Vec<Layer>,
+}
+
+/// One layer of the state: the profiles it adds to the table and its record entries
+/// (tombstones included).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct Layer {
+    pub profiles: u64,
+    pub records: u64,
+}
+
+/// What a night hands on of last night's state: its layers, linked into tonight's state
+/// as they are, and which of tonight's records they already hold byte for byte.
+pub struct Carry {
+    /// `OLD/state`.
+    pub dir: std::path::PathBuf,
+    pub layers: Vec<Layer>,
+    /// Per record of tonight: last night's entry for it is tonight's (same row
+    /// fingerprint, same profile; the rest of an entry follows from those).
+    pub held: Vec<bool>,
+    /// Last night's records gone tonight (source, record id).
+    pub removed: Vec<(u16, CompactString)>,
 }
 
 /// Where a run stands in a chain of incremental runs (see [`Manifest`]).
@@ -172,7 +214,7 @@ fn write_streamed(
     path: &Path,
     fill: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,
 ) -> Result<()> {
-    let file = crate::outdir::create_private_file(path)?;
+    let file = create_new_file(path)?;
     let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
     let io = |e: std::io::Error| Error::io(path, e);
     fill(&mut w).map_err(io)?;
@@ -180,7 +222,21 @@ fn write_streamed(
     w.get_ref().sync_all().map_err(io)
 }
 
-/// Writes `dir/state/` for a run.
+/// Creates a state file that must not exist yet: a layer file may be a hard link to
+/// last night's, and a file of the state is never written through one.
+fn create_new_file(path: &Path) -> Result<std::fs::File> {
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    o.open(path).map_err(|e| Error::io(path, e))
+}
+
+/// Writes `dir/state/` for a run; a night (`carry`) links last night's layers and adds
+/// its own.
 #[allow(clippy::too_many_arguments)]
 pub fn save(
     dir: &Path,
@@ -193,14 +249,36 @@ pub fn save(
     impersonal: &[bool],
     threshold: f64,
     chain: Chain,
+    carry: Option<&Carry>,
 ) -> Result<()> {
     let dir = dir.join(STATE_DIR);
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     let ser = |path: &Path, e: postcard::Error| Error::io(path, std::io::Error::other(e));
 
-    write_streamed(&dir.join(PROFILES), |w| {
+    // Last night's layers, linked, unless there are as many as a chain may stack.
+    let carry = carry.filter(|c| c.layers.len() < MAX_LAYERS);
+    let mut layers: Vec<Layer> = Vec::new();
+    if let Some(c) = carry {
+        for (k, layer) in c.layers.iter().enumerate() {
+            for part in [PROFILES, HASHES, RECORDS] {
+                let (from, to) = (
+                    c.dir.join(layer_file(part, k)),
+                    dir.join(layer_file(part, k)),
+                );
+                crate::outdir::link_or_copy(&from, &to).map_err(|e| Error::io(&from, e))?;
+            }
+            layers.push(*layer);
+        }
+    }
+    let k = layers.len();
+    let first = layers.iter().map(|l| l.profiles as usize).sum::<usize>();
+    let profiles = data.profiles.get(first..).unwrap_or(&[]);
+    let held = |i: usize| carry.is_some_and(|c| c.held.get(i).copied().unwrap_or(false));
+    let removed: &[(u16, CompactString)] = carry.map_or(&[], |c| &c.removed);
+
+    write_streamed(&dir.join(layer_file(PROFILES, k)), |w| {
         let mut buf = Vec::new();
-        for chunk in data.profiles.chunks(PROFILE_CHUNK) {
+        for chunk in profiles.chunks(PROFILE_CHUNK) {
             buf.clear();
             buf = postcard::to_extend(chunk, buf).map_err(std::io::Error::other)?;
             w.write_all(&(buf.len() as u32).to_le_bytes())?;
@@ -210,25 +288,44 @@ pub fn save(
     })?;
     let hashes: Vec<u8> = {
         use rayon::prelude::*;
-        data.profiles
+        profiles
             .par_iter()
             .flat_map_iter(|p| crate::ingest::profile_hash(p).to_le_bytes())
             .collect()
     };
-    crate::outdir::write_private(&dir.join(HASHES), &hashes)?;
+    let path = dir.join(layer_file(HASHES, k));
+    create_new_file(&path)?
+        .write_all(&hashes)
+        .map_err(|e| Error::io(&path, e))?;
 
-    let path = dir.join(RECORDS);
+    let path = dir.join(layer_file(RECORDS, k));
     let mut before: HashMap<u32, &Profile> = HashMap::default();
     for (r, p) in &data.before_cases {
         before.insert(*r, p);
     }
-    let file = crate::outdir::create_private_file(&path)?;
+    let entries = (0..data.records.len()).filter(|&i| !held(i)).count() + removed.len();
+    let file = create_new_file(&path)?;
     let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
     let io = |e: std::io::Error| Error::io(&path, e);
-    w.write_all(&(data.records.len() as u64).to_le_bytes())
-        .map_err(io)?;
+    w.write_all(&(entries as u64).to_le_bytes()).map_err(io)?;
     let mut buf = Vec::with_capacity(512);
+    let head = |buf: &mut Vec<u8>, source: u16, profile: u32, hash: u64, id: &str| {
+        buf.clear();
+        buf.extend_from_slice(&[0; 4]);
+        buf.extend_from_slice(&source.to_le_bytes());
+        buf.extend_from_slice(&profile.to_le_bytes());
+        buf.extend_from_slice(&hash.to_le_bytes());
+        buf.extend_from_slice(&(id.len() as u32).to_le_bytes());
+        buf.extend_from_slice(id.as_bytes());
+    };
+    let finish = |buf: &mut Vec<u8>| {
+        let len = (buf.len() - 4) as u32;
+        buf[..4].copy_from_slice(&len.to_le_bytes());
+    };
     for (i, r) in data.records.iter().enumerate() {
+        if held(i) {
+            continue;
+        }
         let stats = match (data.row_stats_at.get(i), data.row_stats_at.get(i + 1)) {
             (Some(&a), Some(&b)) => &data.row_stats[a as usize..b as usize],
             _ => &[],
@@ -238,24 +335,27 @@ pub fn save(
             date: r.date,
             stats,
         };
-        buf.clear();
-        buf.extend_from_slice(&[0; 4]);
-        buf.extend_from_slice(&r.source.to_le_bytes());
-        buf.extend_from_slice(&r.profile.to_le_bytes());
-        buf.extend_from_slice(&data.row_hashes.get(i).copied().unwrap_or(0).to_le_bytes());
-        buf.extend_from_slice(&(r.record_id.len() as u32).to_le_bytes());
-        buf.extend_from_slice(r.record_id.as_bytes());
+        let hash = data.row_hashes.get(i).copied().unwrap_or(0);
+        head(&mut buf, r.source, r.profile, hash, &r.record_id);
         buf = postcard::to_extend(&payload, std::mem::take(&mut buf)).map_err(|e| ser(&path, e))?;
         buf.extend_from_slice(data.details.encoded(i as u32));
         if i % DETAIL_PAGES_EVERY == DETAIL_PAGES_EVERY - 1 {
             data.details.release_pages();
         }
-        let len = (buf.len() - 4) as u32;
-        buf[..4].copy_from_slice(&len.to_le_bytes());
+        finish(&mut buf);
+        w.write_all(&buf).map_err(io)?;
+    }
+    for (source, id) in removed {
+        head(&mut buf, *source, GONE, 0, id);
+        finish(&mut buf);
         w.write_all(&buf).map_err(io)?;
     }
     w.flush().map_err(io)?;
     w.get_ref().sync_all().map_err(io)?;
+    layers.push(Layer {
+        profiles: profiles.len() as u64,
+        records: entries as u64,
+    });
 
     let n = data.profiles.len();
     write_streamed(&dir.join(GRAPH), |w| {
@@ -335,19 +435,25 @@ pub fn save(
             nights_since_full: chain.nights_since_full,
             records_touched_since_full: chain.records_touched_since_full,
             records_at_full: chain.records_at_full,
+            layers,
         },
     )
 }
 
-/// A saved record's head: where it is in `records.bin`, and what finding changes needs.
+/// A saved record's head: where it is in the records' layers, and what finding changes
+/// needs.
 #[derive(Debug, Clone, Copy)]
 pub struct SavedRow {
     pub hash: u64,
     pub profile: u32,
-    /// Its place among the saved rows (0..the manifest's record count).
+    /// Its place among the layers' entries (0..[`Saved::entries`]).
     pub ord: u32,
+    /// Its layer (high 16 bits) and byte offset in that layer's file.
     at: u64,
 }
+
+/// Bits of [`SavedRow::at`] for the offset in a layer's file.
+const AT_BITS: u32 = 48;
 
 /// Saved rows by (source, record id).
 pub type SavedRows = HashMap<(u16, CompactString), SavedRow>;
@@ -361,8 +467,12 @@ pub struct Saved {
     pub hashes: Vec<u64>,
     /// (source, record id) → the saved row.
     pub rows: SavedRows,
-    /// `records.bin`, mapped: a payload is decoded when its row is reused.
-    records: memmap2::Mmap,
+    /// `records.K.bin` of each layer, mapped: a payload is decoded when its row is reused.
+    records: Vec<memmap2::Mmap>,
+    /// Entries in the records' layers, tombstones and replaced ones included.
+    pub entries: usize,
+    /// `OLD/state`.
+    dir: std::path::PathBuf,
     pub profile_state: Vec<ProfileState>,
     /// `graph.bin`, mapped; its edges are read from it ([`Saved::edges`]).
     graph: memmap2::Mmap,
@@ -391,6 +501,16 @@ impl Saved {
     pub fn edge_count(&self) -> usize {
         self.manifest.edges as usize
     }
+
+    /// What tonight hands on of this state (see [`Carry`]).
+    pub fn carry(&self, held: Vec<bool>, removed: Vec<(u16, CompactString)>) -> Carry {
+        Carry {
+            dir: self.dir.clone(),
+            layers: self.manifest.layers.clone(),
+            held,
+            removed,
+        }
+    }
 }
 
 impl Reuse for Saved {
@@ -400,11 +520,11 @@ impl Reuse for Saved {
         if row.hash != hash {
             return None;
         }
-        let at = row.at as usize;
-        let len = u32::from_le_bytes(self.records.get(at..at + 4)?.try_into().ok()?) as usize;
-        let id_len =
-            u32::from_le_bytes(self.records.get(at + 18..at + 22)?.try_into().ok()?) as usize;
-        let payload = self.records.get(at + HEAD + id_len..at + 4 + len)?;
+        let records = self.records.get((row.at >> AT_BITS) as usize)?;
+        let at = (row.at & ((1 << AT_BITS) - 1)) as usize;
+        let len = u32::from_le_bytes(records.get(at..at + 4)?.try_into().ok()?) as usize;
+        let id_len = u32::from_le_bytes(records.get(at + 18..at + 22)?.try_into().ok()?) as usize;
+        let payload = records.get(at + HEAD + id_len..at + 4 + len)?;
         // A payload that does not decode is normalized again (never trusted blindly).
         let (p, details) = postcard::take_from_bytes::<PayloadIn>(payload).ok()?;
         if !crate::record::DetailStore::valid(details) {
@@ -467,29 +587,59 @@ pub fn load(old: &Path, config: &Config, sources: &[String]) -> Result<Saved> {
     let damaged =
         |path: &Path, what: String| Error::input(path, format!("damaged ({what}); {RETRY}"));
 
+    let layers = &manifest.layers;
+    let in_layers: u64 = layers.iter().map(|l| l.profiles).sum();
+    if layers.is_empty() || layers.len() > MAX_LAYERS || in_layers != manifest.profiles {
+        return Err(damaged(
+            &dir.join(MANIFEST),
+            format!(
+                "{} layers holding {in_layers} profiles, the manifest says {}",
+                layers.len(),
+                manifest.profiles
+            ),
+        ));
+    }
     // The profile table and the records' index are read side by side.
     let read_profiles = || -> Result<Vec<Profile>> {
-        let path = dir.join(PROFILES);
-        let bytes = map(&path).map_err(|e| unreadable(&path, e))?;
+        let mut files = Vec::new();
         let mut chunks = Vec::new();
-        let mut at = 0usize;
-        while at < bytes.len() {
-            let len = bytes
-                .get(at..at + 4)
-                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize)
-                .filter(|len| at + 4 + len <= bytes.len())
-                .ok_or_else(|| damaged(&path, "a chunk runs past the end".into()))?;
-            chunks.push(&bytes[at + 4..at + 4 + len]);
-            at += 4 + len;
+        for k in 0..layers.len() {
+            let path = dir.join(layer_file(PROFILES, k));
+            files.push((path.clone(), map(&path).map_err(|e| unreadable(&path, e))?));
+        }
+        for (k, (path, bytes)) in files.iter().enumerate() {
+            let mut at = 0usize;
+            while at < bytes.len() {
+                let len = bytes
+                    .get(at..at + 4)
+                    .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize)
+                    .filter(|len| at + 4 + len <= bytes.len())
+                    .ok_or_else(|| damaged(path, "a chunk runs past the end".into()))?;
+                chunks.push((k, &bytes[at + 4..at + 4 + len]));
+                at += 4 + len;
+            }
         }
         let decoded: Vec<Vec<Profile>> = {
             use rayon::prelude::*;
             chunks
                 .par_iter()
-                .map(|c| postcard::from_bytes(c))
-                .collect::<std::result::Result<_, _>>()
-                .map_err(|e| damaged(&path, e.to_string()))?
+                .map(|(k, c)| {
+                    postcard::from_bytes(c).map_err(|e| damaged(&files[*k].0, e.to_string()))
+                })
+                .collect::<Result<_>>()?
         };
+        let mut held = vec![0u64; layers.len()];
+        for ((k, _), chunk) in chunks.iter().zip(&decoded) {
+            held[*k] += chunk.len() as u64;
+        }
+        for (k, (layer, n)) in layers.iter().zip(&held).enumerate() {
+            if *n != layer.profiles {
+                return Err(damaged(
+                    &files[k].0,
+                    format!("{n} profiles, the manifest says {}", layer.profiles),
+                ));
+            }
+        }
         let n: usize = decoded.iter().map(Vec::len).sum();
         // Room for the night's new profiles: growing a table of a million profiles later
         // would copy it (and take twice its size in fresh pages). Tonight pushes at most
@@ -501,87 +651,108 @@ pub fn load(old: &Path, config: &Config, sources: &[String]) -> Result<Saved> {
         for chunk in decoded {
             profiles.extend(chunk);
         }
-        drop(bytes);
-        if n as u64 != manifest.profiles {
-            return Err(damaged(
-                &path,
-                format!("{n} profiles, the manifest says {}", manifest.profiles),
-            ));
-        }
+        drop(files);
         Ok(profiles)
     };
-    let read_records = || -> Result<(SavedRows, memmap2::Mmap)> {
+    let read_records = || -> Result<(SavedRows, Vec<memmap2::Mmap>, usize)> {
         let n = manifest.profiles as usize;
-        let path = dir.join(RECORDS);
-        let bytes = map(&path).map_err(|e| unreadable(&path, e))?;
-        let count = bytes
-            .first_chunk::<8>()
-            .map(|c| u64::from_le_bytes(*c))
-            .ok_or_else(|| damaged(&path, "too short".into()))?;
-        if count != manifest.records {
-            return Err(damaged(
-                &path,
-                format!("{count} records, the manifest says {}", manifest.records),
-            ));
-        }
         let mut rows = HashMap::default();
-        rows.reserve(count.min(1 << 28) as usize);
-        let mut at = 8usize;
-        for ord in 0..count {
-            let head = bytes
-                .get(at..at + HEAD)
-                .ok_or_else(|| damaged(&path, "cut short".into()))?;
-            let u32_of =
-                |i: usize| u32::from_le_bytes([head[i], head[i + 1], head[i + 2], head[i + 3]]);
-            let len = u32_of(0) as usize;
-            let source = u16::from_le_bytes([head[4], head[5]]);
-            let profile = u32_of(6);
-            let hash = u64::from_le_bytes(head[10..18].try_into().unwrap_or([0; 8]));
-            let id_len = u32_of(18) as usize;
-            let id = bytes
-                .get(at + HEAD..at + HEAD + id_len)
-                .filter(|_| HEAD - 4 + id_len <= len && at + 4 + len <= bytes.len())
-                .and_then(|b| std::str::from_utf8(b).ok())
-                .ok_or_else(|| damaged(&path, "a record runs past its end".into()))?;
-            if profile as usize >= n || source as usize >= sources.len() {
+        rows.reserve(manifest.records.min(1 << 28) as usize);
+        let mut maps = Vec::new();
+        let mut ord = 0u64;
+        for (k, layer) in layers.iter().enumerate() {
+            let path = dir.join(layer_file(RECORDS, k));
+            let bytes = map(&path).map_err(|e| unreadable(&path, e))?;
+            let count = bytes
+                .first_chunk::<8>()
+                .map(|c| u64::from_le_bytes(*c))
+                .ok_or_else(|| damaged(&path, "too short".into()))?;
+            if count != layer.records {
                 return Err(damaged(
                     &path,
-                    "a record points beyond the profiles or sources".into(),
+                    format!("{count} records, the manifest says {}", layer.records),
                 ));
             }
-            rows.insert(
-                (source, CompactString::from(id)),
-                SavedRow {
-                    hash,
-                    profile,
-                    ord: ord as u32,
-                    at: at as u64,
-                },
-            );
-            at += 4 + len;
+            let mut at = 8usize;
+            for _ in 0..count {
+                let head = bytes
+                    .get(at..at + HEAD)
+                    .ok_or_else(|| damaged(&path, "cut short".into()))?;
+                let u32_of =
+                    |i: usize| u32::from_le_bytes([head[i], head[i + 1], head[i + 2], head[i + 3]]);
+                let len = u32_of(0) as usize;
+                let source = u16::from_le_bytes([head[4], head[5]]);
+                let profile = u32_of(6);
+                let hash = u64::from_le_bytes(head[10..18].try_into().unwrap_or([0; 8]));
+                let id_len = u32_of(18) as usize;
+                let id = bytes
+                    .get(at + HEAD..at + HEAD + id_len)
+                    .filter(|_| HEAD - 4 + id_len <= len && at + 4 + len <= bytes.len())
+                    .and_then(|b| std::str::from_utf8(b).ok())
+                    .ok_or_else(|| damaged(&path, "a record runs past its end".into()))?;
+                let gone = profile == GONE && len == HEAD - 4 + id_len;
+                if !gone && profile as usize >= n || source as usize >= sources.len() {
+                    return Err(damaged(
+                        &path,
+                        "a record points beyond the profiles or sources".into(),
+                    ));
+                }
+                let key = (source, CompactString::from(id));
+                if gone {
+                    rows.remove(&key);
+                } else {
+                    rows.insert(
+                        key,
+                        SavedRow {
+                            hash,
+                            profile,
+                            ord: u32::try_from(ord)
+                                .map_err(|_| damaged(&path, "too many records".into()))?,
+                            at: (k as u64) << AT_BITS | at as u64,
+                        },
+                    );
+                }
+                ord += 1;
+                at += 4 + len;
+            }
+            if at != bytes.len() {
+                return Err(damaged(&path, "bytes after the last record".into()));
+            }
+            maps.push(bytes);
         }
-        if at != bytes.len() {
-            return Err(damaged(&path, "bytes after the last record".into()));
+        if rows.len() as u64 != manifest.records {
+            return Err(damaged(
+                &dir.join(MANIFEST),
+                format!(
+                    "{} records in its layers, the manifest says {}",
+                    rows.len(),
+                    manifest.records
+                ),
+            ));
         }
-        Ok((rows, bytes))
+        Ok((rows, maps, ord as usize))
     };
     let (profiles, records) = rayon::join(read_profiles, read_records);
     let profiles = profiles?;
-    let (rows, records) = records?;
+    let (rows, records, entry_count) = records?;
     let n = profiles.len();
-    let path = dir.join(HASHES);
-    let bytes = std::fs::read(&path).map_err(|e| unreadable(&path, e))?;
-    if bytes.len() != n * 8 {
-        return Err(damaged(
-            &path,
-            format!("{} bytes for {n} profiles", bytes.len()),
-        ));
+    let mut hashes: Vec<u64> =
+        Vec::with_capacity(n + (manifest.records as usize).min(2 * n + 1024));
+    for (k, layer) in layers.iter().enumerate() {
+        let path = dir.join(layer_file(HASHES, k));
+        let bytes = std::fs::read(&path).map_err(|e| unreadable(&path, e))?;
+        if bytes.len() as u64 != layer.profiles * 8 {
+            return Err(damaged(
+                &path,
+                format!("{} bytes for {} profiles", bytes.len(), layer.profiles),
+            ));
+        }
+        hashes.extend(
+            bytes
+                .chunks_exact(8)
+                .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]))),
+        );
     }
-    let hashes: Vec<u64> = bytes
-        .chunks_exact(8)
-        .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
-        .collect();
-    drop(bytes);
 
     let path = dir.join(GRAPH);
     let g = map(&path).map_err(|e| unreadable(&path, e))?;
@@ -655,6 +826,8 @@ pub fn load(old: &Path, config: &Config, sources: &[String]) -> Result<Saved> {
         hashes,
         rows,
         records,
+        entries: entry_count,
+        dir,
         profile_state,
         graph: g,
         links,

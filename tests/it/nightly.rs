@@ -388,13 +388,13 @@ fn a_state_from_another_config_or_version_is_refused_with_a_hint() {
     );
     // A damaged one.
     fs::write(&manifest, m).unwrap();
-    let records = old.join("state/records.bin");
+    let records = old.join("state/records.0.bin");
     let bytes = fs::read(&records).unwrap();
     fs::write(&records, &bytes[..bytes.len() / 2]).unwrap();
     let r = inc(&config, tmp.path().join("new4").to_str().unwrap());
     assert!(!r.status.success());
     assert!(
-        stderr(&r).contains("damaged") && stderr(&r).contains("records.bin"),
+        stderr(&r).contains("damaged") && stderr(&r).contains("records.0.bin"),
         "{}",
         stderr(&r)
     );
@@ -561,4 +561,94 @@ fn last_nights_index_segments_are_linked_never_changed_and_outlive_its_folder() 
     );
     assert_eq!(mapping(&next).len(), rows);
     assert_eq!(mapping(&next), mapping(&new));
+}
+
+#[test]
+fn a_chain_of_nights_layers_its_state_and_reads_back_exactly_its_records() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    ok(&[
+        "generate",
+        "--customers",
+        "300",
+        "--seed",
+        "5",
+        "--out",
+        data.to_str().unwrap(),
+    ]);
+    let rows = fs::read_to_string(data.join("shop.csv"))
+        .unwrap()
+        .lines()
+        .count();
+    // Night n: rows removed, edited and added in turn (row i's fate by (i + n) mod 7),
+    // one night more than the layers a chain may stack.
+    let nights_n = idresolve::state::MAX_LAYERS + 2;
+    let plan: Vec<Vec<(usize, bool)>> = (0..nights_n)
+        .map(|n| {
+            (0..rows)
+                .filter(|i| (i * 3 + n) % 11 != 0 && (n > 0 || i % 13 != 0))
+                .map(|i| (i, (i + n) % 17 == 0))
+                .collect()
+        })
+        .collect();
+    let dirs = nights(&data, tmp.path(), &plan);
+    let out: Vec<PathBuf> = (0..nights_n)
+        .map(|n| tmp.path().join(format!("out{n}")))
+        .collect();
+    let cfg = |n: usize| dirs[n].join("resolve.toml");
+    run(&cfg(0), &out[0], &[]);
+    for n in 1..nights_n {
+        let prev = out[n - 1].to_str().unwrap().to_string();
+        run(&cfg(n), &out[n], &["--previous", &prev, "--incremental"]);
+    }
+    let config = idresolve::Config::load(&cfg(0)).unwrap();
+    let names: Vec<String> = config.sources.iter().map(|s| s.name.clone()).collect();
+    for (n, o) in out.iter().enumerate() {
+        let saved = idresolve::state::load(o, &config, &names).unwrap();
+        // One layer per night since the full run, until a night writes it whole again.
+        let layers = n % idresolve::state::MAX_LAYERS + 1;
+        assert_eq!(saved.manifest.layers.len(), layers, "night {n}");
+        // The state read back holds every record of the night, with its fingerprint,
+        // and none that is gone (rows.bin holds the night's records as read).
+        let held: HashMap<(String, String), u64> = saved
+            .rows
+            .iter()
+            .map(|((s, id), row)| ((names[*s as usize].clone(), id.to_string()), row.hash))
+            .collect();
+        let read: HashMap<(String, String), u64> = idresolve::rows::read(o)
+            .unwrap()
+            .unwrap()
+            .into_iter()
+            .collect();
+        assert_eq!(held.len(), read.len(), "night {n}");
+        assert!(
+            held == read,
+            "night {n}: the state's records differ from rows.bin"
+        );
+        assert_eq!(
+            saved.profiles.len() as u64,
+            run_json(o)["profiles"].as_u64().unwrap(),
+            "night {n}"
+        );
+        // Each record's profile is what a full run on the night's exports makes of it (a
+        // profile is the row's values and the case numbers it shares tonight).
+        let full = tmp.path().join(format!("full{n}"));
+        run(&cfg(n), &full, &[]);
+        let whole = idresolve::state::load(&full, &config, &names).unwrap();
+        assert_eq!(whole.rows.len(), saved.rows.len(), "night {n}");
+        for (key, row) in &whole.rows {
+            let night = saved.rows.get(key).expect("a record of the night");
+            assert!(
+                saved.profiles[night.profile as usize] == whole.profiles[row.profile as usize],
+                "night {n}: {key:?} holds another profile than a full run gives it"
+            );
+        }
+        // Last night's layers are tonight's files, not copies.
+        #[cfg(unix)]
+        if n > 0 && layers > 1 {
+            use std::os::unix::fs::MetadataExt;
+            let inode = |d: &Path| fs::metadata(d.join("state/records.0.bin")).unwrap().ino();
+            assert_eq!(inode(&out[n]), inode(&out[n - 1]), "night {n}");
+        }
+    }
 }
