@@ -347,17 +347,38 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
 
     // The customers to cluster again, closed over shared profiles and previous IDs.
     progress.stage("cluster", None);
-    let old_id: Vec<Option<&str>> = data
-        .records
-        .par_iter()
-        .map(|r| previous.id_of(&data, r))
-        .collect();
-    let mut by_id: HashMap<&str, Vec<RecordOrd>> = HashMap::default();
-    for (i, g) in old_id.iter().enumerate() {
-        if let Some(g) = g {
-            by_id.entry(g).or_default().push(i as RecordOrd);
-        }
-    }
+    // Last night's IDs by record, and (beside them, one pass over the saved edges) last
+    // night's pairs above the threshold that clustering refused: when one side is
+    // clustered again (a record gone that stood in the way), so is the other.
+    let ((old_id, by_id), strong) = rayon::join(
+        || {
+            let old_id: Vec<Option<&str>> = data
+                .records
+                .par_iter()
+                .map(|r| previous.id_of(&data, r))
+                .collect();
+            let mut by_id: HashMap<&str, Vec<RecordOrd>> = HashMap::default();
+            for (i, g) in old_id.iter().enumerate() {
+                if let Some(g) = g {
+                    by_id.entry(g).or_default().push(i as RecordOrd);
+                }
+            }
+            (old_id, by_id)
+        },
+        || {
+            Adjacency::of(
+                n,
+                saved
+                    .edges()
+                    .filter(|e| {
+                        e.weight as f64 >= threshold_weight
+                            && e.decision != Decision::Linked
+                            && e.decision != Decision::AlreadyTogether
+                    })
+                    .map(|e| (e.a, e.b)),
+            )
+        },
+    );
     let mut reach = Reach {
         in_s: vec![false; data.records.len()],
         profile_in: vec![false; n],
@@ -404,19 +425,6 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
             reach.add_record(b);
         }
     }
-    // Last night's pairs above the threshold that clustering refused: when one side is
-    // clustered again (a record gone that stood in the way), so is the other.
-    let strong = Adjacency::of(
-        n,
-        saved
-            .edges()
-            .filter(|e| {
-                e.weight as f64 >= threshold_weight
-                    && e.decision != Decision::Linked
-                    && e.decision != Decision::AlreadyTogether
-            })
-            .map(|e| (e.a, e.b)),
-    );
     reach.close(&data, &old_id, &by_id, &offsets, &members, &strong);
 
     // The affected part as a dataset of its own.
