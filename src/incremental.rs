@@ -533,6 +533,14 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
             .filter(|(g, _)| !reach.id_in.contains(*g))
             .map(|(_, recs)| recs.clone()),
     );
+    let store_carry = crate::store::Carried {
+        dir: old.join(crate::store::DIR),
+        ids: by_id
+            .keys()
+            .filter(|g| !reach.id_in.contains(*g))
+            .map(|g| compact_str::CompactString::from(*g))
+            .collect(),
+    };
     for c in &mut customers {
         c.sort_unstable();
     }
@@ -603,6 +611,7 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         }),
         config_fingerprint: state::config_fingerprint(config),
         carry: Some(carry),
+        store_carry: Some(store_carry),
         timings: t.0,
     })
 }

@@ -145,6 +145,8 @@ pub struct Resolution {
     pub config_fingerprint: String,
     /// A night's hand-over of last night's state (its layers are linked, not written).
     pub carry: Option<state::Carry>,
+    /// A night's hand-over of last night's lookup store (customers carried over).
+    pub store_carry: Option<store::Carried>,
     pub timings: Vec<(&'static str, f64)>,
 }
 
@@ -370,6 +372,7 @@ pub fn resolve(config: &Config, options: &Options, progress: &dyn Progress) -> R
         incremental: None,
         config_fingerprint: state::config_fingerprint(config),
         carry: None,
+        store_carry: None,
         timings: t.0,
     })
 }

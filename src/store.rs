@@ -1,7 +1,10 @@
 //! The lookup store: the files beside tantivy's own in `OUT/index/` — which customers
 //! each indexed profile belongs to (`profiles.bin`), where each customer's rows are
 //! (`customers.bin`), and the golden and record rows `lookup` shows (`golden.csv`,
-//! `records.csv`, read by byte offset so that only the rows shown are read). The one
+//! `records.csv`, read by byte offset so that only the rows shown are read). A night
+//! links last night's record rows (`records.csv` and the layers after it,
+//! `records.K.csv`) and writes only the rows of the customers it did not carry over
+//! into one more layer; past 8 layers it writes them whole again. The one
 //! owner of their byte layout: [`write`] writes it, [`Store`] reads it, and a damaged
 //! file is an error, never a panic.
 
@@ -26,7 +29,32 @@ pub const LOOKUP_GOLDEN: &str = "golden.csv";
 /// customers holds (a file without the counts, from before them, reads as one each).
 pub const LOOKUP_PROFILES: &str = "profiles.bin";
 /// Bytes per customer in `customers.bin`: golden row offset, records offset, record count.
+/// The records offset's high byte is the layer of `records.csv` the rows are in.
 pub const CUSTOMER_ENTRY_BYTES: usize = 20;
+/// Where the layer is in a records offset of `customers.bin`.
+const LAYER_SHIFT: u32 = 56;
+/// Layers of record rows a chain of nights may stack before a night writes them whole.
+const MAX_ROW_LAYERS: usize = crate::state::MAX_LAYERS;
+
+/// The file of layer `k` of the record rows: `records.csv` (a full run's, and every
+/// store's before layers), then `records.K.csv`, one per night since.
+fn records_file(k: usize) -> String {
+    if k == 0 {
+        LOOKUP_RECORDS.to_string()
+    } else {
+        format!("records.{k}.csv")
+    }
+}
+
+/// A night's hand-over of last night's lookup store: the customers carried over as they
+/// were, whose record rows are last night's byte for byte (the same records, unchanged),
+/// and are pointed to in last night's layers (linked) rather than written again.
+pub struct Carried {
+    /// `OLD/index`.
+    pub dir: PathBuf,
+    /// Golden IDs of the customers carried over.
+    pub ids: rustc_hash::FxHashSet<compact_str::CompactString>,
+}
 
 /// The golden record as saved.
 #[derive(Debug, Clone, Serialize)]
@@ -125,8 +153,12 @@ const ROW_BLOCK: usize = 4096;
 const BLOCKS_AT_ONCE: usize = 16;
 
 /// A block's golden rows, record rows, and per customer (golden row offset, record row
-/// offset, records).
-type Block = (Vec<u8>, Vec<u8>, Vec<(u64, u64, u32)>);
+/// offset in the block or, for a customer carried over, in last night's store, records).
+type Block = (
+    Vec<u8>,
+    Vec<u8>,
+    Vec<(u64, std::result::Result<u64, u64>, u32)>,
+);
 
 /// Writes `golden.csv` and `records.csv` of the lookup index; returns the customers'
 /// entries: per customer, the byte offsets of its golden row and first record row and
@@ -138,6 +170,41 @@ fn row_files(res: &Resolution, goldens: &[GoldenRecord], dir: &Path) -> Result<V
         w.into_inner()
             .map_err(|e| Error::io(dir, std::io::Error::other(e.to_string())))
     };
+    // Last night's record rows, for the customers carried over: its layers are linked
+    // (unless there are as many as may stack) and tonight's rows go into one more.
+    let reuse = match (&res.store_carry, &res.carry) {
+        (Some(c), Some(state)) => {
+            let layers = (0..)
+                .take_while(|&k| c.dir.join(records_file(k)).exists())
+                .count();
+            if layers == 0 || layers >= MAX_ROW_LAYERS {
+                None
+            } else {
+                let old = Store::open_rows(&c.dir)?;
+                for k in 0..layers {
+                    let (from, to) = (c.dir.join(records_file(k)), dir.join(records_file(k)));
+                    outdir::link_or_copy(&from, &to).map_err(|e| Error::io(&from, e))?;
+                }
+                Some((old.read_ids()?, old, layers, &c.ids, &state.held))
+            }
+        }
+        _ => None,
+    };
+    let layer = reuse.as_ref().map_or(0, |r| r.2);
+    // A carried customer's entry in last night's store: its records offset (with its
+    // layer) when the rows there are its rows (same ID, as many records, all unchanged).
+    let carried_rows = |c: usize, recs: &[u32]| -> Option<u64> {
+        let (by_id, old, _, ids, held) = reuse.as_ref()?;
+        let id = res.ids.ids.get(c)?.as_str();
+        if !ids.contains(id) || !recs.iter().all(|&r| held.get(r as usize) == Some(&true)) {
+            return None;
+        }
+        let at = *by_id.get(id)? as usize * CUSTOMER_ENTRY_BYTES;
+        let entry = old.customers.get(at..at + CUSTOMER_ENTRY_BYTES)?;
+        let count = u32::from_le_bytes(entry[16..20].try_into().ok()?);
+        (count as usize == recs.len())
+            .then(|| u64::from_le_bytes(entry[8..16].try_into().unwrap_or([0; 8])))
+    };
     let block_rows = |b: usize, block: &[Vec<u32>]| -> Result<Block> {
         let mut golden_buf = csv::Writer::from_writer(Vec::new());
         let mut record_buf = csv::Writer::from_writer(Vec::new());
@@ -146,13 +213,17 @@ fn row_files(res: &Resolution, goldens: &[GoldenRecord], dir: &Path) -> Result<V
             let c = b * ROW_BLOCK + k;
             golden_buf.flush().map_err(|e| Error::io(dir, e))?;
             record_buf.flush().map_err(|e| Error::io(dir, e))?;
+            let carried = carried_rows(c, recs);
             at.push((
                 golden_buf.get_ref().len() as u64,
-                record_buf.get_ref().len() as u64,
+                carried.ok_or(record_buf.get_ref().len() as u64),
                 recs.len() as u32,
             ));
             let g = &goldens[c];
             golden_buf.write_record(g.row()).map_err(err)?;
+            if carried.is_some() {
+                continue;
+            }
             let mut sorted: Vec<u32> = recs.clone();
             sorted.sort_by_key(|&r| (data.records[r as usize].date, r));
             for r in sorted {
@@ -190,7 +261,7 @@ fn row_files(res: &Resolution, goldens: &[GoldenRecord], dir: &Path) -> Result<V
         Ok((path, f))
     };
     let (golden_path, mut golden) = open(LOOKUP_GOLDEN)?;
-    let (records_path, mut records) = open(LOOKUP_RECORDS)?;
+    let (records_path, mut records) = open(&records_file(layer))?;
     let mut entries = Vec::with_capacity(res.customers.len() * CUSTOMER_ENTRY_BYTES);
     let (mut g0, mut r0) = (0u64, 0u64);
     let blocks: Vec<&[Vec<u32>]> = res.customers.chunks(ROW_BLOCK).collect();
@@ -205,8 +276,12 @@ fn row_files(res: &Resolution, goldens: &[GoldenRecord], dir: &Path) -> Result<V
         for block in made {
             let (g, r, at) = block?;
             for (go, ro, n) in at {
+                let ro = match ro {
+                    Ok(carried) => carried,
+                    Err(here) => (layer as u64) << LAYER_SHIFT | (r0 + here),
+                };
                 entries.extend_from_slice(&(g0 + go).to_le_bytes());
-                entries.extend_from_slice(&(r0 + ro).to_le_bytes());
+                entries.extend_from_slice(&ro.to_le_bytes());
                 entries.extend_from_slice(&n.to_le_bytes());
             }
             g0 += g.len() as u64;
@@ -252,6 +327,19 @@ impl Store {
         Ok(Store {
             customers,
             profiles,
+            dir: dir.to_path_buf(),
+            by_id: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// The customers' entries and golden rows of a store, without its profiles' table.
+    fn open_rows(dir: &Path) -> Result<Store> {
+        let customers_path = dir.join(LOOKUP_CUSTOMERS);
+        let customers =
+            std::fs::read(&customers_path).map_err(|e| Error::io(&customers_path, e))?;
+        Ok(Store {
+            customers,
+            profiles: Vec::new(),
             dir: dir.to_path_buf(),
             by_id: std::sync::OnceLock::new(),
         })
@@ -382,7 +470,9 @@ impl Store {
             last_seen: f(9),
         };
         let records = if with_records {
-            read_rows(&self.dir.join(LOOKUP_RECORDS), records_offset, count)?
+            let layer = (records_offset >> LAYER_SHIFT) as usize;
+            let offset = records_offset & ((1 << LAYER_SHIFT) - 1);
+            read_rows(&self.dir.join(records_file(layer)), offset, count)?
                 .iter()
                 .map(|r| {
                     let f = |i: usize| r.get(i).unwrap_or("").to_string();

@@ -643,6 +643,27 @@ fn a_chain_of_nights_layers_its_state_and_reads_back_exactly_its_records() {
                 "night {n}: {key:?} holds another profile than a full run gives it"
             );
         }
+        // The lookup store shows each customer's records, whether its rows were written
+        // tonight or are last night's (linked layers of `records.csv`).
+        let store = idresolve::store::Store::open(&o.join("index"), o).unwrap();
+        let mut by_id: HashMap<String, Vec<(String, String)>> = HashMap::new();
+        for (key, id) in mapping(o) {
+            by_id.entry(id).or_default().push(key);
+        }
+        for (id, mut recs) in by_id {
+            let c = store.customer_by_id(&id).unwrap().expect("a customer of the mapping");
+            let (golden, rows) = store.customer(c, true).unwrap();
+            assert_eq!(golden.golden_id, id, "night {n}");
+            let mut shown: Vec<(String, String)> =
+                rows.into_iter().map(|r| (r.source, r.record_id)).collect();
+            shown.sort();
+            recs.sort();
+            assert_eq!(shown, recs, "night {n}: customer {id}");
+        }
+        let layers_of_rows = (1..)
+            .take_while(|k| o.join(format!("index/records.{k}.csv")).exists())
+            .count();
+        assert_eq!(layers_of_rows, n % idresolve::state::MAX_LAYERS, "night {n}");
         // Last night's layers are tonight's files, not copies.
         #[cfg(unix)]
         if n > 0 && layers > 1 {
