@@ -215,156 +215,195 @@ fn write_tables(
             Cow::Owned(prob(res.clustering.best_weight[r.profile as usize])),
         ]
     });
-    crate::mapping::write(dir, fmt, mapping_rows)?;
-    progress.advance(data.records.len() as u64 / 4);
-
-    let mut order: Vec<usize> = (0..goldens.len()).collect();
-    order.sort_by(|&a, &b| goldens[a].golden_id.cmp(&goldens[b].golden_id));
-    const GOLDEN_HEADER: [&str; 10] = [
-        "golden_id",
-        "name",
-        "email",
-        "phone",
-        "address",
-        "serials",
-        "records",
-        "sources",
-        "first_seen",
-        "last_seen",
-    ];
-    tables::write(
-        dir,
-        "golden",
-        fmt,
-        &GOLDEN_HEADER,
-        &[
-            Kind::Str,
-            Kind::Str,
-            Kind::Str,
-            Kind::Str,
-            Kind::Str,
-            Kind::Str,
-            Kind::I64,
-            Kind::Str,
-            Kind::Date,
-            Kind::Date,
-        ],
-        order.iter().map(|&c| goldens[c].row()),
-    )?;
-
-    let mut cases: Vec<(&str, Option<chrono::NaiveDate>, &str, &str, &str)> = Vec::new();
-    for (i, r) in data.records.iter().enumerate() {
-        for case in data.details.cases(i as crate::record::RecordOrd) {
-            cases.push((
-                &res.ids.ids[customer_of[i] as usize],
-                r.date,
-                source(r),
-                case,
-                &r.record_id,
-            ));
-        }
-    }
-    cases.sort();
-    tables::write(
-        dir,
-        "cases",
-        fmt,
-        &["golden_id", "source", "case", "date", "record_id"],
-        &[Kind::Str, Kind::Str, Kind::Str, Kind::Date, Kind::Str],
-        cases.iter().map(|(g, d, s, c, r)| {
-            [
-                g.to_string(),
-                s.to_string(),
-                c.to_string(),
-                d.map(|d| d.to_string()).unwrap_or_default(),
-                r.to_string(),
-            ]
-        }),
-    )?;
-    progress.advance(data.records.len() as u64 / 4);
-
     // One representative record per profile names the profile in links.csv and pairs.csv.
     let (offsets, members) = data.profile_members();
-    let rep = |p: u32| &data.records[members[offsets[p as usize] as usize] as usize];
-    let mut links = res.clustering.links.clone();
-    links.sort_by_key(|l| (l.a, l.b));
-    tables::write(
-        dir,
-        "links",
-        fmt,
-        &PAIR_HEADER,
-        &[
-            Kind::Str,
-            Kind::Str,
-            Kind::Str,
-            Kind::Str,
-            Kind::F64,
-            Kind::F64,
-        ],
-        links.iter().map(|l| {
-            let (ra, rb) = (rep(l.a), rep(l.b));
-            [
-                source(ra).to_string(),
-                ra.record_id.to_string(),
-                source(rb).to_string(),
-                rb.record_id.to_string(),
-                format!("{:.3}", l.weight),
-                prob(l.weight),
-            ]
-        }),
-    )?;
-    tables::write_csv(
-        &dir.join("rejected.csv"),
-        &["source", "line", "reason", "raw"],
-        data.rejected.iter().map(|r| {
-            [
-                r.source.clone(),
-                r.line.to_string(),
-                r.reason.clone(),
-                r.raw.clone(),
-            ]
-        }),
-    )?;
-    if options.previous.is_some() {
-        tables::write_csv(
-            &dir.join("changes.csv"),
-            &["run", "kind", "old_id", "new_id", "records", "reason"],
-            res.ids.changes.iter().map(|c| {
-                [
-                    res.ids.run.to_string(),
-                    c.kind.as_str().to_string(),
-                    c.old_id.clone(),
-                    c.new_id.clone(),
-                    c.records.to_string(),
-                    c.reason.to_string(),
-                ]
-            }),
-        )?;
-    }
-    write_review(res, &dir.join("review.csv"))?;
-    tables::write(
-        dir,
-        "attention",
-        fmt,
-        &crate::attention::HEADER,
-        &[
-            Kind::Str,
-            Kind::Str,
-            Kind::I64,
-            Kind::Date,
-            Kind::Date,
-            Kind::Str,
-        ],
-        res.attention.iter().map(|f| f.row()),
-    )?;
-    if options.emit_pairs {
-        write_pairs(res, dir, fmt, &offsets, &members)?;
-    }
+    // Three independent groups of tables, side by side for a night (its lookup store
+    // and state, written beside them, are mostly linked layers, so the cores have room);
+    // in turn for a full run, whose output is already both cores' work and, at 10M
+    // records, the run's memory peak.
+    let together = res.carry.is_some();
+    let (a, (b, c)) = join_if(
+        together,
+        || -> Result<()> {
+            crate::mapping::write(dir, fmt, mapping_rows)?;
+            progress.advance(data.records.len() as u64 / 4);
+
+            let mut order: Vec<usize> = (0..goldens.len()).collect();
+            order.sort_by(|&a, &b| goldens[a].golden_id.cmp(&goldens[b].golden_id));
+            const GOLDEN_HEADER: [&str; 10] = [
+                "golden_id",
+                "name",
+                "email",
+                "phone",
+                "address",
+                "serials",
+                "records",
+                "sources",
+                "first_seen",
+                "last_seen",
+            ];
+            tables::write(
+                dir,
+                "golden",
+                fmt,
+                &GOLDEN_HEADER,
+                &[
+                    Kind::Str,
+                    Kind::Str,
+                    Kind::Str,
+                    Kind::Str,
+                    Kind::Str,
+                    Kind::Str,
+                    Kind::I64,
+                    Kind::Str,
+                    Kind::Date,
+                    Kind::Date,
+                ],
+                order.iter().map(|&c| goldens[c].row()),
+            )?;
+            Ok(())
+        },
+        || {
+            join_if(
+                together,
+                || -> Result<()> {
+                    let mut cases: Vec<(&str, Option<chrono::NaiveDate>, &str, &str, &str)> =
+                        Vec::new();
+                    for (i, r) in data.records.iter().enumerate() {
+                        for case in data.details.cases(i as crate::record::RecordOrd) {
+                            cases.push((
+                                &res.ids.ids[customer_of[i] as usize],
+                                r.date,
+                                source(r),
+                                case,
+                                &r.record_id,
+                            ));
+                        }
+                    }
+                    cases.sort();
+                    tables::write(
+                        dir,
+                        "cases",
+                        fmt,
+                        &["golden_id", "source", "case", "date", "record_id"],
+                        &[Kind::Str, Kind::Str, Kind::Str, Kind::Date, Kind::Str],
+                        cases.iter().map(|(g, d, s, c, r)| {
+                            [
+                                g.to_string(),
+                                s.to_string(),
+                                c.to_string(),
+                                d.map(|d| d.to_string()).unwrap_or_default(),
+                                r.to_string(),
+                            ]
+                        }),
+                    )?;
+                    progress.advance(data.records.len() as u64 / 4);
+
+                    let rep =
+                        |p: u32| &data.records[members[offsets[p as usize] as usize] as usize];
+                    let mut links = res.clustering.links.clone();
+                    links.sort_by_key(|l| (l.a, l.b));
+                    tables::write(
+                        dir,
+                        "links",
+                        fmt,
+                        &PAIR_HEADER,
+                        &[
+                            Kind::Str,
+                            Kind::Str,
+                            Kind::Str,
+                            Kind::Str,
+                            Kind::F64,
+                            Kind::F64,
+                        ],
+                        links.iter().map(|l| {
+                            let (ra, rb) = (rep(l.a), rep(l.b));
+                            [
+                                source(ra).to_string(),
+                                ra.record_id.to_string(),
+                                source(rb).to_string(),
+                                rb.record_id.to_string(),
+                                format!("{:.3}", l.weight),
+                                prob(l.weight),
+                            ]
+                        }),
+                    )?;
+                    tables::write_csv(
+                        &dir.join("rejected.csv"),
+                        &["source", "line", "reason", "raw"],
+                        data.rejected.iter().map(|r| {
+                            [
+                                r.source.clone(),
+                                r.line.to_string(),
+                                r.reason.clone(),
+                                r.raw.clone(),
+                            ]
+                        }),
+                    )?;
+                    if options.previous.is_some() {
+                        tables::write_csv(
+                            &dir.join("changes.csv"),
+                            &["run", "kind", "old_id", "new_id", "records", "reason"],
+                            res.ids.changes.iter().map(|c| {
+                                [
+                                    res.ids.run.to_string(),
+                                    c.kind.as_str().to_string(),
+                                    c.old_id.clone(),
+                                    c.new_id.clone(),
+                                    c.records.to_string(),
+                                    c.reason.to_string(),
+                                ]
+                            }),
+                        )?;
+                    }
+                    Ok(())
+                },
+                || -> Result<()> {
+                    write_review(res, &dir.join("review.csv"))?;
+                    tables::write(
+                        dir,
+                        "attention",
+                        fmt,
+                        &crate::attention::HEADER,
+                        &[
+                            Kind::Str,
+                            Kind::Str,
+                            Kind::I64,
+                            Kind::Date,
+                            Kind::Date,
+                            Kind::Str,
+                        ],
+                        res.attention.iter().map(|f| f.row()),
+                    )?;
+                    if options.emit_pairs {
+                        write_pairs(res, dir, fmt, &offsets, &members)?;
+                    }
+                    Ok(())
+                },
+            )
+        },
+    );
+    a?;
+    b?;
+    c?;
     res.model.save(&dir.join("model.json"))?;
     crate::rows::write(dir, data)?;
     IdState::of(&res.ids).save(dir)?;
     progress.advance(data.records.len() as u64 / 4);
     Ok(())
+}
+
+/// `rayon::join(a, b)` when `together`, else `a` then `b`.
+fn join_if<RA: Send, RB: Send>(
+    together: bool,
+    a: impl FnOnce() -> RA + Send,
+    b: impl FnOnce() -> RB + Send,
+) -> (RA, RB) {
+    if together {
+        rayon::join(a, b)
+    } else {
+        (a(), b())
+    }
 }
 
 fn round3(x: f64) -> f64 {
