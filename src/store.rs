@@ -194,7 +194,7 @@ fn row_files(res: &Resolution, goldens: &[GoldenRecord], dir: &Path) -> Result<V
     // A carried customer's entry in last night's store: its records offset (with its
     // layer) when the rows there are its rows (same ID, as many records, all unchanged).
     let carried_rows = |c: usize, recs: &[u32]| -> Option<u64> {
-        let (by_id, old, _, ids, held) = reuse.as_ref()?;
+        let (by_id, old, layers, ids, held) = reuse.as_ref()?;
         let id = res.ids.ids.get(c)?.as_str();
         if !ids.contains(id) || !recs.iter().all(|&r| held.get(r as usize) == Some(&true)) {
             return None;
@@ -202,8 +202,11 @@ fn row_files(res: &Resolution, goldens: &[GoldenRecord], dir: &Path) -> Result<V
         let at = *by_id.get(id)? as usize * CUSTOMER_ENTRY_BYTES;
         let entry = old.customers.get(at..at + CUSTOMER_ENTRY_BYTES)?;
         let count = u32::from_le_bytes(entry[16..20].try_into().ok()?);
-        (count as usize == recs.len())
-            .then(|| u64::from_le_bytes(entry[8..16].try_into().unwrap_or([0; 8])))
+        let offset = u64::from_le_bytes(entry[8..16].try_into().ok()?);
+        // Rows in a layer that was not linked (a store damaged or pruned by hand) are
+        // written again.
+        (count as usize == recs.len() && ((offset >> LAYER_SHIFT) as usize) < *layers)
+            .then_some(offset)
     };
     let block_rows = |b: usize, block: &[Vec<u32>]| -> Result<Block> {
         let mut golden_buf = csv::Writer::from_writer(Vec::new());

@@ -563,6 +563,29 @@ fn last_nights_index_segments_are_linked_never_changed_and_outlive_its_folder() 
     assert_eq!(mapping(&next), mapping(&new));
 }
 
+/// Every customer of `out`'s mapping, looked up in its store by golden ID, shows its
+/// records.
+fn store_shows_the_mapping(out: &Path, night: usize) {
+    let store = idresolve::store::Store::open(&out.join("index"), out).unwrap();
+    let mut by_id: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    for (key, id) in mapping(out) {
+        by_id.entry(id).or_default().push(key);
+    }
+    for (id, mut recs) in by_id {
+        let c = store
+            .customer_by_id(&id)
+            .unwrap()
+            .expect("a customer of the mapping");
+        let (golden, rows) = store.customer(c, true).unwrap();
+        assert_eq!(golden.golden_id, id, "night {night}");
+        let mut shown: Vec<(String, String)> =
+            rows.into_iter().map(|r| (r.source, r.record_id)).collect();
+        shown.sort();
+        recs.sort();
+        assert_eq!(shown, recs, "night {night}: customer {id}");
+    }
+}
+
 #[test]
 fn a_chain_of_nights_layers_its_state_and_reads_back_exactly_its_records() {
     let tmp = tempfile::tempdir().unwrap();
@@ -645,25 +668,15 @@ fn a_chain_of_nights_layers_its_state_and_reads_back_exactly_its_records() {
         }
         // The lookup store shows each customer's records, whether its rows were written
         // tonight or are last night's (linked layers of `records.csv`).
-        let store = idresolve::store::Store::open(&o.join("index"), o).unwrap();
-        let mut by_id: HashMap<String, Vec<(String, String)>> = HashMap::new();
-        for (key, id) in mapping(o) {
-            by_id.entry(id).or_default().push(key);
-        }
-        for (id, mut recs) in by_id {
-            let c = store.customer_by_id(&id).unwrap().expect("a customer of the mapping");
-            let (golden, rows) = store.customer(c, true).unwrap();
-            assert_eq!(golden.golden_id, id, "night {n}");
-            let mut shown: Vec<(String, String)> =
-                rows.into_iter().map(|r| (r.source, r.record_id)).collect();
-            shown.sort();
-            recs.sort();
-            assert_eq!(shown, recs, "night {n}: customer {id}");
-        }
+        store_shows_the_mapping(o, n);
         let layers_of_rows = (1..)
             .take_while(|k| o.join(format!("index/records.{k}.csv")).exists())
             .count();
-        assert_eq!(layers_of_rows, n % idresolve::state::MAX_LAYERS, "night {n}");
+        assert_eq!(
+            layers_of_rows,
+            n % idresolve::state::MAX_LAYERS,
+            "night {n}"
+        );
         // Last night's layers are tonight's files, not copies.
         #[cfg(unix)]
         if n > 0 && layers > 1 {
@@ -672,4 +685,14 @@ fn a_chain_of_nights_layers_its_state_and_reads_back_exactly_its_records() {
             assert_eq!(inode(&out[n]), inode(&out[n - 1]), "night {n}");
         }
     }
+    // A store whose middle layer of rows went missing: the night writes again the rows
+    // it can no longer point to.
+    fs::remove_file(out[2].join("index/records.1.csv")).unwrap();
+    let pruned = tmp.path().join("after-pruned");
+    run(
+        &cfg(3),
+        &pruned,
+        &["--previous", out[2].to_str().unwrap(), "--incremental"],
+    );
+    store_shows_the_mapping(&pruned, 3);
 }
