@@ -65,9 +65,9 @@ pub const STATE_DIR: &str = "state";
 const FORMAT: &str = "idresolve-state-3";
 /// Layers a chain of nights may stack before a night writes the state whole again.
 pub const MAX_LAYERS: usize = 8;
-/// Profiles per chunk of `profiles.bin`.
+/// Profiles per chunk of `profiles.K.bin`.
 const PROFILE_CHUNK: usize = 1 << 16;
-/// Records whose details are copied into `records.bin` before the pages read for them
+/// Records whose details are copied into `records.K.bin` before the pages read for them
 /// are handed back ([`crate::record::DetailStore::release_pages`]).
 const DETAIL_PAGES_EVERY: usize = 1 << 20;
 const MANIFEST: &str = "manifest.json";
@@ -183,7 +183,7 @@ struct PayloadIn {
     stats: Vec<u8>,
 }
 
-/// Bytes of a record's head in `records.bin`: length u32, source u16, profile u32,
+/// Bytes of a record's head in `records.K.bin`: length u32, source u16, profile u32,
 /// fingerprint u64, id length u32.
 const HEAD: usize = 22;
 
