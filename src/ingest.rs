@@ -27,6 +27,7 @@ use crate::record::{
     SourceCounts,
 };
 use crate::tabular::{Format, Row};
+use compact_str::CompactString;
 use phonenumber::country::Id as Region;
 
 /// Interns profiles into [`Dataset::profiles`]: a table of (hash, ordinal) finds a
@@ -458,35 +459,39 @@ struct Normalized {
     stats: RowStats,
 }
 
-/// Normalizes a batch of accepted rows in parallel, in order; a row `reuse` holds
-/// (same source, record id and fingerprint) is taken from it instead.
+/// Fingerprints and normalizes a batch of accepted rows in parallel, in order; a row
+/// `reuse` holds (same source, record id and fingerprint) is taken from it instead.
 fn normalize_batch(
     source: &SourceConfig,
     rows: &[csv::ByteRecord],
-    meta: &[(String, u64, u64)],
+    meta: &[(CompactString, u64)],
     region: Region,
     reuse: Option<&dyn Reuse>,
-) -> Vec<Normalized> {
+) -> Vec<(u64, Normalized)> {
     use rayon::prelude::*;
     rows.par_iter()
         .zip(meta)
         .with_min_len(256)
-        .map(|(row, (record_id, _, hash))| {
-            let kept = reuse.and_then(|r| r.get(&source.name, record_id, *hash));
+        .map(|(row, (record_id, _))| {
+            // The row's fingerprint is made here, in parallel, not by the reading thread.
+            let hash = crate::rows::row_hash(row.iter());
+            let kept = reuse.and_then(|r| r.get(&source.name, record_id, hash));
             if let Some(k) = kept {
                 if let Some(stats) = RowStats::decode(&k.stats) {
-                    return Normalized {
+                    let n = Normalized {
                         profile: k.profile,
                         details: k.details,
                         date: k.date,
                         stats,
                     };
+                    return (hash, n);
                 }
             }
-            PHONES.with(|cell| {
+            let n = PHONES.with(|cell| {
                 let mut phones = cell.borrow_mut();
                 normalize_row(source, row, region, &mut phones)
-            })
+            });
+            (hash, n)
         })
         .collect()
 }
@@ -548,7 +553,7 @@ fn raw_text(bytes: &[u8]) -> String {
 
 /// Rows normalized and waiting to be added to the dataset, with their (record id, line,
 /// fingerprint).
-type Batch = (Vec<Normalized>, Vec<(String, u64, u64)>);
+type Batch = (Vec<(u64, Normalized)>, Vec<(CompactString, u64)>);
 
 fn ingest_source(
     s: u16,
@@ -580,9 +585,9 @@ fn ingest_source_in<'s>(
     };
     (counts.file, counts.file_bytes, counts.file_modified) = file_fingerprint(&source.path);
     let mut stats = RowStats::default();
-    let mut seen_ids: HashMap<String, u64> = HashMap::default();
+    let mut seen_ids: HashMap<CompactString, u64> = HashMap::default();
     let mut batch: Vec<csv::ByteRecord> = Vec::with_capacity(BATCH_ROWS);
-    let mut batch_meta: Vec<(String, u64, u64)> = Vec::with_capacity(BATCH_ROWS);
+    let mut batch_meta: Vec<(CompactString, u64)> = Vec::with_capacity(BATCH_ROWS);
     // The batch being normalized while the next is read (at most one).
     let pending: std::cell::RefCell<Option<std::sync::mpsc::Receiver<Batch>>> =
         std::cell::RefCell::new(None);
@@ -590,7 +595,7 @@ fn ingest_source_in<'s>(
                data: &mut Dataset,
                stats: &mut RowStats,
                profiles: &mut ProfileSet| {
-        for (n, (record_id, line, hash)) in normalized.into_iter().zip(meta) {
+        for ((hash, n), (record_id, line)) in normalized.into_iter().zip(meta) {
             stats.add(&n.stats);
             data.row_hashes.push(hash);
             // An empty encoding (a count beyond a byte) makes a later run normalize it.
@@ -604,7 +609,7 @@ fn ingest_source_in<'s>(
             data.records.push(Record {
                 source: s,
                 line,
-                record_id: record_id.into(),
+                record_id,
                 date: n.date,
                 profile: profile_ord,
             });
@@ -635,7 +640,7 @@ fn ingest_source_in<'s>(
     // Sends the batch to be normalized while reading goes on; the one before is added
     // first, so that records keep their order.
     let flush = |batch: &mut Vec<csv::ByteRecord>,
-                 meta: &mut Vec<(String, u64, u64)>,
+                 meta: &mut Vec<(CompactString, u64)>,
                  data: &mut Dataset,
                  stats: &mut RowStats,
                  profiles: &mut ProfileSet| {
@@ -679,9 +684,9 @@ fn ingest_source_in<'s>(
                  raw: Option<&[u8]>,
                  data: &mut Dataset,
                  counts: &mut SourceCounts,
-                 seen_ids: &mut HashMap<String, u64>,
+                 seen_ids: &mut HashMap<CompactString, u64>,
                  batch: &mut Vec<csv::ByteRecord>,
-                 batch_meta: &mut Vec<(String, u64, u64)>,
+                 batch_meta: &mut Vec<(CompactString, u64)>,
                  stats: &mut RowStats,
                  profiles: &mut ProfileSet| {
         // The row as text for rejected.csv: as read for CSV, its fields otherwise (made
@@ -693,7 +698,7 @@ fn ingest_source_in<'s>(
             )
         };
         let (record_id, _) = capped(decode(&row[source.record_id_column]));
-        let record_id = record_id.trim().to_string();
+        let record_id = CompactString::from(record_id.trim());
         if record_id.is_empty() {
             reject(
                 R_EMPTY_ID,
@@ -726,7 +731,7 @@ fn ingest_source_in<'s>(
         }
         seen_ids.insert(record_id.clone(), line);
         batch.push(row.clone());
-        batch_meta.push((record_id, line, crate::rows::row_hash(row.iter())));
+        batch_meta.push((record_id, line));
         if batch.len() == BATCH_ROWS {
             flush(batch, batch_meta, data, stats, profiles);
         }
@@ -774,6 +779,7 @@ fn ingest_source_in<'s>(
         // to twice as big as needed (1.8 GB of unused profile slots at 10M records).
         let lines = memchr::memchr_iter(b'\n', text).count();
         data.records.reserve_exact(lines);
+        seen_ids.reserve(lines);
         // A night's table is last night's (reserved with room for new profiles when it
         // was read): reserving a profile per line again would copy it source by source.
         if reuse.is_none() {
