@@ -551,8 +551,8 @@ fn raw_text(bytes: &[u8]) -> String {
     s
 }
 
-/// Rows normalized and waiting to be added to the dataset, with their (record id, line,
-/// fingerprint).
+/// Rows fingerprinted and normalized, waiting to be added to the dataset, with their
+/// (record id, line).
 type Batch = (Vec<(u64, Normalized)>, Vec<(CompactString, u64)>);
 
 fn ingest_source(

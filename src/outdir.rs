@@ -347,8 +347,22 @@ pub fn create_private_dir(p: &Path) -> Result<()> {
 
 /// Creates (truncating) a file readable by its owner only.
 pub fn create_private_file(p: &Path) -> Result<File> {
+    private_file(p, false)
+}
+
+/// Creates a file readable by its owner only that must not exist yet: for a file beside
+/// ones [`link_or_copy`] put there, which is never written through a link.
+pub fn create_new_private_file(p: &Path) -> Result<File> {
+    private_file(p, true)
+}
+
+fn private_file(p: &Path, new: bool) -> Result<File> {
     let mut o = fs::OpenOptions::new();
-    o.write(true).create(true).truncate(true);
+    if new {
+        o.write(true).create_new(true);
+    } else {
+        o.write(true).create(true).truncate(true);
+    }
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;

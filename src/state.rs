@@ -214,25 +214,12 @@ fn write_streamed(
     path: &Path,
     fill: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,
 ) -> Result<()> {
-    let file = create_new_file(path)?;
+    let file = crate::outdir::create_new_private_file(path)?;
     let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
     let io = |e: std::io::Error| Error::io(path, e);
     fill(&mut w).map_err(io)?;
     w.flush().map_err(io)?;
     w.get_ref().sync_all().map_err(io)
-}
-
-/// Creates a state file that must not exist yet: a layer file may be a hard link to
-/// last night's, and a file of the state is never written through one.
-fn create_new_file(path: &Path) -> Result<std::fs::File> {
-    let mut o = std::fs::OpenOptions::new();
-    o.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.mode(0o600);
-    }
-    o.open(path).map_err(|e| Error::io(path, e))
 }
 
 /// Writes `dir/state/` for a run; a night (`carry`) links last night's layers and adds
@@ -294,7 +281,7 @@ pub fn save(
             .collect()
     };
     let path = dir.join(layer_file(HASHES, k));
-    create_new_file(&path)?
+    crate::outdir::create_new_private_file(&path)?
         .write_all(&hashes)
         .map_err(|e| Error::io(&path, e))?;
 
@@ -304,7 +291,7 @@ pub fn save(
         before.insert(*r, p);
     }
     let entries = (0..data.records.len()).filter(|&i| !held(i)).count() + removed.len();
-    let file = create_new_file(&path)?;
+    let file = crate::outdir::create_new_private_file(&path)?;
     let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
     let io = |e: std::io::Error| Error::io(&path, e);
     w.write_all(&(entries as u64).to_le_bytes()).map_err(io)?;

@@ -258,9 +258,10 @@ fn row_files(res: &Resolution, goldens: &[GoldenRecord], dir: &Path) -> Result<V
         }
         Ok((into(golden_buf)?, into(record_buf)?, at))
     };
+    // New files only: last night's row layers are linked beside them.
     let open = |name: &str| -> Result<(PathBuf, BufWriter<std::fs::File>)> {
         let path = dir.join(name);
-        let f = BufWriter::new(outdir::create_private_file(&path)?);
+        let f = BufWriter::new(outdir::create_new_private_file(&path)?);
         Ok((path, f))
     };
     let (golden_path, mut golden) = open(LOOKUP_GOLDEN)?;
